@@ -1,0 +1,1 @@
+namespace Inference.Grains.Abstractions; public static class Placeholder {}

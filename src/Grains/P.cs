@@ -1,0 +1,1 @@
+namespace Inference.Grains; public static class Placeholder2 {}
