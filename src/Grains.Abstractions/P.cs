@@ -1,1 +1,0 @@
-namespace Inference.Grains.Abstractions; public static class Placeholder {}

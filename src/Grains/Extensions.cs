@@ -1,0 +1,46 @@
+using Inference.Grains.Kubernetes;
+using k8s;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Inference.Grains;
+
+public static class Extensions
+{
+    /// <summary>Registers what the grains call out to: the Kubernetes client and the clock. Needed wherever the
+    /// API host reads the cluster directly too (readiness, admin views).</summary>
+    public static IServiceCollection AddKubernetes(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<KubernetesOptions>()
+            .Bind(configuration.GetSection(KubernetesOptions.Section))
+            .Configure(o => o.Kubeconfig ??= configuration["KUBECONFIG"]);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IKubernetes>(sp => new k8s.Kubernetes(ClientConfiguration(sp.GetRequiredService<IOptions<KubernetesOptions>>().Value)));
+        services.TryAddSingleton<IInferenceServices, InferenceServices>();
+        return services;
+    }
+
+    /// <summary>Everything a silo hosting the grains needs beyond Orleans itself.</summary>
+    public static IServiceCollection AddInferenceGrains(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddKubernetes(configuration);
+        services.AddHostedService<ClusterWatchService>();
+        return services;
+    }
+
+    private static KubernetesClientConfiguration ClientConfiguration(KubernetesOptions options)
+    {
+        if (!string.IsNullOrEmpty(options.Kubeconfig))
+        {
+            return KubernetesClientConfiguration.BuildConfigFromConfigFile(options.Kubeconfig);
+        }
+        if (KubernetesClientConfiguration.IsInCluster())
+        {
+            return KubernetesClientConfiguration.InClusterConfig();
+        }
+        throw new InvalidOperationException(
+            "No Kubernetes cluster configured: set KUBECONFIG (./box up starts the bundled emulator and sets it).");
+    }
+}

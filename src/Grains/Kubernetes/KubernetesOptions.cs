@@ -1,0 +1,22 @@
+namespace Inference.Grains.Kubernetes;
+
+/// <summary>How this service names and labels what it owns in the cluster.</summary>
+public sealed class KubernetesOptions
+{
+    public const string Section = "Kubernetes";
+
+    /// <summary>Path of a kubeconfig file; unset means in-cluster configuration when running in a pod.</summary>
+    public string? Kubeconfig { get; set; }
+
+    /// <summary>Label that marks a namespace as a tenant (value "true") and a managed object's tenant (value = namespace).</summary>
+    public string TenantLabel { get; set; } = "inference-in-a-box.io/tenant";
+
+    public string ManagedByLabel { get; set; } = "app.kubernetes.io/managed-by";
+
+    public string ManagedByValue { get; set; } = "inference-management";
+
+    /// <summary>Bound on every call to the API server, so a hung server costs a request seconds, not minutes.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    public string ManagedSelector => $"{ManagedByLabel}={ManagedByValue}";
+}

@@ -1,0 +1,199 @@
+using Inference.Grains.Abstractions;
+using Inference.Grains.Abstractions.Models;
+using Inference.Grains.Abstractions.Tenants;
+using Inference.Grains.Kubernetes;
+using Microsoft.Extensions.Logging;
+
+namespace Inference.Grains.Models;
+
+/// <summary>Owns one model: its desired spec, the InferenceService that realises it, and what the cluster last
+/// reported about it. Kubernetes is written first and grain state second, so state never claims a resource that
+/// does not exist.</summary>
+public sealed class ModelGrain(
+    [PersistentState("model", StorageNames.State)] IPersistentState<ModelState> state,
+    IInferenceServices inferenceServices,
+    TimeProvider time,
+    ILogger<ModelGrain> logger) : Grain, IModelGrain
+{
+    private static readonly ApiError NotFound = new(ErrorKind.NotFound, "Model not found");
+
+    private string Namespace => GrainKeys.Split(this.GetPrimaryKeyString()).Namespace;
+
+    private string Name => GrainKeys.Split(this.GetPrimaryKeyString()).Name;
+
+    private ModelState Model => state.State;
+
+    public async Task<Result<ModelView>> CreateAsync(ModelSpec spec)
+    {
+        if (Model.Exists)
+        {
+            return new ApiError(ErrorKind.Conflict, "Model already exists", $"Model '{Name}' already exists in namespace '{Namespace}'");
+        }
+        InferenceServiceSnapshot created;
+        try
+        {
+            created = await inferenceServices.CreateAsync(Namespace, Name, spec);
+        }
+        catch (KubernetesCallException e)
+        {
+            return e.Error.Kind == ErrorKind.Conflict
+                ? e.Error with { Error = "Model already exists" }
+                : e.Error;
+        }
+
+        var now = time.GetUtcNow();
+        Adopt(created, now);
+        try
+        {
+            await state.WriteStateAsync();
+            await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name);
+        }
+        catch (Exception e)
+        {
+            // The InferenceService must not outlive a record we failed to keep.
+            logger.LogError(e, "Persisting model {Namespace}/{Name} failed; removing its InferenceService", Namespace, Name);
+            state.State = new ModelState();
+            await inferenceServices.DeleteAsync(Namespace, Name);
+            throw;
+        }
+        logger.LogInformation("Model {Namespace}/{Name} created ({Framework})", Namespace, Name, spec.Framework);
+        return Result<ModelView>.Ok(View());
+    }
+
+    public Task<Result<ModelView>> GetAsync() =>
+        Task.FromResult(Model.Exists ? Result<ModelView>.Ok(View()) : NotFound);
+
+    public async Task<Result<ModelView>> UpdateAsync(ModelSpecPatch patch)
+    {
+        if (!Model.Exists)
+        {
+            return NotFound;
+        }
+        InferenceServiceSnapshot updated;
+        try
+        {
+            updated = await inferenceServices.UpdateAsync(Namespace, Name, patch.ApplyTo(Model.Spec));
+        }
+        catch (KubernetesCallException e)
+        {
+            return e.Error with { Error = "Failed to update model" };
+        }
+        Model.Spec = updated.Spec;
+        Model.Status = updated.Status;
+        Model.Generation = updated.Generation;
+        Model.UpdatedAt = time.GetUtcNow();
+        await state.WriteStateAsync();
+        logger.LogInformation("Model {Namespace}/{Name} updated", Namespace, Name);
+        return Result<ModelView>.Ok(View());
+    }
+
+    public async Task<Result<ModelView>> DeleteAsync()
+    {
+        if (!Model.Exists)
+        {
+            return NotFound;
+        }
+        var last = View();
+        try
+        {
+            await inferenceServices.DeleteAsync(Namespace, Name);
+        }
+        catch (KubernetesCallException e)
+        {
+            return e.Error with { Error = "Failed to delete model" };
+        }
+        await ForgetAsync();
+        logger.LogInformation("Model {Namespace}/{Name} deleted", Namespace, Name);
+        return Result<ModelView>.Ok(last);
+    }
+
+    public async Task ObserveAsync(InferenceServiceSnapshot snapshot)
+    {
+        if (snapshot.Deleting)
+        {
+            return;
+        }
+        var now = time.GetUtcNow();
+        if (!Model.Exists || Model.Uid != snapshot.Uid)
+        {
+            // Created outside this service (kubectl, a lost reply) but labelled as ours: adopt it.
+            Adopt(snapshot, now);
+            await state.WriteStateAsync();
+            await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name);
+            return;
+        }
+        if (Model.Status == snapshot.Status && Model.Spec == snapshot.Spec)
+        {
+            return;
+        }
+        Model.Spec = snapshot.Spec;
+        Model.Status = snapshot.Status;
+        Model.Generation = snapshot.Generation;
+        Model.UpdatedAt = now;
+        await state.WriteStateAsync();
+    }
+
+    public async Task ObserveReplicasAsync(ReplicaCounts replicas)
+    {
+        if (!Model.Exists || Model.Replicas == replicas)
+        {
+            return;
+        }
+        Model.Replicas = replicas;
+        await state.WriteStateAsync();
+    }
+
+    public async Task ObserveDeletedAsync(string uid)
+    {
+        if (Model.Exists && Model.Uid == uid)
+        {
+            await ForgetAsync();
+        }
+    }
+
+    public async Task ObserveAbsentAsync(DateTimeOffset listedAt)
+    {
+        if (Model.Exists && Model.RecordedAt < listedAt)
+        {
+            await ForgetAsync();
+        }
+    }
+
+    private void Adopt(InferenceServiceSnapshot snapshot, DateTimeOffset now)
+    {
+        state.State = new ModelState
+        {
+            Exists = true,
+            Uid = snapshot.Uid,
+            Spec = snapshot.Spec,
+            Status = snapshot.Status,
+            Generation = snapshot.Generation,
+            CreatedAt = snapshot.CreatedAt,
+            UpdatedAt = now,
+            RecordedAt = now,
+        };
+    }
+
+    private async Task ForgetAsync()
+    {
+        await state.ClearStateAsync();
+        state.State = new ModelState();
+        await GrainFactory.GetGrain<ITenantGrain>(Namespace).RemoveModelAsync(Name);
+    }
+
+    private ModelView View()
+    {
+        var status = Model.Status;
+        var phase = status.Ready ? "Ready"
+            : status.Conditions.Any(c => c.Type == "Ready" && c.Status == "False" && IsFailure(c.Reason)) ? "Failed"
+            : "Pending";
+        var replicas = Model.Replicas ?? new ReplicaCounts(Model.Spec.MinReplicas ?? 1, 0, 0);
+        var url = status.Url is null ? null : $"{status.Url.TrimEnd('/')}/v1/models/{Name}:predict";
+        return new ModelView(Name, Namespace, phase, status.Ready, url, Model.Spec, Model.CreatedAt, Model.UpdatedAt,
+            phase, replicas, status.Conditions);
+    }
+
+    private static bool IsFailure(string? reason) =>
+        reason is not null && (reason.Contains("Fail", StringComparison.OrdinalIgnoreCase)
+            || reason.Contains("Error", StringComparison.OrdinalIgnoreCase));
+}

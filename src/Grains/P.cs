@@ -1,1 +1,0 @@
-namespace Inference.Grains; public static class Placeholder2 {}
