@@ -25,6 +25,10 @@ public sealed class ModelGrain(
 
     public async Task<Result<ModelView>> CreateAsync(ModelSpec spec)
     {
+        if ((ModelRules.CheckName(Name) ?? ModelRules.Check(spec)) is { } invalid)
+        {
+            return invalid;
+        }
         if (Model.Exists)
         {
             return new ApiError(ErrorKind.Conflict, "Model already exists", $"Model '{Name}' already exists in namespace '{Namespace}'");
@@ -69,10 +73,15 @@ public sealed class ModelGrain(
         {
             return NotFound;
         }
+        var spec = patch.ApplyTo(Model.Spec);
+        if (ModelRules.Check(spec) is { } invalid)
+        {
+            return invalid;
+        }
         InferenceServiceSnapshot updated;
         try
         {
-            updated = await inferenceServices.UpdateAsync(Namespace, Name, patch.ApplyTo(Model.Spec));
+            updated = await inferenceServices.UpdateAsync(Namespace, Name, spec);
         }
         catch (KubernetesCallException e)
         {

@@ -1,0 +1,139 @@
+using Azure.Data.Tables;
+using Inference.ApiHost.Auth;
+using Inference.ApiHost.Health;
+using Inference.ApiHost.Http;
+using Inference.ApiHost.Models;
+using Inference.Grains;
+using Inference.Silo;
+using Orleans.Configuration;
+
+namespace Inference.ApiHost;
+
+public enum HostingMode
+{
+    /// <summary>The API host co-hosts a silo: one process, the laptop default.</summary>
+    Embedded,
+
+    /// <summary>The API host is an Orleans client of separate silo processes.</summary>
+    Client,
+}
+
+public static class ApiHostApp
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
+        var configuration = builder.Configuration;
+        var mode = configuration.GetValue("Mode", HostingMode.Embedded);
+        var orleans = OrleansSettings.From(configuration);
+        var auth = AuthSettings.From(configuration);
+        var clustered = mode == HostingMode.Client || orleans.Clustering == ClusteringMode.AzureTable;
+        CheckSecrets(auth, clustered, builder);
+
+        if (configuration["PORT"] is { Length: > 0 } port && configuration["urls"] is null)
+        {
+            builder.WebHost.UseUrls($"http://0.0.0.0:{port}");
+        }
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
+        builder.Logging.ConfigureLogLevel(configuration["LOG_LEVEL"]);
+
+        if (mode == HostingMode.Embedded)
+        {
+            builder.UseOrleans(silo => silo.ConfigureInferenceSilo(configuration));
+        }
+        else
+        {
+            builder.UseOrleansClient(client =>
+            {
+                client.Configure<ClusterOptions>(o =>
+                {
+                    o.ClusterId = orleans.ClusterId;
+                    o.ServiceId = orleans.ServiceId;
+                });
+                client.UseAzureStorageClustering(o =>
+                {
+                    o.TableServiceClient = new TableServiceClient(orleans.StorageConnectionString);
+                    o.TableName = orleans.MembershipTable;
+                });
+                client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = FailureDetection.ResponseTimeout);
+                client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2));
+            });
+            builder.Services.AddKubernetes(configuration);
+        }
+
+        builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
+        builder.Services.AddTokenAuthentication(auth);
+        builder.Services.AddExceptionHandler<UnavailableHandler>();
+        builder.Services.AddProblemDetails();
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages(async context =>
+        {
+            // Framework-generated errors (unknown route, wrong method) in the contract's shape too.
+            var response = context.HttpContext.Response;
+            if (response.ContentLength is null && response.ContentType is null)
+            {
+                var error = response.StatusCode switch
+                {
+                    StatusCodes.Status404NotFound => "Not found",
+                    StatusCodes.Status405MethodNotAllowed => "Method not allowed",
+                    _ => "Request failed",
+                };
+                await response.WriteAsJsonAsync(new ErrorBody(error), ApiJson.Options);
+            }
+        });
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapHealthApi();
+        app.MapAuthApi();
+        app.MapModelsApi();
+
+        if (auth.UsesDefaultPassword)
+        {
+            app.Logger.LogWarning("Admin login uses the DEFAULT credentials {User} / {Password}. Set ADMIN_USERNAME and ADMIN_PASSWORD (or ADMIN_PASSWORD_HASH) for anything but a laptop.",
+                auth.AdminUsername, AuthSettings.DefaultAdminPassword);
+        }
+        return app;
+    }
+
+    /// <summary>A laptop may run with generated or default secrets; a cluster must not.</summary>
+    private static void CheckSecrets(AuthSettings auth, bool clustered, WebApplicationBuilder builder)
+    {
+        var secretBytes = System.Text.Encoding.UTF8.GetByteCount(auth.JwtSecret);
+        if (clustered)
+        {
+            if (secretBytes < AuthSettings.MinSecretBytes)
+            {
+                throw new InvalidOperationException($"JWT_SECRET must be set to at least {AuthSettings.MinSecretBytes} bytes in cluster mode.");
+            }
+            if (auth.UsesDefaultPassword)
+            {
+                throw new InvalidOperationException("Cluster mode refuses the default admin password: set ADMIN_PASSWORD or ADMIN_PASSWORD_HASH.");
+            }
+            return;
+        }
+        if (secretBytes < AuthSettings.MinSecretBytes)
+        {
+            auth.JwtSecret = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48));
+            Console.Error.WriteLine("warning: JWT_SECRET not set (or shorter than 32 bytes): generated one for this run; tokens end with the process.");
+        }
+    }
+
+    private static void ConfigureLogLevel(this ILoggingBuilder logging, string? level)
+    {
+        var parsed = level?.ToLowerInvariant() switch
+        {
+            "debug" => LogLevel.Debug,
+            "info" => LogLevel.Information,
+            "warn" => LogLevel.Warning,
+            "error" => LogLevel.Error,
+            _ => (LogLevel?)null,
+        };
+        if (parsed is { } l)
+        {
+            logging.SetMinimumLevel(l);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using System.Security.Cryptography;
+using System.Text;
+using Inference.ApiHost.Http;
+
+namespace Inference.ApiHost.Auth;
+
+public static class AuthApi
+{
+    public sealed record LoginRequest(string? Username, string? Password);
+
+    public sealed record LoginUser(string Tenant, string Name, string Subject, string Issuer, bool IsAdmin, long Exp);
+
+    public sealed record LoginResponse(string Token, LoginUser User);
+
+    public static IEndpointRouteBuilder MapAuthApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/api/admin/login", Login).AllowAnonymous();
+        return app;
+    }
+
+    private static async Task<IResult> Login(HttpContext context, AuthSettings settings, TokenService tokens,
+        LoginThrottle throttle, ILoggerFactory loggers)
+    {
+        var logger = loggers.CreateLogger("Inference.ApiHost.Auth");
+        var source = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        if (throttle.RetryAfter(source) is { } retryAfter)
+        {
+            context.Response.Headers.RetryAfter = retryAfter.ToString();
+            return ApiResults.Error(StatusCodes.Status429TooManyRequests, "Too many failed login attempts", $"Try again in {retryAfter} seconds");
+        }
+        var (request, error) = await JsonBody.ReadAsync<LoginRequest>(context.Request);
+        if (error is not null)
+        {
+            return error;
+        }
+        if (string.IsNullOrEmpty(request!.Username) || string.IsNullOrEmpty(request.Password))
+        {
+            return ApiResults.Invalid("Fields 'username' and 'password' are required");
+        }
+        // Both comparisons always run, in constant time, so timing tells nothing about which part was wrong.
+        var userOk = FixedTimeEquals(request.Username, settings.AdminUsername);
+        var passwordOk = PasswordMatches(request.Password, settings);
+        if (!(userOk & passwordOk))
+        {
+            throttle.Failed(source);
+            logger.LogWarning("Admin login failed from {Source}", source);
+            return ApiResults.Error(StatusCodes.Status401Unauthorized, "Invalid credentials");
+        }
+        throttle.Succeeded(source);
+        var (token, expires) = tokens.Issue(settings.AdminUsername, "Administrator", "admin", isAdmin: true);
+        logger.LogInformation("Admin {User} logged in from {Source}", settings.AdminUsername, source);
+        return Results.Json(new LoginResponse(token,
+            new LoginUser("admin", "Administrator", settings.AdminUsername, settings.Issuer, true, expires.ToUnixTimeSeconds())),
+            ApiJson.Options);
+    }
+
+    private static bool PasswordMatches(string password, AuthSettings settings)
+    {
+        var actual = SHA256.HashData(Encoding.UTF8.GetBytes(password));
+        byte[] expected;
+        if (settings.AdminPasswordHash is { } hash)
+        {
+            try
+            {
+                expected = Convert.FromHexString(hash.StartsWith("sha256:", StringComparison.Ordinal) ? hash[7..] : hash);
+            }
+            catch (FormatException)
+            {
+                return false;
+            }
+        }
+        else
+        {
+            expected = SHA256.HashData(Encoding.UTF8.GetBytes(settings.AdminPassword ?? AuthSettings.DefaultAdminPassword));
+        }
+        return CryptographicOperations.FixedTimeEquals(actual, expected);
+    }
+
+    private static bool FixedTimeEquals(string a, string b) =>
+        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(a)), SHA256.HashData(Encoding.UTF8.GetBytes(b)));
+}

@@ -1,0 +1,40 @@
+using Microsoft.AspNetCore.Diagnostics;
+using Orleans.Runtime;
+
+namespace Inference.ApiHost.Http;
+
+/// <summary>Turns a failure of the silo cluster (a silo died mid-call, no silo reachable, a call timed out) into a
+/// 503 with Retry-After, and anything else into a 500 without internals.</summary>
+public sealed class UnavailableHandler(ILogger<UnavailableHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    {
+        if (context.Response.HasStarted)
+        {
+            return false;
+        }
+        if (IsClusterUnavailable(exception))
+        {
+            logger.LogWarning("Cluster unavailable for {Method} {Path}: {Type}: {Message}",
+                context.Request.Method, context.Request.Path, exception.GetType().Name, exception.Message);
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            context.Response.Headers.RetryAfter = "2";
+            await context.Response.WriteAsJsonAsync(
+                new ErrorBody("Service temporarily unavailable", "The request could not be served by the cluster; retry shortly"),
+                ApiJson.Options, cancellationToken);
+            return true;
+        }
+        logger.LogError(exception, "Unhandled error for {Method} {Path}", context.Request.Method, context.Request.Path);
+        context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+        await context.Response.WriteAsJsonAsync(new ErrorBody("Internal server error"), ApiJson.Options, cancellationToken);
+        return true;
+    }
+
+    public static bool IsClusterUnavailable(Exception e) => e switch
+    {
+        SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
+            or Orleans.Runtime.Messaging.ConnectionFailedException or ClientNotAvailableException or OrleansException { InnerException: TimeoutException } => true,
+        AggregateException { InnerException: { } inner } => IsClusterUnavailable(inner),
+        _ => false,
+    };
+}

@@ -1,0 +1,41 @@
+using Inference.Grains.Abstractions.Models;
+
+namespace Inference.ApiHost.Models;
+
+public sealed record CreateModelRequest(
+    string? Name, string? Framework, string? StorageUri, int? MinReplicas, int? MaxReplicas, int? ScaleTarget,
+    string? ScaleMetric, string? Namespace)
+{
+    public ModelSpec ToSpec() => new(Framework ?? "", StorageUri ?? "", MinReplicas, MaxReplicas, ScaleTarget, ScaleMetric);
+}
+
+public sealed record UpdateModelRequest(
+    string? Framework, string? StorageUri, int? MinReplicas, int? MaxReplicas, int? ScaleTarget, string? ScaleMetric,
+    string? Namespace)
+{
+    public ModelSpecPatch ToPatch() => new(Framework, StorageUri, MinReplicas, MaxReplicas, ScaleTarget, ScaleMetric);
+
+    public bool IsEmpty => ToPatch() == new ModelSpecPatch();
+}
+
+public sealed record ModelConfig(string Framework, string StorageUri, int? MinReplicas, int? MaxReplicas, int? ScaleTarget, string? ScaleMetric)
+{
+    public static ModelConfig From(ModelSpec s) => new(s.Framework, s.StorageUri, s.MinReplicas, s.MaxReplicas, s.ScaleTarget, s.ScaleMetric);
+}
+
+public sealed record StatusDetails(bool Ready, string Phase, ReplicaCounts Replicas, IReadOnlyList<ModelCondition> Conditions);
+
+/// <summary>A model as the contract shows it.</summary>
+public sealed record ModelResponse(
+    string Name, string Namespace, string Status, bool Ready, string? Url, ModelConfig Predictor,
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, StatusDetails StatusDetails)
+{
+    public static ModelResponse From(ModelView v) => new(v.Name, v.Namespace, v.Status, v.Ready, v.Url,
+        ModelConfig.From(v.Predictor), v.CreatedAt, v.UpdatedAt, new StatusDetails(v.Ready, v.Phase, v.Replicas, v.Conditions));
+}
+
+public sealed record ModelListResponse(IReadOnlyList<ModelResponse> Models, int Total);
+
+public sealed record ModelChangeResponse(string Message, string Name, string Namespace, ModelConfig Config, ModelResponse Model);
+
+public sealed record MessageResponse(string Message);

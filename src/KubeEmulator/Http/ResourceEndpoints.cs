@@ -1,0 +1,262 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using KubeEmulator.Api;
+using KubeEmulator.Json;
+using KubeEmulator.Patching;
+using KubeEmulator.Resources;
+using KubeEmulator.Selectors;
+using KubeEmulator.Store;
+
+namespace KubeEmulator.Http;
+
+/// <summary>The REST verbs on resource URLs: get, list, watch, create, update, patch, delete, deletecollection.</summary>
+internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry registry, WatchStreamer watches, PodLogs podLogs, Discovery discovery)
+{
+    private const string JsonPatchType = "application/json-patch+json";
+    private const string MergePatchType = "application/merge-patch+json";
+    private const string StrategicMergePatchType = "application/strategic-merge-patch+json";
+    private const string ApplyPatchType = "application/apply-patch+yaml";
+
+    /// <summary>Built-in kinds that answer DELETE with the deleted object rather than a Status (as the real registries do).</summary>
+    private static readonly HashSet<string> DeleteReturnsObject = ["Pod", "Service"];
+
+    public void Map(WebApplication app)
+    {
+        app.Map("/api", ctx => Guard(ctx, () => HttpIo.WriteJsonAsync(ctx, 200, discovery.CoreVersions(ctx))));
+        app.Map("/apis", ctx => Guard(ctx, () => HttpIo.WriteJsonAsync(ctx, 200, discovery.Groups())));
+        app.Map("/api/{version}/{**rest}", ctx => Guard(ctx, () =>
+            Dispatch(ctx, "", (string)ctx.Request.RouteValues["version"]!, ctx.Request.RouteValues["rest"] as string)));
+        app.Map("/apis/{group}/{**rest}", ctx => Guard(ctx, () =>
+        {
+            var group = (string)ctx.Request.RouteValues["group"]!;
+            var rest = (ctx.Request.RouteValues["rest"] as string ?? "").Split('/', StringSplitOptions.RemoveEmptyEntries);
+            if (rest.Length == 0) return discovery.Group(group) is { } g ? HttpIo.WriteJsonAsync(ctx, 200, g) : throw ApiException.NotFoundPath();
+            return Dispatch(ctx, group, rest[0], string.Join('/', rest[1..]));
+        }));
+    }
+
+    private static async Task Guard(HttpContext ctx, Func<Task> handler)
+    {
+        try
+        {
+            await handler();
+        }
+        catch (ApiException e) when (!ctx.Response.HasStarted)
+        {
+            await HttpIo.WriteStatusAsync(ctx, e);
+        }
+    }
+
+    private Task Dispatch(HttpContext ctx, string group, string version, string? restPath)
+    {
+        var rest = (restPath ?? "").Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var path = ApiPath.Parse(registry, group, version, rest);
+        if (path is null)
+            return discovery.Resources(group, version) is { } list ? HttpIo.WriteJsonAsync(ctx, 200, list) : throw ApiException.NotFoundPath();
+        var method = ctx.Request.Method;
+        return (path.IsCollection, method) switch
+        {
+            (true, "GET") when IsWatch(ctx.Request) => watches.StreamAsync(ctx, path),
+            (true, "GET") => ListAsync(ctx, path),
+            (true, "POST") => CreateAsync(ctx, path),
+            (true, "DELETE") => DeleteCollectionAsync(ctx, path),
+            (false, "GET") when path.Subresource == "log" => podLogs.WriteAsync(ctx, store.Get(path.Type, path.Namespace, path.Name!)),
+            (false, "GET") => HttpIo.WriteJsonAsync(ctx, 200, HttpIo.Present(store.Get(path.Type, path.Namespace, path.Name!), path.Type, path.Version)),
+            (false, "PUT") => ReplaceAsync(ctx, path),
+            (false, "PATCH") => PatchAsync(ctx, path),
+            (false, "DELETE") when path.Subresource is null => DeleteAsync(ctx, path),
+            _ => throw ApiException.MethodNotAllowed($"the server does not allow this method on the requested resource"),
+        };
+    }
+
+    private static bool IsWatch(HttpRequest request) => request.Query["watch"].ToString() is "true" or "1";
+
+    private static bool IsDryRun(HttpRequest request) => request.Query["dryRun"].ToString() == "All";
+
+    private Task ListAsync(HttpContext ctx, ApiPath path)
+    {
+        var query = ctx.Request.Query;
+        var labels = LabelSelector.Parse(query["labelSelector"]);
+        var fields = FieldSelector.Parse(query["fieldSelector"], path.Type);
+        var limit = int.TryParse(query["limit"], out var l) && l > 0 ? l : 0;
+        var token = ContinueToken.Decode(query["continue"]);
+        var page = store.List(path.Type, path.Namespace, o => labels.Matches(o) && fields.Matches(o), limit, token?.After);
+        var listRv = token?.ResourceVersion ?? page.ResourceVersion;
+        var next = page.ContinueAfter is null ? null : ContinueToken.Encode(listRv, page.ContinueAfter);
+        return HttpIo.WriteListAsync(ctx, path.Type, path.Version, page.Items, listRv, next);
+    }
+
+    private async Task CreateAsync(HttpContext ctx, ApiPath path)
+    {
+        if (path.Subresource is not null) throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
+        var body = await HttpIo.ReadObjectAsync(ctx.Request);
+        CheckTypeMeta(body, path);
+        CheckNamespace(body, path);
+        var created = store.Create(path.Type, path.Namespace, body, IsDryRun(ctx.Request));
+        await HttpIo.WriteJsonAsync(ctx, 201, HttpIo.Present(created, path.Type, path.Version));
+    }
+
+    private async Task ReplaceAsync(HttpContext ctx, ApiPath path)
+    {
+        var body = await HttpIo.ReadObjectAsync(ctx.Request);
+        CheckTypeMeta(body, path);
+        CheckNamespace(body, path);
+        var bodyName = JsonTree.Str(body["metadata"]?["name"]);
+        if (bodyName != path.Name)
+            throw ApiException.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({path.Name})");
+        var scope = path.Subresource == "status" ? WriteScope.Status : WriteScope.Main;
+        // Custom resources reject unconditional updates (AllowUnconditionalUpdate is false in their strategy).
+        var updated = store.Update(path.Type, path.Namespace, path.Name!, _ => body, scope, path.Type.IsCustom, IsDryRun(ctx.Request));
+        await HttpIo.WriteJsonAsync(ctx, 200, HttpIo.Present(updated, path.Type, path.Version));
+    }
+
+    private async Task PatchAsync(HttpContext ctx, ApiPath path)
+    {
+        var mediaType = (ctx.Request.ContentType ?? "").Split(';')[0].Trim().ToLowerInvariant();
+        string[] accepted = path.Type.IsCustom
+            ? [JsonPatchType, MergePatchType, ApplyPatchType]
+            : [JsonPatchType, MergePatchType, StrategicMergePatchType, ApplyPatchType];
+        if (!accepted.Contains(mediaType)) throw ApiException.UnsupportedMediaType(accepted);
+
+        var patch = await HttpIo.ReadBodyAsync(ctx.Request);
+        var scope = path.Subresource == "status" ? WriteScope.Status : WriteScope.Main;
+        var dryRun = IsDryRun(ctx.Request);
+
+        if (mediaType == ApplyPatchType)
+        {
+            if (string.IsNullOrEmpty(ctx.Request.Query["fieldManager"]))
+                throw ApiException.BadRequest("PATCH, application/apply-patch+yaml requires fieldManager to be set");
+            if (patch is not JsonObject applied) throw ApiException.BadRequest("apply patches must be objects");
+            // Server-side apply is approximated as a merge of the applied configuration; a missing object is created.
+            if (store.TryGet(path.Type, path.Namespace, path.Name!) is null && scope == WriteScope.Main)
+            {
+                CheckTypeMeta(applied, path);
+                JsonTree.Obj(applied, "metadata")["name"] = path.Name;
+                var created = store.Create(path.Type, path.Namespace, applied, dryRun);
+                await HttpIo.WriteJsonAsync(ctx, 201, HttpIo.Present(created, path.Type, path.Version));
+                return;
+            }
+        }
+
+        var updated = store.Update(path.Type, path.Namespace, path.Name!, current => ApplyPatch(mediaType, current, patch, path),
+            scope, requireResourceVersion: false, dryRun);
+        await HttpIo.WriteJsonAsync(ctx, 200, HttpIo.Present(updated, path.Type, path.Version));
+    }
+
+    private static JsonObject ApplyPatch(string mediaType, JsonObject current, JsonNode? patch, ApiPath path)
+    {
+        try
+        {
+            var result = mediaType == JsonPatchType
+                ? JsonPatch.Apply(current, patch as JsonArray ?? throw ApiException.BadRequest("json patch must be a list of operations"))
+                : MergePatch.Apply(current, patch);
+            return result as JsonObject ?? throw new ApiException(422, "Invalid", "the patch did not produce an object");
+        }
+        catch (JsonPatch.PatchException e)
+        {
+            throw new ApiException(422, "Invalid", e.Message, new JsonObject { ["name"] = path.Name, ["group"] = path.Type.Group, ["kind"] = path.Type.Kind });
+        }
+    }
+
+    private async Task DeleteAsync(HttpContext ctx, ApiPath path)
+    {
+        var (obj, removed) = store.Delete(path.Type, path.Namespace, path.Name!, IsDryRun(ctx.Request));
+        if (!removed || (DeleteReturnsObject.Contains(path.Type.Kind) && !path.Type.IsCustom) || path.Type == registry.Namespaces)
+        {
+            var shown = obj;
+            if (path.Type == registry.Namespaces && removed)
+            {
+                // Namespace deletion is reported the way the namespace controller starts it: Terminating.
+                shown = (JsonObject)obj.DeepClone();
+                shown["metadata"]!["deletionTimestamp"] ??= JsonTree.Now();
+                JsonTree.Obj(shown, "status")["phase"] = "Terminating";
+            }
+            await HttpIo.WriteJsonAsync(ctx, 200, HttpIo.Present(shown, path.Type, path.Version));
+            return;
+        }
+        await HttpIo.WriteJsonAsync(ctx, 200, new JsonObject
+        {
+            ["kind"] = "Status",
+            ["apiVersion"] = "v1",
+            ["metadata"] = new JsonObject(),
+            ["status"] = "Success",
+            ["details"] = new JsonObject
+            {
+                ["name"] = path.Name,
+                ["group"] = path.Type.Group,
+                ["kind"] = path.Type.Plural,
+                ["uid"] = obj["metadata"]?["uid"]?.DeepClone(),
+            },
+        });
+    }
+
+    private async Task DeleteCollectionAsync(HttpContext ctx, ApiPath path)
+    {
+        var labels = LabelSelector.Parse(ctx.Request.Query["labelSelector"]);
+        var fields = FieldSelector.Parse(ctx.Request.Query["fieldSelector"], path.Type);
+        var page = store.List(path.Type, path.Namespace, o => labels.Matches(o) && fields.Matches(o));
+        var deleted = new List<JsonObject>();
+        foreach (var item in page.Items)
+        {
+            var ns = path.Type.Namespaced ? JsonTree.Str(item["metadata"]?["namespace"]) : null;
+            try
+            {
+                deleted.Add(store.Delete(path.Type, ns, JsonTree.Str(item["metadata"]?["name"])!, IsDryRun(ctx.Request)).Object);
+            }
+            catch (ApiException e) when (e.Code == 404)
+            {
+                // Deleted concurrently (or by garbage collection of an earlier item): nothing left to do.
+            }
+        }
+        await HttpIo.WriteListAsync(ctx, path.Type, path.Version, deleted, store.ResourceVersion, null);
+    }
+
+    private static void CheckTypeMeta(JsonObject body, ApiPath path)
+    {
+        var expected = path.Type.ApiVersion(path.Version);
+        var apiVersion = JsonTree.Str(body["apiVersion"]);
+        var kind = JsonTree.Str(body["kind"]);
+        if (path.Type.IsCustom && string.IsNullOrEmpty(kind))
+            throw ApiException.BadRequest($"Object 'Kind' is missing in '{Truncate(body.ToJsonString())}'");
+        if (!string.IsNullOrEmpty(apiVersion) && apiVersion != expected)
+            throw ApiException.BadRequest($"the API version in the data ({apiVersion}) does not match the expected API version ({expected})");
+        if (!string.IsNullOrEmpty(kind) && kind != path.Type.Kind)
+            throw ApiException.BadRequest($"the kind in the data ({kind}) does not match the expected kind ({path.Type.Kind})");
+        body["apiVersion"] = expected;
+        body["kind"] = path.Type.Kind;
+    }
+
+    private static void CheckNamespace(JsonObject body, ApiPath path)
+    {
+        var bodyNs = JsonTree.Str(body["metadata"]?["namespace"]);
+        if (path.Namespace is not null && !string.IsNullOrEmpty(bodyNs) && bodyNs != path.Namespace)
+            throw ApiException.BadRequest("the namespace of the provided object does not match the namespace sent on the request");
+    }
+
+    private static string Truncate(string text) => text.Length <= 200 ? text : text[..200] + "...";
+
+    /// <summary>Opaque continue tokens carrying the list's resourceVersion and the last key returned.</summary>
+    private sealed record ContinueToken(long ResourceVersion, string After)
+    {
+        public static string Encode(long rv, string after) =>
+            Convert.ToBase64String(Encoding.UTF8.GetBytes(new JsonObject { ["rv"] = rv, ["start"] = after }.ToJsonString()));
+
+        public static ContinueToken? Decode(string? token)
+        {
+            if (string.IsNullOrEmpty(token)) return null;
+            var invalid = ApiException.BadRequest("continue key is not valid: invalid continue token");
+            JsonNode? node;
+            try
+            {
+                node = JsonNode.Parse(Encoding.UTF8.GetString(Convert.FromBase64String(token)));
+            }
+            catch (Exception e) when (e is FormatException or System.Text.Json.JsonException)
+            {
+                throw invalid;
+            }
+            return JsonTree.Long(node?["rv"]) is { } rv && JsonTree.Str(node?["start"]) is { } start
+                ? new ContinueToken(rv, start)
+                : throw invalid;
+        }
+    }
+}

@@ -1,0 +1,49 @@
+namespace Inference.Silo;
+
+public enum ClusteringMode
+{
+    /// <summary>One process, no membership table: the embedded default.</summary>
+    Localhost,
+
+    /// <summary>Membership in Azure Tables (Azurite locally, a storage account in production).</summary>
+    AzureTable,
+}
+
+/// <summary>Section "Orleans": how silos and clients find each other and where grain state lives.</summary>
+public sealed class OrleansSettings
+{
+    public const string Section = "Orleans";
+
+    public string ClusterId { get; set; } = "inference-box";
+
+    public string ServiceId { get; set; } = "inference-management";
+
+    public ClusteringMode Clustering { get; set; } = ClusteringMode.Localhost;
+
+    public int SiloPort { get; set; } = 11111;
+
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>Azure Storage connection string; the default reaches Azurite on its standard ports.</summary>
+    public string StorageConnectionString { get; set; } = "UseDevelopmentStorage=true";
+
+    /// <summary>Prefix for the Azure table names, so several boxes can share one storage account.</summary>
+    public string TablePrefix { get; set; } = "inference";
+
+    public string MembershipTable => $"{TablePrefix}membership";
+
+    public string GrainStateTable => $"{TablePrefix}grainstate";
+
+    public string PubSubTable => $"{TablePrefix}pubsub";
+
+    public static OrleansSettings From(Microsoft.Extensions.Configuration.IConfiguration configuration)
+    {
+        var settings = new OrleansSettings();
+        configuration.GetSection(Section).Bind(settings);
+        if (configuration.GetConnectionString("Storage") is { Length: > 0 } connection)
+        {
+            settings.StorageConnectionString = connection;
+        }
+        return settings;
+    }
+}
