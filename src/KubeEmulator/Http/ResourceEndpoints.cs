@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using KubeEmulator.Api;
+using KubeEmulator.Controller;
 using KubeEmulator.Json;
 using KubeEmulator.Patching;
 using KubeEmulator.Resources;
