@@ -1,0 +1,50 @@
+using Azure.Data.Tables;
+using Inference.Grains;
+using Inference.TestSupport;
+using Microsoft.Extensions.Configuration;
+using Orleans.TestingHost;
+
+namespace Inference.Grains.Tests;
+
+/// <summary>Two in-process silos with grain state in Azurite and the Kubernetes emulator behind them.</summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+
+    public EmulatorHost Emulator { get; private set; } = null!;
+
+    public IGrainFactory Grains => Cluster.Client;
+
+    public async Task InitializeAsync()
+    {
+        Emulator = await EmulatorHost.StartAsync();
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["KUBECONFIG"] = Emulator.KubeconfigPath })
+            .Build();
+        var table = TestEnvironment.UniqueTablePrefix() + "grains";
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddAzureTableGrainStorage(StorageNames.State, o =>
+            {
+                o.TableServiceClient = new TableServiceClient(TestEnvironment.StorageConnectionString);
+                o.TableName = table;
+            });
+            silo.Services.AddInferenceGrains(configuration);
+        });
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        await Emulator.DisposeAsync();
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "cluster";
+}

@@ -1,0 +1,171 @@
+using System.Net;
+using System.Text.Json;
+using Inference.Grains.Abstractions;
+using Inference.Grains.Abstractions.Models;
+using Inference.Grains.Abstractions.Tenants;
+using Inference.TestSupport;
+using k8s;
+
+namespace Inference.Grains.Tests;
+
+[Collection(ClusterCollection.Name)]
+public sealed class ModelGrainTests(ClusterFixture fixture)
+{
+    private static readonly ModelSpec Sklearn = new("sklearn", "s3://bucket/iris", 1, 2, 10, "rps");
+
+    private static string NewName() => "g" + Guid.NewGuid().ToString("N")[..8];
+
+    private IModelGrain Model(string ns, string name) => fixture.Grains.GetGrain<IModelGrain>(GrainKeys.Scoped(ns, name));
+
+    private IKubernetes Kubernetes() =>
+        new k8s.Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(fixture.Emulator.KubeconfigPath));
+
+    private async Task<JsonElement?> InferenceService(string ns, string name)
+    {
+        try
+        {
+            return (JsonElement)await Kubernetes().CustomObjects.GetNamespacedCustomObjectAsync("serving.kserve.io", "v1beta1", ns, "inferenceservices", name);
+        }
+        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    [Fact]
+    public async Task Create_writes_a_labelled_InferenceService_and_indexes_the_model_in_its_tenant()
+    {
+        var name = NewName();
+        var result = await Model("tenant-a", name).CreateAsync(Sklearn);
+
+        Assert.True(result.IsSuccess, result.Error?.ToString());
+        Assert.Equal(Sklearn, result.Value!.Predictor);
+        var isvc = await InferenceService("tenant-a", name);
+        Assert.NotNull(isvc);
+        var labels = isvc.Value.GetProperty("metadata").GetProperty("labels");
+        Assert.Equal("inference-management", labels.GetProperty("app.kubernetes.io/managed-by").GetString());
+        Assert.Equal("tenant-a", labels.GetProperty("inference-in-a-box.io/tenant").GetString());
+        var predictor = isvc.Value.GetProperty("spec").GetProperty("predictor");
+        Assert.Equal("sklearn", predictor.GetProperty("model").GetProperty("modelFormat").GetProperty("name").GetString());
+        Assert.Equal("rps", predictor.GetProperty("scaleMetric").GetString());
+        Assert.Contains(name, await fixture.Grains.GetGrain<ITenantGrain>("tenant-a").GetModelNamesAsync());
+        Assert.Contains("tenant-a", await fixture.Grains.GetGrain<ITenantDirectoryGrain>(0).ListAsync());
+    }
+
+    [Fact]
+    public async Task The_cluster_watch_brings_the_model_to_Ready()
+    {
+        var name = NewName();
+        Assert.True((await Model("tenant-b", name).CreateAsync(Sklearn)).IsSuccess);
+        var ready = await TestEnvironment.Eventually(async () => (await Model("tenant-b", name).GetAsync()).Value!, v => v.Ready, what: "Ready");
+        Assert.Equal("Ready", ready.Status);
+        Assert.NotNull(ready.Url);
+    }
+
+    [Fact]
+    public async Task Invalid_specs_are_refused_before_anything_reaches_Kubernetes()
+    {
+        var name = NewName();
+        var result = await Model("tenant-a", name).CreateAsync(Sklearn with { MinReplicas = 3, MaxReplicas = 2 });
+        Assert.Equal(ErrorKind.Invalid, result.Error!.Kind);
+        Assert.Null(await InferenceService("tenant-a", name));
+        Assert.Equal(ErrorKind.NotFound, (await Model("tenant-a", name).GetAsync()).Error!.Kind);
+    }
+
+    [Fact]
+    public async Task A_second_create_conflicts_and_a_missing_model_is_not_found()
+    {
+        var name = NewName();
+        Assert.True((await Model("tenant-a", name).CreateAsync(Sklearn)).IsSuccess);
+        Assert.Equal(ErrorKind.Conflict, (await Model("tenant-a", name).CreateAsync(Sklearn)).Error!.Kind);
+        var missing = Model("tenant-a", NewName());
+        Assert.Equal(ErrorKind.NotFound, (await missing.UpdateAsync(new ModelSpecPatch(MinReplicas: 2))).Error!.Kind);
+        Assert.Equal(ErrorKind.NotFound, (await missing.DeleteAsync()).Error!.Kind);
+    }
+
+    [Fact]
+    public async Task A_name_taken_in_Kubernetes_by_someone_else_is_a_conflict_and_records_nothing()
+    {
+        var name = NewName();
+        await Kubernetes().CustomObjects.CreateNamespacedCustomObjectAsync(new
+        {
+            apiVersion = "serving.kserve.io/v1beta1",
+            kind = "InferenceService",
+            metadata = new { name },
+            spec = new { predictor = new { model = new { modelFormat = new { name = "onnx" }, storageUri = "s3://x/y" } } },
+        }, "serving.kserve.io", "v1beta1", "tenant-c", "inferenceservices");
+
+        var result = await Model("tenant-c", name).CreateAsync(Sklearn);
+        Assert.Equal(ErrorKind.Conflict, result.Error!.Kind);
+        Assert.Equal(ErrorKind.NotFound, (await Model("tenant-c", name).GetAsync()).Error!.Kind);
+        Assert.DoesNotContain(name, await fixture.Grains.GetGrain<ITenantGrain>("tenant-c").GetModelNamesAsync());
+    }
+
+    [Fact]
+    public async Task Update_patches_the_InferenceService_and_delete_removes_it_and_the_index_entry()
+    {
+        var name = NewName();
+        var model = Model("tenant-a", name);
+        Assert.True((await model.CreateAsync(Sklearn)).IsSuccess);
+
+        var updated = await model.UpdateAsync(new ModelSpecPatch(MinReplicas: 2, ScaleTarget: 50));
+        Assert.True(updated.IsSuccess, updated.Error?.ToString());
+        Assert.Equal(Sklearn with { MinReplicas = 2, ScaleTarget = 50 }, updated.Value!.Predictor);
+        var predictor = (await InferenceService("tenant-a", name))!.Value.GetProperty("spec").GetProperty("predictor");
+        Assert.Equal(2, predictor.GetProperty("minReplicas").GetInt32());
+        Assert.Equal(50, predictor.GetProperty("scaleTarget").GetInt32());
+
+        Assert.True((await model.DeleteAsync()).IsSuccess);
+        Assert.Null(await InferenceService("tenant-a", name));
+        Assert.Equal(ErrorKind.NotFound, (await model.GetAsync()).Error!.Kind);
+        Assert.DoesNotContain(name, await fixture.Grains.GetGrain<ITenantGrain>("tenant-a").GetModelNamesAsync());
+    }
+
+    [Fact]
+    public async Task Stale_watch_events_never_resurrect_or_remove_the_wrong_model()
+    {
+        var name = NewName();
+        var model = Model("tenant-b", name);
+        var created = await model.CreateAsync(Sklearn);
+        Assert.True(created.IsSuccess);
+
+        // A DELETED event for an older object of the same name (different uid) must not drop the current one.
+        await model.ObserveDeletedAsync("some-older-uid");
+        Assert.True((await model.GetAsync()).IsSuccess);
+
+        // A full list that began before the model was recorded cannot prove it absent.
+        await model.ObserveAbsentAsync(DateTimeOffset.UtcNow.AddMinutes(-1));
+        Assert.True((await model.GetAsync()).IsSuccess);
+
+        // An object on its way out (deletionTimestamp set) is never adopted.
+        var other = Model("tenant-b", NewName());
+        await other.ObserveAsync(new InferenceServiceSnapshot("uid-x", Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow, 1) { Deleting = true });
+        Assert.Equal(ErrorKind.NotFound, (await other.GetAsync()).Error!.Kind);
+    }
+
+    [Fact]
+    public async Task State_survives_deactivation_because_it_is_persisted()
+    {
+        var name = NewName();
+        Assert.True((await Model("tenant-c", name).CreateAsync(Sklearn)).IsSuccess);
+        var management = fixture.Grains.GetGrain<IManagementGrain>(0);
+        await management.ForceActivationCollection(TimeSpan.Zero);
+
+        var again = await Model("tenant-c", name).GetAsync();
+        Assert.True(again.IsSuccess);
+        Assert.Equal(Sklearn, again.Value!.Predictor);
+    }
+
+    [Fact]
+    public async Task The_watch_lease_has_one_holder_until_it_expires()
+    {
+        var lease = fixture.Grains.GetGrain<IWatchLeaseGrain>("test-" + Guid.NewGuid());
+        Assert.True(await lease.TryAcquireAsync("silo-1", TimeSpan.FromMinutes(1)));
+        Assert.False(await lease.TryAcquireAsync("silo-2", TimeSpan.FromMinutes(1)));
+        Assert.True(await lease.TryAcquireAsync("silo-1", TimeSpan.FromMinutes(1)));
+        await lease.ReleaseAsync("silo-1");
+        // A lease granted already expired stands for one whose holder stopped renewing.
+        Assert.True(await lease.TryAcquireAsync("silo-2", TimeSpan.FromSeconds(-1)));
+        Assert.True(await lease.TryAcquireAsync("silo-3", TimeSpan.FromMinutes(1)));
+    }
+}
