@@ -1,0 +1,103 @@
+{{/* Chart name, truncated to the 63 characters a label allows. */}}
+{{- define "inference-management.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name. */}}
+{{- define "inference-management.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "inference-management.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "inference-management.labels" -}}
+helm.sh/chart: {{ include "inference-management.chart" . }}
+{{ include "inference-management.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: inference-in-a-box
+{{- end }}
+
+{{- define "inference-management.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "inference-management.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "inference-management.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "inference-management.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "inference-management.clusterId" -}}
+{{- default .Release.Name .Values.orleans.clusterId }}
+{{- end }}
+
+{{- define "inference-management.image" -}}
+{{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) }}
+{{- end }}
+
+{{/* Names of the Secrets: the existing one when given, else the one this chart creates. */}}
+{{- define "inference-management.storageSecret" -}}
+{{- default (printf "%s-storage" (include "inference-management.fullname" .)) .Values.secrets.storage.existingSecret }}
+{{- end }}
+{{- define "inference-management.jwtSecret" -}}
+{{- default (printf "%s-jwt" (include "inference-management.fullname" .)) .Values.secrets.jwt.existingSecret }}
+{{- end }}
+{{- define "inference-management.adminSecret" -}}
+{{- default (printf "%s-admin" (include "inference-management.fullname" .)) .Values.secrets.admin.existingSecret }}
+{{- end }}
+
+{{/* Environment shared by silos and API hosts: Orleans, storage, JWT, Kubernetes, logging. */}}
+{{- define "inference-management.commonEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
+- name: Orleans__Clustering
+  value: AzureTable
+- name: Orleans__ServiceId
+  value: {{ .Values.orleans.serviceId | quote }}
+- name: Orleans__ClusterId
+  value: {{ include "inference-management.clusterId" . | quote }}
+- name: Orleans__TablePrefix
+  value: {{ .Values.orleans.tablePrefix | quote }}
+- name: ConnectionStrings__Storage
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "inference-management.storageSecret" . }}
+      key: {{ .Values.secrets.storage.key }}
+- name: JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "inference-management.jwtSecret" . }}
+      key: {{ .Values.secrets.jwt.key }}
+- name: Kubernetes__TenantLabel
+  value: {{ .Values.kubernetes.tenantLabel | quote }}
+- name: LOG_LEVEL
+  value: {{ .Values.config.logLevel | quote }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
