@@ -42,10 +42,19 @@ internal static class JsonTree
     public static string? Str(JsonNode? node) =>
         node is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
 
-    public static long? Long(JsonNode? node) =>
-        node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<long>(out var l) ? l
-        : node is JsonValue d && d.GetValueKind() == JsonValueKind.Number && d.TryGetValue<double>(out var x) && x == Math.Floor(x) ? (long)x
-        : null;
+    /// <summary>
+    /// The integral value of a number node. Goes through the JSON text because a <see cref="JsonValue"/> built from an
+    /// int does not answer <c>TryGetValue&lt;long&gt;</c>, while one parsed from a request does.
+    /// </summary>
+    public static long? Long(JsonNode? node)
+    {
+        if (node is not JsonValue v || v.GetValueKind() != JsonValueKind.Number) return null;
+        var raw = v.ToJsonString();
+        if (long.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l)) return l;
+        return double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d == Math.Floor(d) && Math.Abs(d) < 9.2e18
+            ? (long)d
+            : null;
+    }
 
     public static bool DeepEquals(JsonNode? a, JsonNode? b) => JsonNode.DeepEquals(a, b);
 
@@ -80,14 +89,7 @@ internal static class JsonTree
         _ => "unknown",
     };
 
-    public static bool IsInteger(JsonValue v)
-    {
-        if (v.GetValueKind() != JsonValueKind.Number) return false;
-        if (v.TryGetValue<long>(out _)) return true;
-        var raw = v.ToJsonString();
-        return !raw.Contains('.') && !raw.Contains('e') && !raw.Contains('E');
-    }
+    public static bool IsInteger(JsonValue v) => v.GetValueKind() == JsonValueKind.Number && Long(v) is not null;
 
-    public static double Number(JsonValue v) =>
-        v.TryGetValue<double>(out var d) ? d : double.Parse(v.ToJsonString(), CultureInfo.InvariantCulture);
+    public static double Number(JsonValue v) => double.Parse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture);
 }
