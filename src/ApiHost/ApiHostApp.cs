@@ -26,7 +26,7 @@ public static class ApiHostApp
         configure?.Invoke(builder);
         var configuration = builder.Configuration;
         var mode = configuration.GetValue("Mode", HostingMode.Embedded);
-        var orleans = OrleansSettings.From(configuration);
+        var orleans = ClusterSettings.From(configuration);
         var auth = AuthSettings.From(configuration);
         var clustered = mode == HostingMode.Client || orleans.Clustering == ClusteringMode.AzureTable;
         CheckSecrets(auth, clustered, builder);

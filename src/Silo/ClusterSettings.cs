@@ -9,10 +9,11 @@ public enum ClusteringMode
     AzureTable,
 }
 
-/// <summary>Section "Orleans": how silos and clients find each other and where grain state lives.</summary>
-public sealed class OrleansSettings
+/// <summary>Section "Cluster": how silos and clients find each other and where grain state lives.</summary>
+public sealed class ClusterSettings
 {
-    public const string Section = "Orleans";
+    // Not "Orleans": Orleans binds that section itself (Orleans:Clustering:ProviderType, ...).
+    public const string Section = "Cluster";
 
     public string ClusterId { get; set; } = "inference-box";
 
@@ -36,9 +37,9 @@ public sealed class OrleansSettings
 
     public string PubSubTable => $"{TablePrefix}pubsub";
 
-    public static OrleansSettings From(Microsoft.Extensions.Configuration.IConfiguration configuration)
+    public static ClusterSettings From(Microsoft.Extensions.Configuration.IConfiguration configuration)
     {
-        var settings = new OrleansSettings();
+        var settings = new ClusterSettings();
         configuration.GetSection(Section).Bind(settings);
         if (configuration.GetConnectionString("Storage") is { Length: > 0 } connection)
         {

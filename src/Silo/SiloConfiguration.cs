@@ -10,7 +10,7 @@ public static class SiloConfiguration
     /// Used by the Silo process and by the API host when it co-hosts a silo (embedded mode).</summary>
     public static ISiloBuilder ConfigureInferenceSilo(this ISiloBuilder silo, IConfiguration configuration)
     {
-        var settings = OrleansSettings.From(configuration);
+        var settings = ClusterSettings.From(configuration);
         silo.Configure<ClusterOptions>(o =>
         {
             o.ClusterId = settings.ClusterId;

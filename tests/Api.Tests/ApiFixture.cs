@@ -36,9 +36,9 @@ public class ApiFixture : IAsyncLifetime
                 ["KUBECONFIG"] = Emulator.KubeconfigPath,
                 ["JWT_SECRET"] = Tokens.Secret,
                 ["ConnectionStrings:Storage"] = TestEnvironment.StorageConnectionString,
-                ["Orleans:TablePrefix"] = TestEnvironment.UniqueTablePrefix(),
-                ["Orleans:SiloPort"] = TestEnvironment.FreePort().ToString(),
-                ["Orleans:GatewayPort"] = TestEnvironment.FreePort().ToString(),
+                ["Cluster:TablePrefix"] = TestEnvironment.UniqueTablePrefix(),
+                ["Cluster:SiloPort"] = TestEnvironment.FreePort().ToString(),
+                ["Cluster:GatewayPort"] = TestEnvironment.FreePort().ToString(),
                 ["Logging:LogLevel:Default"] = "Warning",
             });
         });

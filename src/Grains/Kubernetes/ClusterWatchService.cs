@@ -86,7 +86,7 @@ public sealed class ClusterWatchService(
                 var items = list.GetProperty("items").EnumerateArray().Select(i => i.Clone()).ToList();
                 return (items, list.GetProperty("metadata").GetProperty("resourceVersion").GetString() ?? "");
             },
-            (rv, ct) => WatchInferenceServices(selector, rv, ct),
+            (rv, onError, ct) => WatchInferenceServices(selector, rv, onError, ct),
             item => item.TryGetProperty("metadata", out var m) && m.TryGetProperty("resourceVersion", out var rv)
                 ? rv.GetString()
                 : null,
@@ -95,12 +95,13 @@ public sealed class ClusterWatchService(
     }
 
     private async IAsyncEnumerable<(WatchEventType, JsonElement)> WatchInferenceServices(
-        string selector, string resourceVersion, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+        string selector, string resourceVersion, Action<Exception> onError,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         await foreach (var (type, item) in client.CustomObjects.WatchListClusterCustomObjectAsync(
             Kubernetes.InferenceServices.Group, Kubernetes.InferenceServices.Version, Kubernetes.InferenceServices.Plural,
             allowWatchBookmarks: true, labelSelector: selector, resourceVersion: resourceVersion,
-            timeoutSeconds: 300, cancellationToken: ct))
+            timeoutSeconds: 300, onError: onError, cancellationToken: ct))
         {
             yield return (type, Kubernetes.InferenceServices.ToElement(item));
         }
@@ -114,9 +115,9 @@ public sealed class ClusterWatchService(
                 labelSelector: PredictorDeploymentWatchHandler.InferenceServiceLabel, cancellationToken: ct);
             return (list.Items.ToList(), list.Metadata.ResourceVersion);
         },
-        (rv, ct) => client.AppsV1.WatchListDeploymentForAllNamespacesAsync(
+        (rv, onError, ct) => client.AppsV1.WatchListDeploymentForAllNamespacesAsync(
             allowWatchBookmarks: true, labelSelector: PredictorDeploymentWatchHandler.InferenceServiceLabel,
-            resourceVersion: rv, timeoutSeconds: 300, cancellationToken: ct),
+            resourceVersion: rv, timeoutSeconds: 300, onError: onError, cancellationToken: ct),
         item => item.Metadata?.ResourceVersion,
         new PredictorDeploymentWatchHandler(grains),
         _logger, time);

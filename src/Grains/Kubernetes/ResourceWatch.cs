@@ -9,7 +9,7 @@ namespace Inference.Grains.Kubernetes;
 public sealed class ResourceWatch<T>(
     string what,
     Func<CancellationToken, Task<(IReadOnlyList<T> Items, string ResourceVersion)>> list,
-    Func<string, CancellationToken, IAsyncEnumerable<(WatchEventType Type, T Object)>> watch,
+    Func<string, Action<Exception>, CancellationToken, IAsyncEnumerable<(WatchEventType Type, T Object)>> watch,
     Func<T, string?> resourceVersionOf,
     IResourceWatchHandler<T> handler,
     ILogger logger,
@@ -50,7 +50,9 @@ public sealed class ResourceWatch<T>(
     {
         while (!stopping.IsCancellationRequested)
         {
-            await foreach (var (type, item) in watch(resourceVersion, stopping))
+            // KubernetesClient reports an ERROR event (410 Expired) through this callback, not as an event.
+            Exception? failure = null;
+            await foreach (var (type, item) in watch(resourceVersion, e => failure ??= e, stopping))
             {
                 switch (type)
                 {
@@ -66,6 +68,10 @@ public sealed class ResourceWatch<T>(
                 }
                 resourceVersion = resourceVersionOf(item) ?? resourceVersion;
             }
+            if (failure is not null)
+            {
+                throw new WatchExpiredException(what, failure);
+            }
         }
     }
 }
@@ -80,4 +86,5 @@ public interface IResourceWatchHandler<in T>
     Task RelistedAsync(IReadOnlyCollection<T> items, DateTimeOffset listedAt);
 }
 
-public sealed class WatchExpiredException(string what) : Exception($"The watch of {what} ended with an ERROR event");
+public sealed class WatchExpiredException(string what, Exception? inner = null)
+    : Exception($"The watch of {what} ended with an error: {inner?.Message ?? "ERROR event"}", inner);

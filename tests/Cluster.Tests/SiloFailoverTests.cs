@@ -1,0 +1,61 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Inference.Grains.Abstractions;
+using Inference.Grains.Abstractions.Models;
+using Inference.TestSupport;
+
+namespace Inference.Cluster.Tests;
+
+public sealed class SiloFailoverTests
+{
+    [Fact]
+    public async Task Killing_the_silo_that_hosts_a_model_loses_nothing_and_never_answers_500()
+    {
+        await using var box = await BoxCluster.StartAsync(silos: 2, apiHosts: 1);
+        using var http = new HttpClient { BaseAddress = box.ApiHosts[0].BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", box.Tokens.Tenant("tenant-a"));
+
+        var names = Enumerable.Range(0, 4).Select(i => $"fail{i}-{Guid.NewGuid():N}"[..14]).ToList();
+        foreach (var name in names)
+        {
+            var created = await http.PostAsJsonAsync("/api/models", new { name, framework = "sklearn", storageUri = "s3://bucket/model", minReplicas = 1, maxReplicas = 3 });
+            Assert.True(created.StatusCode == HttpStatusCode.Created, await created.Content.ReadAsStringAsync() + box.Diagnostics());
+        }
+
+        // Find the silo holding the first model's grain, and kill it without warning.
+        var victimModel = names[0];
+        var grain = box.Client.GetGrain<IModelGrain>(GrainKeys.Scoped("tenant-a", victimModel));
+        await grain.GetAsync();
+        var host = await box.Client.GetGrain<IManagementGrain>(0).GetActivationAddress(grain);
+        Assert.NotNull(host);
+        var victim = box.Silos.Single(s => s.SiloPort == host!.Endpoint.Port);
+        victim.Process.Kill();
+
+        var statuses = new List<HttpStatusCode>();
+        var model = await TestEnvironment.Eventually(async () =>
+        {
+            var response = await http.GetAsync($"/api/models/{victimModel}");
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
+            {
+                Assert.True(response.Headers.RetryAfter is not null, "503 without Retry-After");
+            }
+            return response.StatusCode == HttpStatusCode.OK ? JsonNode.Parse(await response.Content.ReadAsStringAsync()) : null;
+        }, m => m is not null, TimeSpan.FromSeconds(60), "the model to be served by the surviving silo");
+
+        Assert.DoesNotContain(statuses, s => (int)s >= 500 && s != HttpStatusCode.ServiceUnavailable);
+        Assert.Equal("sklearn", model!["predictor"]!["framework"]!.GetValue<string>());
+
+        var updated = await TestEnvironment.Eventually(
+            () => http.PutAsJsonAsync($"/api/models/{victimModel}", new { maxReplicas = 5 }),
+            r => r.StatusCode != HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30), "the update to be accepted");
+        Assert.Equal(HttpStatusCode.OK, updated.StatusCode);
+        Assert.Equal(5, (await http.GetFromJsonAsync<JsonNode>($"/api/models/{victimModel}"))!["predictor"]!["maxReplicas"]!.GetValue<int>());
+
+        var list = await http.GetFromJsonAsync<JsonNode>("/api/models");
+        var listed = list!["models"]!.AsArray().Select(m => m!["name"]!.GetValue<string>()).ToHashSet();
+        Assert.All(names, n => Assert.Contains(n, listed));
+    }
+}
