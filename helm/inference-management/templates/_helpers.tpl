@@ -75,13 +75,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   valueFrom:
     fieldRef:
       fieldPath: status.podIP
-- name: Orleans__Clustering
+- name: Cluster__Clustering
   value: AzureTable
-- name: Orleans__ServiceId
+- name: Cluster__ServiceId
   value: {{ .Values.orleans.serviceId | quote }}
-- name: Orleans__ClusterId
+- name: Cluster__ClusterId
   value: {{ include "inference-management.clusterId" . | quote }}
-- name: Orleans__TablePrefix
+- name: Cluster__TablePrefix
   value: {{ .Values.orleans.tablePrefix | quote }}
 - name: ConnectionStrings__Storage
   valueFrom:
