@@ -25,6 +25,10 @@ public sealed class ClusterSettings
 
     public int GatewayPort { get; set; } = 30000;
 
+    /// <summary>The address other silos and clients dial, when it is not loopback (a container's or pod's IP).
+    /// Setting it also makes the silo listen on all interfaces.</summary>
+    public string? AdvertisedIP { get; set; }
+
     /// <summary>Azure Storage connection string; the default reaches Azurite on its standard ports.</summary>
     public string StorageConnectionString { get; set; } = "UseDevelopmentStorage=true";
 

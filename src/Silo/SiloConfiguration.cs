@@ -22,7 +22,8 @@ public static class SiloConfiguration
         }
         else
         {
-            silo.ConfigureEndpoints(System.Net.IPAddress.Loopback, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: false);
+            var advertised = settings.AdvertisedIP is { Length: > 0 } ip ? System.Net.IPAddress.Parse(ip) : System.Net.IPAddress.Loopback;
+            silo.ConfigureEndpoints(advertised, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: settings.AdvertisedIP is not null);
             silo.UseAzureStorageClustering(o =>
             {
                 o.TableServiceClient = new TableServiceClient(settings.StorageConnectionString);

@@ -28,6 +28,8 @@ public class ApiFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Emulator = await EmulatorHost.StartAsync();
+        var jwks = Path.Combine(Path.GetDirectoryName(Emulator.KubeconfigPath)!, "jwks.json");
+        await File.WriteAllTextAsync(jwks, Tokens.ExternalJwks());
         _app = ApiHostApp.Build([], builder =>
         {
             builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -35,6 +37,7 @@ public class ApiFixture : IAsyncLifetime
             {
                 ["KUBECONFIG"] = Emulator.KubeconfigPath,
                 ["JWT_SECRET"] = Tokens.Secret,
+                ["Auth:Jwks"] = jwks,
                 ["ConnectionStrings:Storage"] = TestEnvironment.StorageConnectionString,
                 ["Cluster:TablePrefix"] = TestEnvironment.UniqueTablePrefix(),
                 ["Cluster:SiloPort"] = TestEnvironment.FreePort().ToString(),

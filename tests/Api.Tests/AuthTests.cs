@@ -62,6 +62,7 @@ public sealed class AuthTests(ApiFixture api)
         { "tampered admin claim", t => Tokens.Tampered(t.Tenant("tenant-a"), "\"isAdmin\":false", "\"isAdmin\":true") },
         { "wrong issuer", t => t.Sign(Tokens.Claims("alice", "tenant-a", false), issuerOverride: "someone-else") },
         { "garbage", _ => "not.a.jwt" },
+        { "RS256 from an unknown key", t => t.SignRs256(Tokens.Claims("eve", "tenant-a", false), new Microsoft.IdentityModel.Tokens.RsaSecurityKey(System.Security.Cryptography.RSA.Create(2048)) { KeyId = "external-1" }) },
     };
 
     [Theory]
@@ -72,6 +73,15 @@ public sealed class AuthTests(ApiFixture api)
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{why}: got {(int)response.StatusCode} {body}");
         Assert.Contains("Authentication required", body);
+    }
+
+    [Fact]
+    public async Task RS256_tokens_from_the_configured_JWKS_are_accepted_with_their_tenant()
+    {
+        var token = api.Tokens.SignRs256(Tokens.Claims("carol", "tenant-c", false), api.Tokens.ExternalKey);
+        var client = api.Client(token);
+        (await client.GetAsync("/api/models")).EnsureSuccessStatusCode();
+        await (await client.GetAsync("/api/models?namespace=tenant-a")).AssertError(HttpStatusCode.Forbidden, "tenant-a");
     }
 
     [Fact]

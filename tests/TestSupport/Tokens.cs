@@ -13,6 +13,24 @@ public sealed class Tokens(string secret, string issuer = "management-service")
     public static Tokens WithRandomSecret() =>
         new(Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48)));
 
+    /// <summary>The RSA key of a pretend external identity system, published as a JWKS document.</summary>
+    public RsaSecurityKey ExternalKey { get; } = new(System.Security.Cryptography.RSA.Create(2048)) { KeyId = "external-1" };
+
+    public string ExternalJwks()
+    {
+        var jwk = JsonWebKeyConverter.ConvertFromRSASecurityKey(ExternalKey);
+        return System.Text.Json.JsonSerializer.Serialize(new { keys = new[] { new { kty = jwk.Kty, kid = jwk.Kid, use = "sig", alg = "RS256", n = jwk.N, e = jwk.E } } });
+    }
+
+    public string SignRs256(Dictionary<string, object> claims, RsaSecurityKey key) =>
+        new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = issuer,
+            Claims = claims,
+            Expires = DateTime.UtcNow.AddHours(1),
+            SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.RsaSha256),
+        });
+
     public string Tenant(string tenant, string? subject = null) => Sign(Claims(subject ?? $"{tenant}-user", tenant, false));
 
     public string Admin() => Sign(Claims("admin", "admin", true));

@@ -29,8 +29,10 @@ public static class AuthExtensions
                     RequireExpirationTime = true,
                     RequireSignedTokens = true,
                     ValidateIssuerSigningKey = true,
-                    IssuerSigningKey = TokenService.SigningKey(settings),
-                    ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+                    IssuerSigningKeys = [TokenService.SigningKey(settings), .. ExternalKeys(settings)],
+                    ValidAlgorithms = settings.Jwks is null
+                        ? [SecurityAlgorithms.HmacSha256]
+                        : [SecurityAlgorithms.HmacSha256, SecurityAlgorithms.RsaSha256],
                     ClockSkew = TimeSpan.FromSeconds(30),
                     NameClaimType = Caller.SubjectClaim,
                 };
@@ -64,5 +66,33 @@ public static class AuthExtensions
         services.AddAuthorizationBuilder()
             .AddPolicy(AdminPolicy, p => p.RequireAuthenticatedUser().RequireClaim(Caller.AdminClaim, "true", "True"));
         return services;
+    }
+
+    private static IEnumerable<SecurityKey> ExternalKeys(AuthSettings settings)
+    {
+        if (settings.Jwks is not { Length: > 0 } source)
+        {
+            return [];
+        }
+        string json;
+        if (Uri.TryCreate(source, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+        {
+            if (uri.Scheme != "https")
+            {
+                throw new InvalidOperationException("Auth:Jwks must be an https URL or a file path.");
+            }
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            json = http.GetStringAsync(uri).GetAwaiter().GetResult();
+        }
+        else
+        {
+            json = File.ReadAllText(source);
+        }
+        var keys = new JsonWebKeySet(json).GetSigningKeys();
+        if (keys.Count == 0)
+        {
+            throw new InvalidOperationException($"Auth:Jwks ({source}) holds no signing keys.");
+        }
+        return keys;
     }
 }

@@ -15,6 +15,10 @@ public sealed class AuthSettings
     /// <summary>When set, tokens must carry this audience.</summary>
     public string? Audience { get; set; }
 
+    /// <summary>RS256 verification keys of an external identity system: a JWKS file path or an https URL,
+    /// read at start. Tokens signed with JWT_SECRET (HS256) stay valid alongside.</summary>
+    public string? Jwks { get; set; }
+
     public TimeSpan TokenLifetime { get; set; } = TimeSpan.FromHours(8);
 
     public string AdminUsername { get; set; } = DefaultAdminUsername;
