@@ -57,5 +57,15 @@ public sealed class SiloFailoverTests
         var list = await http.GetFromJsonAsync<JsonNode>("/api/models");
         var listed = list!["models"]!.AsArray().Select(m => m!["name"]!.GetValue<string>()).ToHashSet();
         Assert.All(names, n => Assert.Contains(n, listed));
+
+        // With no silo left at all, the API host still answers in the contract's shape: 503 and Retry-After.
+        foreach (var (silo, _) in box.Silos)
+        {
+            silo.Kill();
+        }
+        var down = await http.GetAsync($"/api/models/{names[1]}");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
+        Assert.NotNull(down.Headers.RetryAfter);
+        Assert.Equal("Service temporarily unavailable", JsonNode.Parse(await down.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
     }
 }
