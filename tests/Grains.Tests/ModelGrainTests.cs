@@ -137,6 +137,13 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
         await model.ObserveAbsentAsync(DateTimeOffset.UtcNow.AddMinutes(-1));
         Assert.True((await model.GetAsync()).IsSuccess);
 
+        // An event from before the grain's own latest patch (lower generation) must not roll the spec back.
+        var updated = await model.UpdateAsync(new ModelSpecPatch(MaxReplicas: 4));
+        Assert.True(updated.IsSuccess);
+        var uid = (await InferenceService("tenant-b", name))!.Value.GetProperty("metadata").GetProperty("uid");
+        await model.ObserveAsync(new InferenceServiceSnapshot(uid.GetString()!, Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow, 1));
+        Assert.Equal(4, (await model.GetAsync()).Value!.Predictor.MaxReplicas);
+
         // An object on its way out (deletionTimestamp set) is never adopted.
         var other = Model("tenant-b", NewName());
         await other.ObserveAsync(new InferenceServiceSnapshot("uid-x", Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow, 1) { Deleting = true });

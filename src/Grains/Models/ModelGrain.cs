@@ -131,6 +131,12 @@ public sealed class ModelGrain(
             await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name);
             return;
         }
+        if (snapshot.Generation < Model.Generation)
+        {
+            // The watch lags behind this grain's own writes: an event from before our latest patch would
+            // roll the spec back until the watch caught up.
+            return;
+        }
         if (Model.Status == snapshot.Status && Model.Spec == snapshot.Spec)
         {
             return;
