@@ -102,5 +102,9 @@ public class EmulatorFixture : IAsyncLifetime
         return dir?.FullName ?? throw new InvalidOperationException("Actors.sln not found above the test binaries");
     }
 
-    public static string FixturesDir() => Path.GetFullPath(Path.Combine(RepoRoot(), "..", "shared", "fixtures"));
+    /// <summary>The project's shared fixtures, beside the repository; absent on a plain clone.</summary>
+    public static string SharedFixturesDir() => Path.GetFullPath(Path.Combine(RepoRoot(), "..", "shared", "fixtures"));
+
+    /// <summary>The repository's verbatim copies of the fixtures the tests read (see Fixtures/README.md).</summary>
+    public static string FixturesDir() => Path.Combine(RepoRoot(), "tests", "KubeEmulator.Tests", "Fixtures");
 }

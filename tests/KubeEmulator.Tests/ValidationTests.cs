@@ -172,21 +172,36 @@ public sealed class ValidationTests(EmulatorFixture emulator) : IClassFixture<Em
     }
 
     [Fact]
-    public void Embedded_crds_are_byte_identical_to_the_fixtures()
+    public void Embedded_crds_and_example_copies_match_the_recorded_fixture_digests_and_the_shared_fixtures()
     {
-        var fixtures = FixturesDir();
+        var digests = File.ReadAllLines(Path.Combine(FixturesDir(), "SHA256SUMS"))
+            .Select(line => line.Split("  ", 2))
+            .ToDictionary(parts => parts[1], parts => parts[0]);
         var embedded = typeof(KubeEmulatorApp).Assembly;
-        var names = embedded.GetManifestResourceNames().Where(n => n.StartsWith("KubeEmulator.Crds.", StringComparison.Ordinal)).ToList();
-        Assert.Equal(6, names.Count);
-        Assert.True(Directory.Exists(fixtures), $"fixtures folder {fixtures} is missing");
-        foreach (var name in names)
+        var copies = new Dictionary<string, byte[]>();
+        foreach (var name in embedded.GetManifestResourceNames().Where(n => n.StartsWith("KubeEmulator.Crds.", StringComparison.Ordinal)))
         {
-            var file = name["KubeEmulator.Crds.".Length..];
-            var source = Directory.GetFiles(fixtures, file, SearchOption.AllDirectories).Single();
             using var stream = embedded.GetManifestResourceStream(name)!;
             using var copy = new MemoryStream();
             stream.CopyTo(copy);
-            Assert.Equal(File.ReadAllBytes(source), copy.ToArray());
+            var file = name["KubeEmulator.Crds.".Length..];
+            copies[digests.Keys.Single(k => Path.GetFileName(k) == file)] = copy.ToArray();
+        }
+        foreach (var example in Directory.GetFiles(Path.Combine(FixturesDir(), "kserve", "examples"), "*.yaml"))
+        {
+            copies[$"kserve/examples/{Path.GetFileName(example)}"] = File.ReadAllBytes(example);
+        }
+        Assert.Equal(6 + 6, copies.Count);
+        Assert.Equal(digests.Keys.Order(), copies.Keys.Order());
+
+        var shared = SharedFixturesDir();
+        foreach (var (path, bytes) in copies)
+        {
+            Assert.Equal(digests[path], Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)));
+            if (Directory.Exists(shared))
+            {
+                Assert.Equal(File.ReadAllBytes(Path.Combine(shared, path)), bytes);
+            }
         }
     }
 }
