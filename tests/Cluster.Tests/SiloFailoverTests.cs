@@ -20,8 +20,12 @@ public sealed class SiloFailoverTests
         var names = Enumerable.Range(0, 4).Select(i => $"fail{i}-{Guid.NewGuid():N}"[..14]).ToList();
         foreach (var name in names)
         {
-            var created = await http.PostAsJsonAsync("/api/models", new { name, framework = "sklearn", storageUri = "s3://bucket/model", minReplicas = 1, maxReplicas = 3 });
-            Assert.True(created.StatusCode == HttpStatusCode.Created, await created.Content.ReadAsStringAsync() + box.Diagnostics());
+            // A cold cluster on a loaded machine may answer 503 (outcome unknown, retry); a retry then finds the
+            // model either created (409) or not (201).
+            var created = await TestEnvironment.Eventually(
+                () => http.PostAsJsonAsync("/api/models", new { name, framework = "sklearn", storageUri = "s3://bucket/model", minReplicas = 1, maxReplicas = 3 }),
+                r => r.StatusCode != HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(60), $"creating {name}");
+            Assert.True(created.StatusCode is HttpStatusCode.Created or HttpStatusCode.Conflict, await created.Content.ReadAsStringAsync() + box.Diagnostics());
         }
 
         // Find the silo holding the first model's grain, and kill it without warning.
