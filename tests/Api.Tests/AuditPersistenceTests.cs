@@ -32,7 +32,7 @@ public sealed class AuditPersistenceTests(AuditRestartFixture api)
         await api.RestartAsync();
 
         var records = await AuditReads.All(api.Client(token), "/api/admin/audit");
-        var created = Assert.Single(records, r => r.Str("target") == $"tenant-b/{name}");
+        var created = Assert.Single(records, r => r.Target() == $"tenant-b/{name}");
         Assert.Equal(("model.create", "tenant-b-user", "success"), (created.Str("action"), created.Str("actor"), created.Str("outcome")));
         var ok = Assert.Single(records, r => r.Str("action") == "admin.login");
         Assert.Equal(("admin", "success", 200), (ok.Str("actor"), ok.Str("outcome"), ok["status"]!.GetValue<int>()));
