@@ -206,6 +206,8 @@ public static class KubectlFormatter
     private static void Nested(StringBuilder text, JsonObject obj, int depth)
     {
         var pad = new string(' ', depth * 2);
+        // Values of one object line up, as kubectl's tabwriter aligns them.
+        var width = obj.Where(p => p.Value is not (JsonObject or JsonArray)).Select(p => Title(p.Key).Length + 3).DefaultIfEmpty(0).Max();
         foreach (var (key, value) in obj)
         {
             switch (value)
@@ -232,7 +234,7 @@ public static class KubectlFormatter
                     }
                     break;
                 default:
-                    text.Append(pad).Append(Title(key)).Append(":  ").Append(Scalar(value)).Append('\n');
+                    text.Append(pad).Append((Title(key) + ":").PadRight(width)).Append(Scalar(value)).Append('\n');
                     break;
             }
         }
