@@ -182,3 +182,21 @@ public sealed class AuditTests(ApiFixture api)
         Assert.False(other.Headers.Contains("Access-Control-Allow-Origin"));
     }
 }
+
+public sealed class AuditRedactionTests
+{
+    [Theory]
+    [InlineData("get pods --token=abc123", "get pods --token=[redacted]")]
+    [InlineData("get pods --token abc123 -n x", "get pods --token [redacted] -n x")]
+    [InlineData("get pods --password=hunter2", "get pods --password=[redacted]")]
+    [InlineData("key pk_live_AbCdEf0123456789AbCdEf0123456789xyz", "key pk_live_AbCdEf...")]
+    [InlineData("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", "[redacted token]")]
+    [InlineData("get pods -n tenant-a", "get pods -n tenant-a")]
+    [InlineData("get deploy-p x", "get deploy-p x")]
+    public void Secret_looking_text_is_redacted(string given, string stored) =>
+        Assert.Equal(stored, Inference.ApiHost.Audit.AuditRedaction.Scrub(given, 1024));
+
+    [Fact]
+    public void Long_text_is_truncated() =>
+        Assert.Equal(new string('a', 10) + "...", Inference.ApiHost.Audit.AuditRedaction.Scrub(new string('a', 50), 10));
+}

@@ -34,7 +34,7 @@ public static partial class AuditRedaction
         return text.Length <= maxLength ? text : text[..maxLength] + "...";
     }
 
-    [GeneratedRegex(@"(--(?:token|password|client-key|client-certificate|username)|-p)(=|\s+)(\S+)", RegexOptions.IgnoreCase)]
+    [GeneratedRegex(@"(?<!\S)(--(?:token|password|client-key|client-certificate|username)|-p)(=|\s+)(\S+)", RegexOptions.IgnoreCase)]
     private static partial Regex SecretFlag();
 
     [GeneratedRegex(@"pk_(?:live|test)_[A-Za-z0-9]+")]
