@@ -57,5 +57,19 @@ public sealed class SiloFailoverTests
         var list = await http.GetFromJsonAsync<JsonNode>("/api/models");
         var listed = list!["models"]!.AsArray().Select(m => m!["name"]!.GetValue<string>()).ToHashSet();
         Assert.All(names, n => Assert.Contains(n, listed));
+
+        // The audit trail lives beside the grain state, not in a silo: every acknowledged change is in it.
+        using var admin = new HttpClient { BaseAddress = box.ApiHosts[0].BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", box.Tokens.Admin());
+        var trail = (await admin.GetFromJsonAsync<JsonNode>("/api/admin/audit?tenant=tenant-a&limit=500"))!["records"]!.AsArray();
+        Assert.All(names, n => Assert.Single(trail, r => r!["target"]?.GetValue<string>() == $"tenant-a/{n}" && r["action"]!.GetValue<string>() == "model.create"));
+        Assert.Contains(trail, r => r!["target"]?.GetValue<string>() == $"tenant-a/{victimModel}" && r["action"]!.GetValue<string>() == "model.update"
+            && r["status"]!.GetValue<int>() == 200);
+
+        // The admin view of the Orleans cluster drops the dead silo.
+        var silos = await TestEnvironment.Eventually(
+            async () => (await admin.GetFromJsonAsync<JsonNode>("/api/admin/system"))!["orleans"]!["silos"]!.AsArray(),
+            s => s.Count == 1, TimeSpan.FromSeconds(60), "the dead silo to leave the admin view");
+        Assert.Equal("Active", silos[0]!["status"]!.GetValue<string>());
     }
 }
