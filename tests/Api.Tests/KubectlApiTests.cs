@@ -108,6 +108,11 @@ public sealed class KubectlApiTests(ApiFixture api)
         Assert.Contains("Containers:", describe);
         Assert.Contains("kserve-container", describe);
         Assert.Matches(@"(?m)^  Phase:\s+Running$", describe);
+        Assert.Matches(@"(?m)^Status:\s+Running$", describe);
+        Assert.Matches(@"(?m)^Node:\s+emulator-node-\d/172\.18\.0\.\d$", describe);
+
+        var describeDeployment = await Run($"describe deploy {name}-predictor -n tenant-b");
+        Assert.Matches(@"(?m)^Replicas:\s+1 desired \| 1 updated \| 1 total \| 1 available \| 0 unavailable$", describeDeployment);
 
         var describeIsvc = await Run($"describe isvc {name} -n tenant-b");
         Assert.Contains("Kind:", describeIsvc);

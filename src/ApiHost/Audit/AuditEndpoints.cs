@@ -15,7 +15,7 @@ public static class AuditEndpoints
 
     private sealed record ActionName(string? Action);
 
-    private sealed record Target(string? Tenant, string Name);
+    private sealed record Target(string? Tenant, string? Name);
 
     public static TBuilder WithAudit<TBuilder>(this TBuilder builder, string resource) where TBuilder : IEndpointConventionBuilder =>
         builder.AddEndpointFilter(async (invocation, next) =>
@@ -51,7 +51,7 @@ public static class AuditEndpoints
 
     /// <summary>Tells the audit what the call acted on, once the handler has resolved it (an admin's namespace may
     /// come from the body or a lookup the filter cannot see).</summary>
-    public static void SetAuditTarget(this HttpContext context, string? tenant, string name) => context.Items[TargetItem] = new Target(tenant, name);
+    public static void SetAuditTarget(this HttpContext context, string? tenant, string? name) => context.Items[TargetItem] = new Target(tenant, name);
 
     private static Task Record(HttpContext context, string action, int status)
     {
@@ -61,7 +61,7 @@ public static class AuditEndpoints
             ?? (caller.IsAdmin ? context.Request.Query["namespace"].FirstOrDefault() : caller.Tenant);
         tenant = ModelRules.IsNamespace(tenant) ? tenant : null;
         var name = target?.Name ?? context.Request.RouteValues["name"] as string;
-        var targetText = name is null ? null : tenant is null ? name : $"{tenant}/{name}";
+        var targetText = string.IsNullOrEmpty(name) ? null : tenant is null ? name : $"{tenant}/{name}";
         var log = context.RequestServices.GetRequiredService<IAuditLog>();
         return log.WriteAsync(AuditRecord.For(context, action, tenant, targetText, status));
     }

@@ -57,7 +57,7 @@ public static class ModelsApi
         {
             return ApiResults.Invalid("Field 'namespace' is required for admin requests");
         }
-        context.SetAuditTarget(ns, request.Name ?? "");
+        context.SetAuditTarget(ns, request.Name);
         if (ModelRules.CheckName(request.Name) is { } nameError)
         {
             return ApiResults.Error(nameError);

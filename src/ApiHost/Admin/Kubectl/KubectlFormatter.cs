@@ -180,6 +180,21 @@ public static class KubectlFormatter
             fields.Add(("Kind:", Str(o, "kind") ?? ""));
             var created = Str(o, "metadata", "creationTimestamp");
             fields.Add(("CreationTimestamp:", created is null ? None : $"{created} ({Ages.Since(created, now)} ago)"));
+            // The summary lines kubectl's describers put first for the kinds an operator describes most.
+            switch (Str(o, "kind"))
+            {
+                case "Pod":
+                    fields.Add(("Node:", Str(o, "spec", "nodeName") is { } node ? $"{node}/{Str(o, "status", "hostIP") ?? ""}" : None));
+                    fields.Add(("Status:", Str(o, "status", "phase") ?? "Unknown"));
+                    fields.Add(("IP:", Str(o, "status", "podIP") ?? ""));
+                    break;
+                case "Deployment":
+                    var desired = Int(o, "spec", "replicas");
+                    fields.Add(("Selector:", Labels(o["spec"]?["selector"]?["matchLabels"] as JsonObject, None)));
+                    fields.Add(("Replicas:", $"{desired} desired | {Int(o, "status", "updatedReplicas")} updated | {Int(o, "status", "replicas")} total | " +
+                        $"{Int(o, "status", "availableReplicas")} available | {Int(o, "status", "unavailableReplicas")} unavailable"));
+                    break;
+            }
             var width = fields.Max(f => f.Key.Length) + 2;
             foreach (var (key, value) in fields)
             {
