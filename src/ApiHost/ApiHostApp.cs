@@ -1,4 +1,6 @@
 using Azure.Data.Tables;
+using Inference.ApiHost.Admin;
+using Inference.ApiHost.Audit;
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Health;
 using Inference.ApiHost.Http;
@@ -64,6 +66,14 @@ public static class ApiHostApp
 
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         builder.Services.AddTokenAuthentication(auth);
+        builder.Services.AddAuditLog(orleans);
+        builder.Services.AddAdmin();
+        var corsOrigins = CorsOrigins(configuration["CORS_ORIGINS"]);
+        if (corsOrigins.Length > 0)
+        {
+            builder.Services.AddCors(o => o.AddDefaultPolicy(p => p.WithOrigins(corsOrigins).AllowAnyHeader().AllowAnyMethod()
+                .WithExposedHeaders("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")));
+        }
         builder.Services.AddExceptionHandler<UnavailableHandler>();
         builder.Services.AddProblemDetails();
 
@@ -84,11 +94,17 @@ public static class ApiHostApp
                 await response.WriteAsJsonAsync(new ErrorBody(error), ApiJson.Options);
             }
         });
+        if (corsOrigins.Length > 0)
+        {
+            app.UseCors();
+        }
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapHealthApi();
         app.MapAuthApi();
         app.MapModelsApi();
+        app.MapAdminApi();
+        app.MapAuditApi();
 
         if (auth.UsesDefaultPassword)
         {
@@ -120,6 +136,11 @@ public static class ApiHostApp
             Console.Error.WriteLine("warning: JWT_SECRET not set (or shorter than 32 bytes): generated one for this run; tokens end with the process.");
         }
     }
+
+    /// <summary>CORS_ORIGINS: comma-separated exact origins; unset or empty means no cross-origin access at all.</summary>
+    private static string[] CorsOrigins(string? value) =>
+        (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(o => o.TrimEnd('/')).ToArray();
 
     private static void ConfigureLogLevel(this ILoggingBuilder logging, string? level)
     {

@@ -41,6 +41,9 @@ public sealed class ClusterSettings
 
     public string PubSubTable => $"{TablePrefix}pubsub";
 
+    /// <summary>The API's audit trail (written by the API hosts, not by grains).</summary>
+    public string AuditTable => $"{TablePrefix}audit";
+
     public static ClusterSettings From(Microsoft.Extensions.Configuration.IConfiguration configuration)
     {
         var settings = new ClusterSettings();

@@ -25,11 +25,30 @@ public class ApiFixture : IAsyncLifetime
 
     public Uri BaseAddress { get; private set; } = null!;
 
+    /// <summary>The origin this host allows through CORS_ORIGINS; null for none.</summary>
+    public virtual string? CorsOrigin => "https://console.example.test";
+
+    /// <summary>Tables of this box; a restarted host with the same prefix sees the same state.</summary>
+    public string TablePrefix { get; } = TestEnvironment.UniqueTablePrefix();
+
     public async Task InitializeAsync()
     {
         Emulator = await EmulatorHost.StartAsync();
-        var jwks = Path.Combine(Path.GetDirectoryName(Emulator.KubeconfigPath)!, "jwks.json");
-        await File.WriteAllTextAsync(jwks, Tokens.ExternalJwks());
+        await File.WriteAllTextAsync(JwksPath, Tokens.ExternalJwks());
+        await StartAppAsync();
+    }
+
+    /// <summary>Stops the API host (and its silo) and starts a new one on the same storage: a box restart.</summary>
+    public async Task RestartAsync()
+    {
+        await StopAppAsync();
+        await StartAppAsync();
+    }
+
+    private string JwksPath => Path.Combine(Path.GetDirectoryName(Emulator.KubeconfigPath)!, "jwks.json");
+
+    private async Task StartAppAsync()
+    {
         _app = ApiHostApp.Build([], builder =>
         {
             builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -37,12 +56,13 @@ public class ApiFixture : IAsyncLifetime
             {
                 ["KUBECONFIG"] = Emulator.KubeconfigPath,
                 ["JWT_SECRET"] = Tokens.Secret,
-                ["Auth:Jwks"] = jwks,
+                ["Auth:Jwks"] = JwksPath,
                 ["ConnectionStrings:Storage"] = TestEnvironment.StorageConnectionString,
-                ["Cluster:TablePrefix"] = TestEnvironment.UniqueTablePrefix(),
+                ["Cluster:TablePrefix"] = TablePrefix,
                 ["Cluster:SiloPort"] = TestEnvironment.FreePort().ToString(),
                 ["Cluster:GatewayPort"] = TestEnvironment.FreePort().ToString(),
                 ["Logging:LogLevel:Default"] = "Warning",
+                ["CORS_ORIGINS"] = CorsOrigin,
             });
         });
         await _app.StartAsync();
@@ -50,13 +70,19 @@ public class ApiFixture : IAsyncLifetime
         BaseAddress = new Uri(address);
     }
 
-    public async Task DisposeAsync()
+    private async Task StopAppAsync()
     {
         if (_app is not null)
         {
             await _app.StopAsync();
             await _app.DisposeAsync();
+            _app = null;
         }
+    }
+
+    public async Task DisposeAsync()
+    {
+        await StopAppAsync();
         await Emulator.DisposeAsync();
     }
 

@@ -18,6 +18,7 @@ public sealed class SiloFailoverTests
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", box.Tokens.Tenant("tenant-a"));
 
         var names = Enumerable.Range(0, 4).Select(i => $"fail{i}-{Guid.NewGuid():N}"[..14]).ToList();
+        var acknowledged = new List<string>();
         foreach (var name in names)
         {
             // A cold cluster on a loaded machine may answer 503 (outcome unknown, retry); a retry then finds the
@@ -26,6 +27,10 @@ public sealed class SiloFailoverTests
                 () => http.PostAsJsonAsync("/api/models", new { name, framework = "sklearn", storageUri = "s3://bucket/model", minReplicas = 1, maxReplicas = 3 }),
                 r => r.StatusCode != HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(60), $"creating {name}");
             Assert.True(created.StatusCode is HttpStatusCode.Created or HttpStatusCode.Conflict, await created.Content.ReadAsStringAsync() + box.Diagnostics());
+            if (created.StatusCode == HttpStatusCode.Created)
+            {
+                acknowledged.Add(name);
+            }
         }
 
         // Find the silo holding the first model's grain, and kill it without warning.
@@ -61,6 +66,21 @@ public sealed class SiloFailoverTests
         var list = await http.GetFromJsonAsync<JsonNode>("/api/models");
         var listed = list!["models"]!.AsArray().Select(m => m!["name"]!.GetValue<string>()).ToHashSet();
         Assert.All(names, n => Assert.Contains(n, listed));
+
+        // The audit trail lives beside the grain state, not in a silo: every acknowledged change is in it.
+        using var admin = new HttpClient { BaseAddress = box.ApiHosts[0].BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", box.Tokens.Admin());
+        var trail = (await admin.GetFromJsonAsync<JsonNode>("/api/admin/audit?tenant=tenant-a&limit=500"))!["records"]!.AsArray();
+        Assert.All(acknowledged, n => Assert.Single(trail, r => r!["target"]?.GetValue<string>() == $"tenant-a/{n}"
+            && r["action"]!.GetValue<string>() == "model.create" && r["status"]!.GetValue<int>() == 201));
+        Assert.Contains(trail, r => r!["target"]?.GetValue<string>() == $"tenant-a/{victimModel}" && r["action"]!.GetValue<string>() == "model.update"
+            && r["status"]!.GetValue<int>() == 200);
+
+        // The admin view of the Orleans cluster drops the dead silo.
+        var silos = await TestEnvironment.Eventually(
+            async () => (await admin.GetFromJsonAsync<JsonNode>("/api/admin/system"))!["orleans"]!["silos"]!.AsArray(),
+            s => s.Count == 1, TimeSpan.FromSeconds(60), "the dead silo to leave the admin view");
+        Assert.Equal("Active", silos[0]!["status"]!.GetValue<string>());
 
         // With no silo left at all, the API host still answers in the contract's shape: 503 and Retry-After.
         foreach (var (silo, _) in box.Silos)

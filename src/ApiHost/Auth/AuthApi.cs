@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Inference.ApiHost.Audit;
 using Inference.ApiHost.Http;
 
 namespace Inference.ApiHost.Auth;
@@ -19,13 +20,14 @@ public static class AuthApi
     }
 
     private static async Task<IResult> Login(HttpContext context, AuthSettings settings, TokenService tokens,
-        LoginThrottle throttle, ILoggerFactory loggers)
+        LoginThrottle throttle, ILoggerFactory loggers, IAuditLog audit)
     {
         var logger = loggers.CreateLogger("Inference.ApiHost.Auth");
         var source = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
         if (throttle.RetryAfter(source) is { } retryAfter)
         {
             context.Response.Headers.RetryAfter = retryAfter.ToString();
+            await audit.WriteAsync(AuditRecord.For(context, "admin.login.failed", null, null, StatusCodes.Status429TooManyRequests, actor: "(throttled)"));
             return ApiResults.Error(StatusCodes.Status429TooManyRequests, "Too many failed login attempts", $"Try again in {retryAfter} seconds");
         }
         var (request, error) = await JsonBody.ReadAsync<LoginRequest>(context.Request);
@@ -44,11 +46,14 @@ public static class AuthApi
         {
             throttle.Failed(source);
             logger.LogWarning("Admin login failed from {Source}", source);
+            // The username as typed, never the password.
+            await audit.WriteAsync(AuditRecord.For(context, "admin.login.failed", null, null, StatusCodes.Status401Unauthorized, actor: request.Username));
             return ApiResults.Error(StatusCodes.Status401Unauthorized, "Invalid credentials");
         }
         throttle.Succeeded(source);
         var (token, expires) = tokens.Issue(settings.AdminUsername, "Administrator", "admin", isAdmin: true);
         logger.LogInformation("Admin {User} logged in from {Source}", settings.AdminUsername, source);
+        await audit.WriteAsync(AuditRecord.For(context, "admin.login", null, null, StatusCodes.Status200OK, actor: settings.AdminUsername));
         return Results.Json(new LoginResponse(token,
             new LoginUser("admin", "Administrator", settings.AdminUsername, settings.Issuer, true, expires.ToUnixTimeSeconds())),
             ApiJson.Options);

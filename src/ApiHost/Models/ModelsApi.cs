@@ -1,3 +1,4 @@
+using Inference.ApiHost.Audit;
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions;
@@ -12,7 +13,7 @@ public static class ModelsApi
 {
     public static IEndpointRouteBuilder MapModelsApi(this IEndpointRouteBuilder app)
     {
-        var models = app.MapGroup("/api/models").RequireAuthorization();
+        var models = app.MapGroup("/api/models").RequireAuthorization().WithAudit("model");
         models.MapGet("", List);
         models.MapPost("", Create);
         models.MapGet("/{name}", Get);
@@ -56,6 +57,7 @@ public static class ModelsApi
         {
             return ApiResults.Invalid("Field 'namespace' is required for admin requests");
         }
+        context.SetAuditTarget(ns, request.Name);
         if (ModelRules.CheckName(request.Name) is { } nameError)
         {
             return ApiResults.Error(nameError);
@@ -102,6 +104,7 @@ public static class ModelsApi
             return (null, ApiResults.Error(nameError));
         }
         var (resolved, error) = await TenantScope.ResolveModelAsync(Caller.From(context.User), ns, name, grains);
+        context.SetAuditTarget(resolved ?? ns, name);
         return error is not null ? (null, error) : (grains.GetGrain<IModelGrain>(GrainKeys.Scoped(resolved!, name)), null);
     }
 }

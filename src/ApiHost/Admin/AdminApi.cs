@@ -1,0 +1,143 @@
+using Inference.ApiHost.Admin.Kubectl;
+using Inference.ApiHost.Audit;
+using Inference.ApiHost.Auth;
+using Inference.ApiHost.Http;
+using Inference.Grains.Abstractions.Tenants;
+using Inference.Grains.Kubernetes;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Options;
+
+namespace Inference.ApiHost.Admin;
+
+public static class AdminApi
+{
+    public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
+    {
+        var admin = app.MapGroup("/api/admin").RequireAuthorization(AuthExtensions.AdminPolicy);
+        admin.MapGet("/system", System);
+        admin.MapGet("/tenants", Tenants);
+        admin.MapPost("/kubectl", Kubectl);
+        return app;
+    }
+
+    public static IServiceCollection AddAdmin(this IServiceCollection services)
+    {
+        services.AddSingleton<KubectlExecutor>();
+        return services;
+    }
+
+    private static async Task<IResult> System(IKubernetes kubernetes, IClusterClient cluster, IOptions<KubernetesOptions> options)
+    {
+        var timeout = options.Value.RequestTimeout;
+        const string failure = "Failed to read the cluster";
+        var nodes = KubernetesErrors.Call(ct => kubernetes.CoreV1.ListNodeAsync(cancellationToken: ct), failure, timeout);
+        var namespaces = KubernetesErrors.Call(ct => kubernetes.CoreV1.ListNamespaceAsync(cancellationToken: ct), failure, timeout);
+        var deployments = KubernetesErrors.Call(ct => kubernetes.AppsV1.ListDeploymentForAllNamespacesAsync(cancellationToken: ct), failure, timeout);
+        var management = cluster.GetGrain<IManagementGrain>(0);
+        var hosts = management.GetDetailedHosts(onlyActive: true);
+        var statistics = management.GetSimpleGrainStatistics();
+        try
+        {
+            await Task.WhenAll(nodes, namespaces, deployments);
+        }
+        catch (KubernetesCallException e)
+        {
+            return ApiResults.Error(e.Error);
+        }
+        var activations = (await statistics)
+            .GroupBy(s => s.GrainType)
+            .Select(g => new GrainActivations(g.Key, g.Sum(s => s.ActivationCount)))
+            .OrderByDescending(g => g.Activations).ThenBy(g => g.GrainType, StringComparer.Ordinal)
+            .ToList();
+        var silos = (await hosts)
+            .Select(h => new SiloInfo(h.SiloAddress.ToParsableString(), h.SiloName, h.HostName, h.Status.ToString(), h.StartTime))
+            .OrderBy(s => s.Address, StringComparer.Ordinal)
+            .ToList();
+        return Results.Json(new SystemResponse(
+            nodes.Result.Items.Select(Node).ToList(),
+            namespaces.Result.Items.Select(Namespace).ToList(),
+            deployments.Result.Items.Select(d => new DeploymentInfo(d.Metadata.Name, d.Metadata.NamespaceProperty,
+                d.Status?.ReadyReplicas ?? 0, d.Spec?.Replicas ?? d.Status?.Replicas ?? 0, d.Status?.AvailableReplicas ?? 0)).ToList(),
+            new OrleansInfo(silos, activations, activations.Sum(a => a.Activations))), ApiJson.Options);
+    }
+
+    private static async Task<IResult> Tenants(IKubernetes kubernetes, IGrainFactory grains, IOptions<KubernetesOptions> options)
+    {
+        var o = options.Value;
+        V1NamespaceList labelled, all;
+        try
+        {
+            // Labelled namespaces are the tenants; other namespaces matter only when a tenant grain holds models there.
+            labelled = await KubernetesErrors.Call(ct => kubernetes.CoreV1.ListNamespaceAsync(labelSelector: $"{o.TenantLabel}=true", cancellationToken: ct),
+                "Failed to list tenants", o.RequestTimeout);
+            all = await KubernetesErrors.Call(ct => kubernetes.CoreV1.ListNamespaceAsync(cancellationToken: ct), "Failed to list tenants", o.RequestTimeout);
+        }
+        catch (KubernetesCallException e)
+        {
+            return ApiResults.Error(e.Error);
+        }
+        var known = await grains.GetGrain<ITenantDirectoryGrain>(0).ListAsync();
+        var labelledNames = labelled.Items.Select(n => n.Metadata.Name).ToHashSet(StringComparer.Ordinal);
+        var byName = all.Items.ToDictionary(n => n.Metadata.Name, StringComparer.Ordinal);
+        var names = labelledNames.Union(known).Order(StringComparer.Ordinal).ToList();
+        var counts = await Task.WhenAll(names.Select(n => grains.GetGrain<ITenantGrain>(n).GetModelNamesAsync()));
+        var tenants = names.Select((name, i) =>
+        {
+            var ns = byName.GetValueOrDefault(name);
+            // Publication counts come from the publishing grains once they are merged; 0 until then.
+            return new TenantInfo(name, ns?.Status?.Phase ?? (ns is null ? "Missing" : "Active"), ns?.Metadata.CreationTimestamp is { } created
+                ? new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) : null,
+                counts[i].Count, 0, labelledNames.Contains(name));
+        }).ToList();
+        return Results.Json(new TenantsResponse(tenants, tenants.Count), ApiJson.Options);
+    }
+
+    private static async Task<IResult> Kubectl(HttpContext context, KubectlExecutor executor, IAuditLog audit)
+    {
+        var (request, error) = await JsonBody.ReadAsync<KubectlRequest>(context.Request, limit: 8 * 1024);
+        if (error is not null)
+        {
+            return error;
+        }
+        if (string.IsNullOrWhiteSpace(request!.Command))
+        {
+            return await Audited(ApiResults.Invalid($"Field 'command' is required. {KubectlParser.Allowed}"), StatusCodes.Status400BadRequest);
+        }
+        var command = request.Command.Trim();
+        try
+        {
+            var parsed = KubectlParser.Parse(command);
+            var result = await executor.ExecuteAsync(parsed);
+            return await Audited(Results.Json(new KubectlResponse(result, command), ApiJson.Options), StatusCodes.Status200OK);
+        }
+        catch (KubectlRejectedException e)
+        {
+            return await Audited(ApiResults.Error(StatusCodes.Status400BadRequest, "Command not allowed", e.Message), StatusCodes.Status400BadRequest);
+        }
+        catch (KubernetesCallException e)
+        {
+            return await Audited(ApiResults.Error(e.Error), ApiResults.StatusOf(e.Error.Kind));
+        }
+
+        // Every command is recorded as given (redacted of anything secret-looking), refused ones included.
+        async Task<IResult> Audited(IResult result, int status)
+        {
+            await audit.WriteAsync(AuditRecord.For(context, "kubectl", null, request?.Command ?? "", status));
+            return result;
+        }
+    }
+
+    private static NodeInfo Node(V1Node n)
+    {
+        var ready = n.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
+        return new NodeInfo(n.Metadata.Name, ready?.Status == "True" ? "Ready" : "NotReady", n.Status?.NodeInfo?.KubeletVersion ?? "",
+            Quantities(n.Status?.Capacity), Quantities(n.Status?.Allocatable));
+    }
+
+    private static IReadOnlyDictionary<string, string> Quantities(IDictionary<string, ResourceQuantity>? q) =>
+        q?.ToDictionary(p => p.Key, p => p.Value.ToString()) ?? new Dictionary<string, string>();
+
+    private static NamespaceInfo Namespace(V1Namespace n) => new(n.Metadata.Name, n.Status?.Phase ?? "Active",
+        n.Metadata.CreationTimestamp is { } created ? new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) : null);
+}

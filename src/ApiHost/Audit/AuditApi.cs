@@ -1,0 +1,96 @@
+using System.Globalization;
+using Inference.ApiHost.Auth;
+using Inference.ApiHost.Http;
+using Inference.Grains.Models;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Inference.ApiHost.Audit;
+
+public sealed record AuditRecordResponse(
+    DateTimeOffset Time, string Actor, string? Tenant, string Action, string? Target, string Outcome, int Status, string? SourceIp)
+{
+    public static AuditRecordResponse From(AuditRecord r) => new(r.Time, r.Actor, r.Tenant, r.Action, r.Target, r.Outcome, r.Status, r.SourceIp);
+}
+
+public sealed record AuditPageResponse(IReadOnlyList<AuditRecordResponse> Records, int Count, string? ContinuationToken);
+
+public static class AuditApi
+{
+    public const int DefaultLimit = 50;
+    public const int MaxLimit = 500;
+
+    public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
+    {
+        // The same trail twice: every tenant for an admin, one's own tenant for everyone else.
+        app.MapGet("/api/admin/audit", Query).RequireAuthorization(AuthExtensions.AdminPolicy);
+        app.MapGet("/api/audit", Query).RequireAuthorization();
+        return app;
+    }
+
+    public static IServiceCollection AddAuditLog(this IServiceCollection services, Silo.ClusterSettings settings)
+    {
+        services.AddSingleton(settings);
+        services.AddSingleton<IAuditLog, TableAuditLog>();
+        return services;
+    }
+
+    private static async Task<IResult> Query(HttpContext context, IAuditLog audit,
+        [FromQuery] string? tenant, [FromQuery] string? action, [FromQuery] string? from, [FromQuery] string? to,
+        [FromQuery] string? limit, [FromQuery] string? continuationToken)
+    {
+        if (tenant is not null && !ModelRules.IsNamespace(tenant))
+        {
+            return ApiResults.Invalid("Query parameter 'tenant' must be a Kubernetes namespace name");
+        }
+        var (scope, error) = TenantScope.Resolve(Caller.From(context.User), tenant);
+        if (error is not null)
+        {
+            return error;
+        }
+        if (action is not null && (action.Length is 0 or > 64 || !action.All(c => char.IsAsciiLetterLower(c) || c is '.' or '-')))
+        {
+            return ApiResults.Invalid("Query parameter 'action' must be an action name such as model.create");
+        }
+        var (fromTime, fromError) = Time(from, "from");
+        var (toTime, toError) = Time(to, "to");
+        if ((fromError ?? toError) is { } timeError)
+        {
+            return timeError;
+        }
+        if (fromTime > toTime)
+        {
+            return ApiResults.Invalid("Query parameter 'from' must not be after 'to'");
+        }
+        var size = DefaultLimit;
+        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size is < 1 or > MaxLimit))
+        {
+            return ApiResults.Invalid($"Query parameter 'limit' must be a whole number from 1 to {MaxLimit}");
+        }
+        if (continuationToken is { Length: > 1024 })
+        {
+            return ApiResults.Invalid("Query parameter 'continuationToken' is not one this service issued");
+        }
+        AuditPage page;
+        try
+        {
+            page = await audit.QueryAsync(new AuditQuery(scope, action, fromTime, toTime, size, continuationToken), context.RequestAborted);
+        }
+        catch (Exception e) when (e is Azure.RequestFailedException { Status: 400 } or FormatException or ArgumentException)
+        {
+            return ApiResults.Invalid("Query parameter 'continuationToken' is not one this service issued");
+        }
+        return Results.Json(new AuditPageResponse(page.Records.Select(AuditRecordResponse.From).ToList(), page.Records.Count, page.ContinuationToken),
+            ApiJson.Options);
+    }
+
+    private static (DateTimeOffset? Time, IResult? Error) Time(string? value, string name)
+    {
+        if (value is null)
+        {
+            return (null, null);
+        }
+        return DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t)
+            ? (t, null)
+            : (null, ApiResults.Invalid($"Query parameter '{name}' must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z"));
+    }
+}
