@@ -3,6 +3,10 @@ using Inference.ApiHost.Auth;
 using Inference.ApiHost.Health;
 using Inference.ApiHost.Http;
 using Inference.ApiHost.Models;
+using Inference.ApiHost.Predict;
+using Inference.ApiHost.RateLimits;
+using Inference.ApiHost.Realtime;
+using Inference.Grains.Abstractions.Events;
 using Inference.Grains;
 using Inference.Silo;
 using Orleans.Configuration;
@@ -37,6 +41,8 @@ public static class ApiHostApp
         }
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
         builder.Logging.ConfigureLogLevel(configuration["LOG_LEVEL"]);
+        // Request-start lines carry the full query string, and a browser's /ws token travels there.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
 
         if (mode == HostingMode.Embedded)
         {
@@ -58,6 +64,7 @@ public static class ApiHostApp
                 });
                 client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = FailureDetection.ResponseTimeout);
                 client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2));
+                client.AddMemoryStreams(ChangeStreams.Provider);
             });
             builder.Services.AddKubernetes(configuration);
         }
@@ -66,6 +73,11 @@ public static class ApiHostApp
         builder.Services.AddTokenAuthentication(auth);
         builder.Services.AddExceptionHandler<UnavailableHandler>();
         builder.Services.AddProblemDetails();
+        builder.Services.AddRealtime(configuration);
+        builder.Services.AddPredictProxy(configuration);
+        var rateLimits = new RateLimitOptions();
+        RateLimitOptions.Bind(rateLimits, configuration);
+        builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(rateLimits));
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -85,10 +97,14 @@ public static class ApiHostApp
             }
         });
         app.UseAuthentication();
+        app.UseMiddleware<CallerRateLimit>();
         app.UseAuthorization();
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<RealtimeOptions>>().Value.HeartbeatInterval });
         app.MapHealthApi();
         app.MapAuthApi();
         app.MapModelsApi();
+        app.MapPredictApi();
+        app.MapRealtimeApi();
 
         if (auth.UsesDefaultPassword)
         {
