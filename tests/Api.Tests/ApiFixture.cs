@@ -25,13 +25,21 @@ public class ApiFixture : IAsyncLifetime
 
     public Uri BaseAddress { get; private set; } = null!;
 
+    /// <summary>The host's services, for tests that look inside (e.g. how full a socket's queue got).</summary>
+    public IServiceProvider Services => _app!.Services;
+
+    /// <summary>Settings a derived fixture adds or overrides.</summary>
+    protected virtual void Configure(IDictionary<string, string?> settings)
+    {
+    }
+
     public async Task InitializeAsync()
     {
         Emulator = await EmulatorHost.StartAsync();
         _app = ApiHostApp.Build([], builder =>
         {
             builder.WebHost.UseUrls("http://127.0.0.1:0");
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            var settings = new Dictionary<string, string?>
             {
                 ["KUBECONFIG"] = Emulator.KubeconfigPath,
                 ["JWT_SECRET"] = Tokens.Secret,
@@ -40,7 +48,10 @@ public class ApiFixture : IAsyncLifetime
                 ["Cluster:SiloPort"] = TestEnvironment.FreePort().ToString(),
                 ["Cluster:GatewayPort"] = TestEnvironment.FreePort().ToString(),
                 ["Logging:LogLevel:Default"] = "Warning",
-            });
+                ["Predict:Timeout"] = "00:00:05",
+            };
+            Configure(settings);
+            builder.Configuration.AddInMemoryCollection(settings);
         });
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
