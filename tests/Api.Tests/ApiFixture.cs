@@ -49,6 +49,9 @@ public class ApiFixture : IAsyncLifetime
                 ["Cluster:GatewayPort"] = TestEnvironment.FreePort().ToString(),
                 ["Logging:LogLevel:Default"] = "Warning",
                 ["Predict:Timeout"] = "00:00:05",
+                // The API's own limit has its fixture (RateLimitFixture); here it must not get in the way.
+                ["RATE_LIMIT_REQUESTS"] = "100000",
+                ["RateLimit:Burst"] = "100000",
             };
             Configure(settings);
             builder.Configuration.AddInMemoryCollection(settings);

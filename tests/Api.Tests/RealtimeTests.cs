@@ -18,13 +18,15 @@ public sealed class RealtimeTests(ApiFixture api)
     [Fact]
     public async Task A_model_lifecycle_arrives_in_order_in_the_rest_shape()
     {
-        var tenant = Unique("ws");
+        const string tenant = "tenant-c";
         var client = api.Tenant(tenant);
         await using var socket = await EventSocketClient.ConnectAsync(api.BaseAddress, api.Tokens.Tenant(tenant));
         var name = Unique("life");
+        bool Mine(JsonNode m) => m["name"]?.GetValue<string>() == name;
 
         await (await client.PostJson("/api/models", NewModel(name))).AssertOk(HttpStatusCode.Created);
-        var created = await socket.NextAsync();
+        // Other tests' models in this tenant may still be settling; this test follows its own model.
+        var (created, _) = await socket.WaitForAsync(Mine);
         Assert.Equal("model.created", Type(created));
         Assert.Equal(tenant, created["tenant"]!.GetValue<string>());
         Assert.Equal("model", created["kind"]!.GetValue<string>());
@@ -33,7 +35,8 @@ public sealed class RealtimeTests(ApiFixture api)
         Assert.Equal("sklearn", created["resource"]!["predictor"]!["framework"]!.GetValue<string>());
         Assert.Equal(name, created["resource"]!["name"]!.GetValue<string>());
 
-        var (ready, statuses) = await socket.WaitForAsync(m => m["resource"]?["ready"]?.GetValue<bool>() == true);
+        var (ready, seenUntilReady) = await socket.WaitForAsync(m => Mine(m) && m["resource"]?["ready"]?.GetValue<bool>() == true);
+        var statuses = seenUntilReady.Where(Mine).ToList();
         Assert.All(statuses, m => Assert.Equal("model.status", Type(m)));
         Assert.Equal("Ready", ready["resource"]!["statusDetails"]!["phase"]!.GetValue<string>());
         Assert.EndsWith($"/v1/models/{name}:predict", ready["resource"]!["url"]!.GetValue<string>());
@@ -44,11 +47,12 @@ public sealed class RealtimeTests(ApiFixture api)
         Assert.Equal(restFields, ready["resource"]!.AsObject().Select(p => p.Key).Order().ToList());
 
         await (await client.PutJson($"/api/models/{name}", new { maxReplicas = 3 })).AssertOk();
-        var (updated, _) = await socket.WaitForAsync(m => Type(m) == "model.updated");
+        var (updated, _) = await socket.WaitForAsync(m => Mine(m) && Type(m) == "model.updated");
         Assert.Equal(3, updated["resource"]!["predictor"]!["maxReplicas"]!.GetValue<int>());
 
         await (await client.DeleteAsync($"/api/models/{name}")).AssertOk();
-        var (deleted, between) = await socket.WaitForAsync(m => Type(m) == "model.deleted");
+        var (deleted, seenUntilDeleted) = await socket.WaitForAsync(m => Mine(m) && Type(m) == "model.deleted");
+        var between = seenUntilDeleted.Where(Mine).ToList();
         Assert.DoesNotContain(between, m => Type(m) == "model.created");
         Assert.Equal(name, deleted["name"]!.GetValue<string>());
 
@@ -60,8 +64,8 @@ public sealed class RealtimeTests(ApiFixture api)
     [Fact]
     public async Task A_tenant_sees_only_its_own_tenant_and_an_admin_sees_all_or_one()
     {
-        var a = Unique("wsa");
-        var b = Unique("wsb");
+        const string a = "tenant-a";
+        const string b = "tenant-b";
         await using var socketA = await EventSocketClient.ConnectAsync(api.BaseAddress, api.Tokens.Tenant(a));
         await using var socketB = await EventSocketClient.ConnectAsync(api.BaseAddress, api.Tokens.Tenant(b), tokenInQuery: true);
         await using var admin = await EventSocketClient.ConnectAsync(api.BaseAddress, api.Tokens.Admin());
@@ -70,9 +74,9 @@ public sealed class RealtimeTests(ApiFixture api)
         var modelA = Unique("ma");
         await (await api.Tenant(a).PostJson("/api/models", NewModel(modelA))).AssertOk(HttpStatusCode.Created);
         await socketA.WaitForAsync(m => Type(m) == "model.created" && m["name"]!.GetValue<string>() == modelA);
-        await admin.WaitForAsync(m => m["tenant"]!.GetValue<string>() == a && Type(m) == "model.created");
+        await admin.WaitForAsync(m => m["tenant"]!.GetValue<string>() == a && m["name"]!.GetValue<string>() == modelA);
         await (await api.Tenant(a).DeleteAsync($"/api/models/{modelA}")).AssertOk();
-        await socketA.WaitForAsync(m => Type(m) == "model.deleted");
+        await socketA.WaitForAsync(m => Type(m) == "model.deleted" && m["name"]!.GetValue<string>() == modelA);
 
         // Tenant b's first event is its own model: nothing of tenant a arrived before it.
         var modelB = Unique("mb");
@@ -88,7 +92,7 @@ public sealed class RealtimeTests(ApiFixture api)
     [Fact]
     public async Task The_model_parameter_narrows_to_one_model()
     {
-        var tenant = Unique("wsm");
+        const string tenant = "tenant-a";
         var watched = Unique("watched");
         var other = Unique("other");
         await using var socket = await EventSocketClient.ConnectAsync(api.BaseAddress, api.Tokens.Tenant(tenant), $"model={watched}");
@@ -100,7 +104,7 @@ public sealed class RealtimeTests(ApiFixture api)
         Assert.Equal(watched, first["name"]!.GetValue<string>());
         await client.DeleteAsync($"/api/models/{other}");
         await client.DeleteAsync($"/api/models/{watched}");
-        var (_, seen) = await socket.WaitForAsync(m => Type(m) == "model.deleted");
+        var (_, seen) = await socket.WaitForAsync(m => Type(m) == "model.deleted" && m["name"]!.GetValue<string>() == watched);
         Assert.All(seen, m => Assert.Equal(watched, m["name"]!.GetValue<string>()));
     }
 
