@@ -9,7 +9,7 @@ namespace Inference.ApiHost.Realtime;
 /// <summary>One /ws connection: events are queued by the stream callback without ever blocking it, and a single
 /// writer sends them. The queue is bounded; when a client falls so far behind that it fills up, the client is
 /// disconnected with 1008 and a reason instead of the server buffering without end.</summary>
-internal sealed class EventSocket(WebSocket socket, RealtimeOptions options, RealtimeStats stats, ILogger logger)
+internal sealed class EventSocket(RealtimeOptions options, RealtimeStats stats, ILogger logger)
 {
     public const string SlowConsumerReason = "Client too slow: send queue full";
 
@@ -21,6 +21,7 @@ internal sealed class EventSocket(WebSocket socket, RealtimeOptions options, Rea
 
     private int _cutOff;
     private int _done;
+    private WebSocket? _socket;
 
     /// <summary>Queues a message; never blocks. A full queue disconnects the client.</summary>
     public void Enqueue(object message)
@@ -40,7 +41,7 @@ internal sealed class EventSocket(WebSocket socket, RealtimeOptions options, Rea
             logger.LogWarning("Disconnecting a /ws client that fell {Capacity} messages behind", options.SendQueueCapacity);
             Complete();
             // If the client does not even take the close frame, drop the connection.
-            _ = Task.Delay(options.SlowConsumerCloseTimeout).ContinueWith(_ => socket.Abort(), TaskScheduler.Default);
+            _ = Task.Delay(options.SlowConsumerCloseTimeout).ContinueWith(_ => Volatile.Read(ref _socket)?.Abort(), TaskScheduler.Default);
         }
     }
 
@@ -48,14 +49,20 @@ internal sealed class EventSocket(WebSocket socket, RealtimeOptions options, Rea
 
     /// <summary>Sends queued messages and heartbeats, and reads (and discards) what the client sends, until
     /// either side closes.</summary>
-    public async Task RunAsync(CancellationToken aborted)
+    public async Task RunAsync(WebSocket socket, CancellationToken aborted)
     {
+        Volatile.Write(ref _socket, socket);
+        if (Volatile.Read(ref _cutOff) == 1)
+        {
+            socket.Abort();
+            return;
+        }
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        var receive = ReceiveAsync(stop.Token);
+        var receive = ReceiveAsync(socket, stop.Token);
         var heartbeat = HeartbeatAsync(stop.Token);
         try
         {
-            await SendAsync(stop.Token);
+            await SendAsync(socket, stop.Token);
             if (Volatile.Read(ref _cutOff) == 1 && socket.State == WebSocketState.Open)
             {
                 await socket.CloseOutputAsync(WebSocketCloseStatus.PolicyViolation, SlowConsumerReason, stop.Token);
@@ -78,7 +85,7 @@ internal sealed class EventSocket(WebSocket socket, RealtimeOptions options, Rea
         }
     }
 
-    private async Task SendAsync(CancellationToken cancel)
+    private async Task SendAsync(WebSocket socket, CancellationToken cancel)
     {
         while (await _queue.Reader.WaitToReadAsync(cancel))
         {
@@ -96,7 +103,7 @@ internal sealed class EventSocket(WebSocket socket, RealtimeOptions options, Rea
     }
 
     /// <summary>Completes when the client closes or the connection fails; ends the send loop too.</summary>
-    private async Task ReceiveAsync(CancellationToken cancel)
+    private async Task ReceiveAsync(WebSocket socket, CancellationToken cancel)
     {
         var buffer = new byte[4096];
         try

@@ -48,10 +48,13 @@ public static class RealtimeApi
 
         var logger = loggers.CreateLogger("Inference.ApiHost.Realtime");
         var scope = tenant ?? ChangeStreams.AllTenants;
-        using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        var connection = new EventSocket(socket, options.Value, stats, logger);
+        var connection = new EventSocket(options.Value, stats, logger);
         var stream = cluster.GetStreamProvider(ChangeStreams.Provider)
             .GetStream<ChangeEvent>(StreamId.Create(ChangeStreams.Namespace, scope));
+        // First in the queue, and sent only once the subscription below exists: events flow from here on.
+        connection.Enqueue(new ControlMessage(ControlMessage.Subscribed, DateTimeOffset.UtcNow, scope, model));
+        // Subscribed before the upgrade: if the cluster cannot take the subscription, the client gets a 503 with
+        // Retry-After rather than a socket that never delivers anything.
         var subscription = await stream.SubscribeAsync((change, _) =>
         {
             if (model is null || change.Name == model)
@@ -61,11 +64,11 @@ public static class RealtimeApi
             return Task.CompletedTask;
         });
         stats.Opened();
-        logger.LogInformation("/ws opened for {Subject} on {Scope}{Model}", caller.Subject, scope, model is null ? "" : "/" + model);
         try
         {
-            connection.Enqueue(new ControlMessage(ControlMessage.Subscribed, DateTimeOffset.UtcNow, scope, model));
-            await connection.RunAsync(context.RequestAborted);
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            logger.LogInformation("/ws opened for {Subject} on {Scope}{Model}", caller.Subject, scope, model is null ? "" : "/" + model);
+            await connection.RunAsync(socket, context.RequestAborted);
         }
         finally
         {
