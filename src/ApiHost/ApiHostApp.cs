@@ -5,6 +5,10 @@ using Inference.ApiHost.Auth;
 using Inference.ApiHost.Health;
 using Inference.ApiHost.Http;
 using Inference.ApiHost.Models;
+using Inference.ApiHost.Predict;
+using Inference.ApiHost.RateLimits;
+using Inference.ApiHost.Realtime;
+using Inference.Grains.Abstractions.Events;
 using Inference.Grains;
 using Inference.Silo;
 using Orleans.Configuration;
@@ -39,6 +43,8 @@ public static class ApiHostApp
         }
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
         builder.Logging.ConfigureLogLevel(configuration["LOG_LEVEL"]);
+        // Request-start lines carry the full query string, and a browser's /ws token travels there.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
 
         if (mode == HostingMode.Embedded)
         {
@@ -60,6 +66,7 @@ public static class ApiHostApp
                 });
                 client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = FailureDetection.ResponseTimeout);
                 client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2));
+                client.AddMemoryStreams(ChangeStreams.Provider);
             });
             builder.Services.AddKubernetes(configuration);
         }
@@ -76,6 +83,11 @@ public static class ApiHostApp
         }
         builder.Services.AddExceptionHandler<UnavailableHandler>();
         builder.Services.AddProblemDetails();
+        builder.Services.AddRealtime(configuration);
+        builder.Services.AddPredictProxy(configuration);
+        var rateLimits = new RateLimitOptions();
+        RateLimitOptions.Bind(rateLimits, configuration);
+        builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(rateLimits));
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -99,12 +111,16 @@ public static class ApiHostApp
             app.UseCors();
         }
         app.UseAuthentication();
+        app.UseMiddleware<CallerRateLimit>();
         app.UseAuthorization();
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<RealtimeOptions>>().Value.HeartbeatInterval });
         app.MapHealthApi();
         app.MapAuthApi();
         app.MapModelsApi();
         app.MapAdminApi();
         app.MapAuditApi();
+        app.MapPredictApi();
+        app.MapRealtimeApi();
 
         if (auth.UsesDefaultPassword)
         {

@@ -1,6 +1,8 @@
 using Azure.Data.Tables;
 using Inference.Grains;
+using Inference.Grains.Abstractions.Events;
 using Orleans.Configuration;
+using Orleans.Providers;
 
 namespace Inference.Silo;
 
@@ -39,6 +41,14 @@ public static class SiloConfiguration
         {
             o.TableServiceClient = new TableServiceClient(settings.StorageConnectionString);
             o.TableName = settings.GrainStateTable;
+        });
+        // Change events for /ws: in-memory queues (an event in flight on a dying silo may be lost; clients
+        // re-read over REST on reconnect), but subscriptions in Azure Tables so they survive any silo's death.
+        silo.AddMemoryStreams(ChangeStreams.Provider);
+        silo.AddAzureTableGrainStorage(ProviderConstants.DEFAULT_PUBSUB_PROVIDER_NAME, o =>
+        {
+            o.TableServiceClient = new TableServiceClient(settings.StorageConnectionString);
+            o.TableName = settings.PubSubTable;
         });
         silo.Configure<ClusterMembershipOptions>(FailureDetection.Configure);
         silo.Configure<SiloMessagingOptions>(o =>

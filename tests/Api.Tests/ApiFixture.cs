@@ -31,6 +31,14 @@ public class ApiFixture : IAsyncLifetime
     /// <summary>Tables of this box; a restarted host with the same prefix sees the same state.</summary>
     public string TablePrefix { get; } = TestEnvironment.UniqueTablePrefix();
 
+    /// <summary>The host's services, for tests that look inside (e.g. how full a socket's queue got).</summary>
+    public IServiceProvider Services => _app!.Services;
+
+    /// <summary>Settings a derived fixture adds or overrides.</summary>
+    protected virtual void Configure(IDictionary<string, string?> settings)
+    {
+    }
+
     public async Task InitializeAsync()
     {
         Emulator = await EmulatorHost.StartAsync();
@@ -52,7 +60,7 @@ public class ApiFixture : IAsyncLifetime
         _app = ApiHostApp.Build([], builder =>
         {
             builder.WebHost.UseUrls("http://127.0.0.1:0");
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            var settings = new Dictionary<string, string?>
             {
                 ["KUBECONFIG"] = Emulator.KubeconfigPath,
                 ["JWT_SECRET"] = Tokens.Secret,
@@ -63,7 +71,13 @@ public class ApiFixture : IAsyncLifetime
                 ["Cluster:GatewayPort"] = TestEnvironment.FreePort().ToString(),
                 ["Logging:LogLevel:Default"] = "Warning",
                 ["CORS_ORIGINS"] = CorsOrigin,
-            });
+                ["Predict:Timeout"] = "00:00:05",
+                // The API's own limit has its fixture (RateLimitFixture); here it must not get in the way.
+                ["RATE_LIMIT_REQUESTS"] = "100000",
+                ["RateLimit:Burst"] = "100000",
+            };
+            Configure(settings);
+            builder.Configuration.AddInMemoryCollection(settings);
         });
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -17,8 +17,11 @@ public sealed class BoxCluster : IAsyncDisposable
     private readonly List<ServiceProcess> _processes = [];
     private IHost? _client;
 
-    private BoxCluster(EmulatorHost emulator, Tokens tokens, string clusterId, string tablePrefix)
+    private readonly IReadOnlyDictionary<string, string> _settings;
+
+    private BoxCluster(EmulatorHost emulator, Tokens tokens, string clusterId, string tablePrefix, IReadOnlyDictionary<string, string>? settings)
     {
+        _settings = settings ?? new Dictionary<string, string>();
         Emulator = emulator;
         Tokens = tokens;
         ClusterId = clusterId;
@@ -39,10 +42,11 @@ public sealed class BoxCluster : IAsyncDisposable
 
     public IClusterClient Client => _client!.Services.GetRequiredService<IClusterClient>();
 
-    public static async Task<BoxCluster> StartAsync(int silos, int apiHosts)
+    /// <param name="settings">Extra environment variables for every process (e.g. RATE_LIMIT_REQUESTS).</param>
+    public static async Task<BoxCluster> StartAsync(int silos, int apiHosts, IReadOnlyDictionary<string, string>? settings = null)
     {
         var emulator = await EmulatorHost.StartAsync();
-        var cluster = new BoxCluster(emulator, Tokens.WithRandomSecret(), "c" + Guid.NewGuid().ToString("N")[..8], TestEnvironment.UniqueTablePrefix());
+        var cluster = new BoxCluster(emulator, Tokens.WithRandomSecret(), "c" + Guid.NewGuid().ToString("N")[..8], TestEnvironment.UniqueTablePrefix(), settings);
         try
         {
             for (var i = 0; i < silos; i++)
@@ -63,7 +67,7 @@ public sealed class BoxCluster : IAsyncDisposable
         }
     }
 
-    private Dictionary<string, string> Environment() => new()
+    private Dictionary<string, string> Environment() => new(_settings.Concat(new Dictionary<string, string>
     {
         ["Cluster__Clustering"] = "AzureTable",
         ["Cluster__ClusterId"] = ClusterId,
@@ -73,7 +77,7 @@ public sealed class BoxCluster : IAsyncDisposable
         ["JWT_SECRET"] = Tokens.Secret,
         ["ADMIN_PASSWORD"] = AdminPassword,
         ["Logging__LogLevel__Default"] = "Warning",
-    };
+    }.Where(d => !_settings.ContainsKey(d.Key))));
 
     public async Task<ServiceProcess> StartSiloAsync()
     {

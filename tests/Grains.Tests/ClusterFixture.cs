@@ -1,7 +1,9 @@
 using Azure.Data.Tables;
 using Inference.Grains;
+using Inference.Grains.Abstractions.Events;
 using Inference.TestSupport;
 using Microsoft.Extensions.Configuration;
+using Orleans.Providers;
 using Orleans.TestingHost;
 
 namespace Inference.Grains.Tests;
@@ -30,6 +32,8 @@ public sealed class ClusterFixture : IAsyncLifetime
                 o.TableServiceClient = new TableServiceClient(TestEnvironment.StorageConnectionString);
                 o.TableName = table;
             });
+            silo.AddMemoryStreams(ChangeStreams.Provider);
+            silo.AddMemoryGrainStorage(ProviderConstants.DEFAULT_PUBSUB_PROVIDER_NAME);
             silo.Services.AddInferenceGrains(configuration);
         });
         Cluster = builder.Build();

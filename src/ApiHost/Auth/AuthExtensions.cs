@@ -38,6 +38,18 @@ public static class AuthExtensions
                 };
                 o.Events = new JwtBearerEvents
                 {
+                    OnMessageReceived = context =>
+                    {
+                        // Browsers cannot set headers on a WebSocket; /ws (and only /ws) also takes the token
+                        // from the access_token query parameter.
+                        if (context.HttpContext.Request.Path == Realtime.RealtimeApi.Path
+                            && !context.Request.Headers.Authorization.Any()
+                            && context.Request.Query["access_token"] is [{ Length: > 0 } token])
+                        {
+                            context.Token = token;
+                        }
+                        return Task.CompletedTask;
+                    },
                     OnTokenValidated = context =>
                     {
                         var principal = context.Principal!;

@@ -1,6 +1,8 @@
 using Inference.Grains.Abstractions;
+using Inference.Grains.Abstractions.Events;
 using Inference.Grains.Abstractions.Models;
 using Inference.Grains.Abstractions.Tenants;
+using Inference.Grains.Events;
 using Inference.Grains.Kubernetes;
 using Microsoft.Extensions.Logging;
 
@@ -61,6 +63,7 @@ public sealed class ModelGrain(
             throw;
         }
         logger.LogInformation("Model {Namespace}/{Name} created ({Framework})", Namespace, Name, spec.Framework);
+        await PublishAsync(ChangeTypes.ModelCreated, View());
         return Result<ModelView>.Ok(View());
     }
 
@@ -93,6 +96,7 @@ public sealed class ModelGrain(
         Model.UpdatedAt = time.GetUtcNow();
         await state.WriteStateAsync();
         logger.LogInformation("Model {Namespace}/{Name} updated", Namespace, Name);
+        await PublishAsync(ChangeTypes.ModelUpdated, View());
         return Result<ModelView>.Ok(View());
     }
 
@@ -113,6 +117,7 @@ public sealed class ModelGrain(
         }
         await ForgetAsync();
         logger.LogInformation("Model {Namespace}/{Name} deleted", Namespace, Name);
+        await PublishAsync(ChangeTypes.ModelDeleted, last);
         return Result<ModelView>.Ok(last);
     }
 
@@ -129,6 +134,7 @@ public sealed class ModelGrain(
             Adopt(snapshot, now);
             await state.WriteStateAsync();
             await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name);
+            await PublishAsync(ChangeTypes.ModelCreated, View());
             return;
         }
         if (snapshot.Generation < Model.Generation)
@@ -141,11 +147,13 @@ public sealed class ModelGrain(
         {
             return;
         }
+        var specChanged = Model.Spec != snapshot.Spec;
         Model.Spec = snapshot.Spec;
         Model.Status = snapshot.Status;
         Model.Generation = snapshot.Generation;
         Model.UpdatedAt = now;
         await state.WriteStateAsync();
+        await PublishAsync(specChanged ? ChangeTypes.ModelUpdated : ChangeTypes.ModelStatusChanged, View());
     }
 
     public async Task ObserveReplicasAsync(ReplicaCounts replicas)
@@ -156,13 +164,16 @@ public sealed class ModelGrain(
         }
         Model.Replicas = replicas;
         await state.WriteStateAsync();
+        await PublishAsync(ChangeTypes.ModelStatusChanged, View());
     }
 
     public async Task ObserveDeletedAsync(string uid)
     {
         if (Model.Exists && Model.Uid == uid)
         {
+            var last = View();
             await ForgetAsync();
+            await PublishAsync(ChangeTypes.ModelDeleted, last);
         }
     }
 
@@ -170,7 +181,9 @@ public sealed class ModelGrain(
     {
         if (Model.Exists && Model.RecordedAt < listedAt)
         {
+            var last = View();
             await ForgetAsync();
+            await PublishAsync(ChangeTypes.ModelDeleted, last);
         }
     }
 
@@ -195,6 +208,9 @@ public sealed class ModelGrain(
         state.State = new ModelState();
         await GrainFactory.GetGrain<ITenantGrain>(Namespace).RemoveModelAsync(Name);
     }
+
+    private Task PublishAsync(string type, ModelView view) =>
+        GrainFactory.PublishChangeAsync(type, Namespace, "model", Name, view, time.GetUtcNow(), logger);
 
     private ModelView View()
     {

@@ -1,0 +1,17 @@
+namespace Inference.ApiHost.Predict;
+
+/// <summary>Section "Predict": the prediction proxy.</summary>
+public sealed class PredictOptions
+{
+    public const string Section = "Predict";
+
+    /// <summary>How long a model may take to answer before the caller gets 504.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    public int MaxRequestBytes { get; set; } = 10 * 1024 * 1024;
+
+    public int MaxResponseBytes { get; set; } = 10 * 1024 * 1024;
+
+    /// <summary>How much of an upstream error body is quoted in the 502's details.</summary>
+    public int MaxErrorBodyChars { get; set; } = 1024;
+}

@@ -1,0 +1,88 @@
+using Inference.ApiHost.Auth;
+using Inference.ApiHost.Http;
+using Inference.Grains.Abstractions.Events;
+using Inference.Grains.Models;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Orleans.Streams;
+
+namespace Inference.ApiHost.Realtime;
+
+/// <summary><c>GET /ws</c>: live change events over a WebSocket. A tenant sees its own tenant; an admin sees every
+/// tenant (the all-tenants stream) or one (<c>?namespace=</c>); <c>?model=</c> narrows to one model's events.
+/// Events missed while disconnected are not replayed: a client re-reads state over REST when it reconnects.</summary>
+public static class RealtimeApi
+{
+    public const string Path = "/ws";
+
+    public static IServiceCollection AddRealtime(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<RealtimeOptions>().Bind(configuration.GetSection(RealtimeOptions.Section));
+        services.AddSingleton<RealtimeStats>();
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapRealtimeApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet(Path, Connect).RequireAuthorization();
+        return app;
+    }
+
+    private static async Task<IResult> Connect(HttpContext context, IClusterClient cluster, IOptions<RealtimeOptions> options,
+        RealtimeStats stats, ILoggerFactory loggers, [FromQuery(Name = "namespace")] string? ns, [FromQuery] string? model)
+    {
+        var caller = Caller.From(context.User);
+        var (tenant, scopeError) = TenantScope.Resolve(caller, ns);
+        if (scopeError is not null)
+        {
+            return scopeError;
+        }
+        if (model is not null && ModelRules.CheckName(model) is { } modelError)
+        {
+            return ApiResults.Error(modelError);
+        }
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            return ApiResults.Invalid("GET /ws needs a WebSocket upgrade request");
+        }
+
+        var logger = loggers.CreateLogger("Inference.ApiHost.Realtime");
+        var scope = tenant ?? ChangeStreams.AllTenants;
+        var connection = new EventSocket(options.Value, stats, logger);
+        var stream = cluster.GetStreamProvider(ChangeStreams.Provider)
+            .GetStream<ChangeEvent>(StreamId.Create(ChangeStreams.Namespace, scope));
+        // First in the queue, and sent only once the subscription below exists: events flow from here on.
+        connection.Enqueue(new ControlMessage(ControlMessage.Subscribed, DateTimeOffset.UtcNow, scope, model));
+        // Subscribed before the upgrade: if the cluster cannot take the subscription, the client gets a 503 with
+        // Retry-After rather than a socket that never delivers anything.
+        var subscription = await stream.SubscribeAsync((change, _) =>
+        {
+            if (model is null || change.Name == model)
+            {
+                connection.Enqueue(change);
+            }
+            return Task.CompletedTask;
+        });
+        stats.Opened();
+        try
+        {
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            logger.LogInformation("/ws opened for {Subject} on {Scope}{Model}", caller.Subject, scope, model is null ? "" : "/" + model);
+            await connection.RunAsync(socket, context.RequestAborted);
+        }
+        finally
+        {
+            stats.Closed();
+            try
+            {
+                await subscription.UnsubscribeAsync();
+            }
+            catch (Exception e)
+            {
+                // The pub-sub drops subscriptions whose client is gone; a failed unsubscribe only delays that.
+                logger.LogDebug(e, "Unsubscribing a closed /ws socket failed");
+            }
+        }
+        return Results.Empty;
+    }
+}

@@ -1,0 +1,27 @@
+using Inference.ApiHost.Models;
+using Inference.Grains.Abstractions.Events;
+using Inference.Grains.Abstractions.Models;
+
+namespace Inference.ApiHost.Realtime;
+
+/// <summary>A change as a /ws client receives it.</summary>
+public sealed record EventMessage(string Type, string Tenant, string Kind, string Name, DateTimeOffset Time, long Sequence, object? Resource)
+{
+    public static EventMessage From(ChangeEvent e) =>
+        new(e.Type, e.Tenant, e.Kind, e.Name, e.Time, e.Sequence, Render(e.Resource));
+
+    /// <summary>The resource in the shape its REST endpoint returns, through the same mapping. A view type without
+    /// a mapping here is left out rather than serialized raw, so nothing reaches clients unreviewed.</summary>
+    public static object? Render(object? resource) => resource switch
+    {
+        ModelView model => ModelResponse.From(model),
+        _ => null,
+    };
+}
+
+/// <summary>Messages from the server itself: <c>subscribed</c> once events will flow, <c>heartbeat</c> when idle.</summary>
+public sealed record ControlMessage(string Type, DateTimeOffset Time, string? Scope = null, string? Model = null)
+{
+    public const string Subscribed = "subscribed";
+    public const string Heartbeat = "heartbeat";
+}

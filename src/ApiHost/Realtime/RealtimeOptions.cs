@@ -1,0 +1,17 @@
+namespace Inference.ApiHost.Realtime;
+
+/// <summary>Section "Realtime": the /ws change stream.</summary>
+public sealed class RealtimeOptions
+{
+    public const string Section = "Realtime";
+
+    /// <summary>Messages a socket may have waiting to be sent. A client that lets this many pile up is too slow
+    /// and is disconnected, so each socket holds at most this many events in server memory.</summary>
+    public int SendQueueCapacity { get; set; } = 256;
+
+    /// <summary>How often an idle socket gets a JSON heartbeat (and a WebSocket ping).</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long a too-slow client gets to take the close frame before the connection is dropped.</summary>
+    public TimeSpan SlowConsumerCloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}
