@@ -2,7 +2,9 @@ using Azure.Data.Tables;
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Health;
 using Inference.ApiHost.Http;
+using Inference.ApiHost.Keys;
 using Inference.ApiHost.Models;
+using Inference.ApiHost.Publishing;
 using Inference.Grains;
 using Inference.Silo;
 using Orleans.Configuration;
@@ -64,6 +66,8 @@ public static class ApiHostApp
 
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         builder.Services.AddTokenAuthentication(auth);
+        builder.Services.AddOptions<KeyValidationOptions>().Bind(configuration.GetSection(KeyValidationOptions.Section));
+        builder.Services.AddSingleton<SourceThrottle>();
         builder.Services.AddExceptionHandler<UnavailableHandler>();
         builder.Services.AddProblemDetails();
 
@@ -89,6 +93,8 @@ public static class ApiHostApp
         app.MapHealthApi();
         app.MapAuthApi();
         app.MapModelsApi();
+        app.MapPublishingApi();
+        app.MapKeyValidationApi();
 
         if (auth.UsesDefaultPassword)
         {

@@ -36,6 +36,15 @@ public static class AuthExtensions
                 };
                 o.Events = new JwtBearerEvents
                 {
+                    OnMessageReceived = context =>
+                    {
+                        // An API key sent as a bearer token (key validation accepts that) is not a JWT: don't parse it.
+                        if (context.Request.Headers.Authorization.ToString().StartsWith("Bearer pk_", StringComparison.Ordinal))
+                        {
+                            context.NoResult();
+                        }
+                        return Task.CompletedTask;
+                    },
                     OnTokenValidated = context =>
                     {
                         var principal = context.Principal!;
