@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Inference.Api.Tests;
 
@@ -24,6 +25,8 @@ public class ApiFixture : IAsyncLifetime
     public Tokens Tokens { get; } = Tokens.WithRandomSecret();
 
     public Uri BaseAddress { get; private set; } = null!;
+
+    public CapturedLogs Logs { get; } = new();
 
     public async Task InitializeAsync()
     {
@@ -40,7 +43,11 @@ public class ApiFixture : IAsyncLifetime
                 ["Cluster:SiloPort"] = TestEnvironment.FreePort().ToString(),
                 ["Cluster:GatewayPort"] = TestEnvironment.FreePort().ToString(),
                 ["Logging:LogLevel:Default"] = "Warning",
+                // Lets key-validation tests act as distinct sources through X-Forwarded-For.
+                ["KeyValidation:TrustedProxies:0"] = "127.0.0.1",
             });
+            builder.Logging.AddProvider(Logs);
+            builder.Logging.AddFilter<CapturedLogs>(null, Microsoft.Extensions.Logging.LogLevel.Information);
         });
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -73,7 +73,7 @@ public sealed class PublishedModelGrain(
         }
         catch (KubernetesCallException e)
         {
-            return e.Error.Kind == ErrorKind.Conflict ? e.Error with { Error = "Model is already published" } : e.Error;
+            return e.Error;
         }
         var keyGrain = GrainFactory.GetGrain<IApiKeyGrain>(key.Hash);
         try
