@@ -299,7 +299,8 @@ public sealed partial class PublishingApiTests(ApiFixture api)
     {
         var tenant = api.Tenant("tenant-a");
         var name = await api.ReadyModelAsync(tenant);
-        var first = (await tenant.PublishAsync(name)).Key();
+        // Limits high enough that polling the old key during its grace period (which counts) never hits them.
+        var first = (await tenant.PublishAsync(name, Config(rpm: 1000, rph: 10000, burst: 1000))).Key();
         (await tenant.ValidateAsync(first)).EnsureSuccessStatusCode();
 
         var rotated = await (await tenant.PostAsync($"/api/models/{name}/publish/rotate-key", null)).AssertOk();
@@ -414,7 +415,7 @@ public sealed partial class PublishingApiTests(ApiFixture api)
         await Record(tenant.ValidateAsync(keys[1]));
         await Record(tenant.DeleteAsync($"/api/models/{name}"));
 
-        Assert.Equal(15, bodies.Count);
+        Assert.Equal(14, bodies.Count);
         foreach (var key in keys)
         {
             var secret = key[14..];
