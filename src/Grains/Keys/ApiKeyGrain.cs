@@ -47,6 +47,8 @@ public sealed class ApiKeyGrain(
     private long _tokensUsed;
     private DateTimeOffset? _lastAccess;
     private bool _dirty;
+    private IGrainTimer? _timer;
+    private Task _flushing = Task.CompletedTask;
 
     private ApiKeyState Key => state.State;
 
@@ -56,7 +58,6 @@ public sealed class ApiKeyGrain(
         {
             Load(null);
         }
-        this.RegisterGrainTimer(FlushAsync, FlushPeriod, FlushPeriod);
         return Task.CompletedTask;
     }
 
@@ -117,7 +118,7 @@ public sealed class ApiKeyGrain(
         Key.Limits = limits;
         if (_limiter is not null)
         {
-            _limiter.Limits = limits;
+            _limiter.SetLimits(limits, time.GetUtcNow().UtcTicks);
         }
         await FlushAsync(default, force: true);
     }
@@ -165,6 +166,9 @@ public sealed class ApiKeyGrain(
         _lastAccess = Key.Usage.LastAccessTime;
         _today = DateOnly.FromDateTime((_lastAccess ?? time.GetUtcNow()).UtcDateTime);
         _dirty = false;
+        // Interleaved, so validations keep being answered while counters are written; only this timer and the
+        // acknowledged writes below touch the persisted state, and those wait for a running flush first.
+        _timer ??= this.RegisterGrainTimer(TimerFlushAsync, new GrainTimerCreationOptions(FlushPeriod, FlushPeriod) { Interleave = true });
     }
 
     private void Count(DateTimeOffset now, long tokens)
@@ -185,9 +189,37 @@ public sealed class ApiKeyGrain(
     private UsageCounters Snapshot(DateTimeOffset now) =>
         new(_totalRequests, DateOnly.FromDateTime(now.UtcDateTime) == _today ? _requestsToday : 0, _tokensUsed, _lastAccess);
 
+    private Task TimerFlushAsync(CancellationToken cancellationToken)
+    {
+        if (!_flushing.IsCompleted)
+        {
+            return Task.CompletedTask;
+        }
+        _flushing = WriteAsync(cancellationToken, force: false);
+        return _flushing;
+    }
+
     private Task FlushAsync(CancellationToken cancellationToken) => FlushAsync(cancellationToken, force: false);
 
+    /// <summary>One write at a time: a record change waits for a write-behind already under way.</summary>
     private async Task FlushAsync(CancellationToken cancellationToken, bool force)
+    {
+        while (!_flushing.IsCompleted)
+        {
+            try
+            {
+                await _flushing;
+            }
+            catch (Exception)
+            {
+                // That write's own caller saw its failure; this one writes afresh.
+            }
+        }
+        _flushing = WriteAsync(cancellationToken, force);
+        await _flushing;
+    }
+
+    private async Task WriteAsync(CancellationToken cancellationToken, bool force)
     {
         if (!force && !_dirty)
         {

@@ -30,18 +30,17 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
 
     public long HourTokens { get; private set; } = carried?.HourTokens ?? 0;
 
-    public RateLimits Limits
+    public RateLimits Limits => _limits;
+
+    /// <summary>New limits take effect on the current windows (a lowered limit keeps the newest entries).</summary>
+    public void SetLimits(RateLimits limits, long now)
     {
-        get => _limits;
-        set
-        {
-            var windows = Windows(DateTime.UtcNow.Ticks);
-            _limits = value;
-            _log = Resize(windows.MinuteLog, value.RequestsPerMinute);
-            _head = 0;
-            _count = Math.Min(windows.MinuteLog.Length, value.RequestsPerMinute);
-            _burst = Math.Min(_burst, value.BurstLimit);
-        }
+        var windows = Windows(now);
+        _limits = limits;
+        _log = Resize(windows.MinuteLog, limits.RequestsPerMinute);
+        _head = 0;
+        _count = Math.Min(windows.MinuteLog.Length, limits.RequestsPerMinute);
+        _burst = Math.Min(_burst, limits.BurstLimit);
     }
 
     /// <summary>Admits and counts the request, or says which limit refused it and for how long.</summary>

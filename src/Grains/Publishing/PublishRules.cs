@@ -10,8 +10,8 @@ public static partial class PublishRules
 {
     public const string DefaultHostname = "api.router.inference-in-a-box";
 
-    /// <summary>Bounds the per-minute window's memory (one timestamp per admitted request in the last minute).</summary>
-    public const int MaxRequestsPerMinute = 100_000;
+    /// <summary>Bounds the per-minute window's memory: one 8-byte timestamp per admitted request in the last minute (8 MB at most).</summary>
+    public const int MaxRequestsPerMinute = 1_000_000;
 
     public const int MaxExternalPathLength = 200;
 
