@@ -26,16 +26,18 @@ public static class KeyValidationApi
 
     public static IEndpointRouteBuilder MapKeyValidationApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost(Path, Validate).AllowAnonymous();
+        // Resolved once: the hot path does no service lookups.
+        var throttle = app.ServiceProvider.GetRequiredService<SourceThrottle>();
+        var grains = app.ServiceProvider.GetRequiredService<IGrainFactory>();
+        RequestDelegate validate = context => Validate(context, throttle, grains);
+        app.MapPost(Path, validate).AllowAnonymous();
         // Envoy's HTTP external authorization appends the original request path to the configured path.
-        app.MapPost(Path + "/{**forwardedPath}", Validate).AllowAnonymous();
+        app.MapPost(Path + "/{**forwardedPath}", validate).AllowAnonymous();
         return app;
     }
 
-    private static async Task Validate(HttpContext context)
+    private static async Task Validate(HttpContext context, SourceThrottle throttle, IGrainFactory grains)
     {
-        var services = context.RequestServices;
-        var throttle = services.GetRequiredService<SourceThrottle>();
         var source = throttle.Source(context);
         var retry = throttle.RetryAfter(source, out var failuresLeft);
         if (retry > 0)
@@ -88,7 +90,7 @@ public static class KeyValidationApi
             return;
         }
 
-        var check = await services.GetRequiredService<IGrainFactory>().GetGrain<IApiKeyGrain>(ApiKeys.Hash(key)).ValidateAsync(tokens);
+        var check = await grains.GetGrain<IApiKeyGrain>(ApiKeys.Hash(key)).ValidateAsync(tokens);
         switch (check.Outcome)
         {
             case KeyOutcome.Valid:
