@@ -4,11 +4,13 @@ using Inference.ApiHost.Audit;
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Health;
 using Inference.ApiHost.Http;
+using Inference.ApiHost.Keys;
 using Inference.ApiHost.Models;
 using Inference.ApiHost.Predict;
-using Inference.ApiHost.RateLimits;
+using Inference.ApiHost.Callers;
 using Inference.ApiHost.Realtime;
 using Inference.Grains.Abstractions.Events;
+using Inference.ApiHost.Publishing;
 using Inference.Grains;
 using Inference.Silo;
 using Orleans.Configuration;
@@ -81,6 +83,8 @@ public static class ApiHostApp
             builder.Services.AddCors(o => o.AddDefaultPolicy(p => p.WithOrigins(corsOrigins).AllowAnyHeader().AllowAnyMethod()
                 .WithExposedHeaders("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")));
         }
+        builder.Services.AddOptions<KeyValidationOptions>().Bind(configuration.GetSection(KeyValidationOptions.Section));
+        builder.Services.AddSingleton<SourceThrottle>();
         builder.Services.AddExceptionHandler<UnavailableHandler>();
         builder.Services.AddProblemDetails();
         builder.Services.AddRealtime(configuration);
@@ -121,6 +125,8 @@ public static class ApiHostApp
         app.MapAuditApi();
         app.MapPredictApi();
         app.MapRealtimeApi();
+        app.MapPublishingApi();
+        app.MapKeyValidationApi();
 
         if (auth.UsesDefaultPassword)
         {

@@ -1,3 +1,4 @@
+using Inference.Grains.Gateway;
 using Inference.Grains.Kubernetes;
 using k8s;
 using Microsoft.Extensions.Configuration;
@@ -19,6 +20,8 @@ public static class Extensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IKubernetes>(sp => new k8s.Kubernetes(ClientConfiguration(sp.GetRequiredService<IOptions<KubernetesOptions>>().Value)));
         services.TryAddSingleton<IInferenceServices, InferenceServices>();
+        services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.Section));
+        services.TryAddSingleton<IGatewayObjects, GatewayObjects>();
         return services;
     }
 

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Inference.Api.Tests;
 
@@ -38,6 +39,7 @@ public class ApiFixture : IAsyncLifetime
     protected virtual void Configure(IDictionary<string, string?> settings)
     {
     }
+    public CapturedLogs Logs { get; } = new();
 
     public async Task InitializeAsync()
     {
@@ -75,9 +77,13 @@ public class ApiFixture : IAsyncLifetime
                 // The API's own limit has its fixture (RateLimitFixture); here it must not get in the way.
                 ["RATE_LIMIT_REQUESTS"] = "100000",
                 ["RateLimit:Burst"] = "100000",
+                // Lets key-validation tests act as distinct sources through X-Forwarded-For.
+                ["KeyValidation:TrustedProxies:0"] = "127.0.0.1",
             };
             Configure(settings);
             builder.Configuration.AddInMemoryCollection(settings);
+            builder.Logging.AddProvider(Logs);
+            builder.Logging.AddFilter<CapturedLogs>(null, Microsoft.Extensions.Logging.LogLevel.Information);
         });
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -1,5 +1,5 @@
 using Inference.Grains.Abstractions.Events;
-using Inference.Grains.Abstractions.RateLimits;
+using Inference.Grains.Abstractions.Callers;
 
 namespace Inference.Grains.Tests;
 

@@ -40,6 +40,12 @@ public static class AuthExtensions
                 {
                     OnMessageReceived = context =>
                     {
+                        // An API key sent as a bearer token (key validation accepts that) is not a JWT: don't parse it.
+                        if (context.Request.Headers.Authorization.ToString().StartsWith("Bearer pk_", StringComparison.Ordinal))
+                        {
+                            context.NoResult();
+                            return Task.CompletedTask;
+                        }
                         // Browsers cannot set headers on a WebSocket; /ws (and only /ws) also takes the token
                         // from the access_token query parameter.
                         if (context.HttpContext.Request.Path == Realtime.RealtimeApi.Path

@@ -7,7 +7,9 @@ public interface IModelGrain : IGrainWithStringKey
     [Alias("Create")]
     Task<Result<ModelView>> CreateAsync(ModelSpec spec);
 
-    [Alias("Get"), ReadOnly]
+    /// <summary>Always interleaved (it only reads memory), so a Published model grain asking for its model while
+    /// that model is being deleted (which calls the publication) cannot deadlock.</summary>
+    [Alias("Get"), AlwaysInterleave]
     Task<Result<ModelView>> GetAsync();
 
     [Alias("Update")]

@@ -13,6 +13,15 @@ public interface ITenantGrain : IGrainWithStringKey
 
     [Alias("GetModelNames"), ReadOnly]
     Task<IReadOnlyList<string>> GetModelNamesAsync();
+
+    [Alias("AddPublished")]
+    Task AddPublishedAsync(string name);
+
+    [Alias("RemovePublished")]
+    Task RemovePublishedAsync(string name);
+
+    [Alias("GetPublishedNames"), ReadOnly]
+    Task<IReadOnlyList<string>> GetPublishedNamesAsync();
 }
 
 /// <summary>The set of tenants that hold anything, so an admin listing across tenants needs no cluster scan;

@@ -1,6 +1,7 @@
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Events;
 using Inference.Grains.Abstractions.Models;
+using Inference.Grains.Abstractions.Publishing;
 using Inference.Grains.Abstractions.Tenants;
 using Inference.Grains.Events;
 using Inference.Grains.Kubernetes;
@@ -107,6 +108,12 @@ public sealed class ModelGrain(
             return NotFound;
         }
         var last = View();
+        // Unpublish first: a published endpoint must not outlive (or point at) a deleted model.
+        var unpublished = await GrainFactory.GetGrain<IPublishedModelGrain>(this.GetPrimaryKeyString()).UnpublishAsync();
+        if (unpublished.Error is { Kind: not ErrorKind.NotFound } unpublishError)
+        {
+            return unpublishError with { Error = "Failed to delete model" };
+        }
         try
         {
             await inferenceServices.DeleteAsync(Namespace, Name);
@@ -204,6 +211,8 @@ public sealed class ModelGrain(
 
     private async Task ForgetAsync()
     {
+        // Also when the InferenceService vanished behind our back: its publication goes with it (a no-op after DeleteAsync).
+        await GrainFactory.GetGrain<IPublishedModelGrain>(this.GetPrimaryKeyString()).UnpublishAsync();
         await state.ClearStateAsync();
         state.State = new ModelState();
         await GrainFactory.GetGrain<ITenantGrain>(Namespace).RemoveModelAsync(Name);

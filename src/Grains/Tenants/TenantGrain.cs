@@ -6,6 +6,8 @@ namespace Inference.Grains.Tenants;
 public sealed class TenantState
 {
     [Id(0)] public SortedSet<string> Models { get; set; } = new(StringComparer.Ordinal);
+
+    [Id(1)] public SortedSet<string> Published { get; set; } = new(StringComparer.Ordinal);
 }
 
 public sealed class TenantGrain(
@@ -30,6 +32,26 @@ public sealed class TenantGrain(
 
     public Task<IReadOnlyList<string>> GetModelNamesAsync() =>
         Task.FromResult<IReadOnlyList<string>>([.. state.State.Models]);
+
+    public async Task AddPublishedAsync(string name)
+    {
+        if (state.State.Published.Add(name))
+        {
+            await state.WriteStateAsync();
+            await GrainFactory.GetGrain<ITenantDirectoryGrain>(0).AddAsync(this.GetPrimaryKeyString());
+        }
+    }
+
+    public async Task RemovePublishedAsync(string name)
+    {
+        if (state.State.Published.Remove(name))
+        {
+            await state.WriteStateAsync();
+        }
+    }
+
+    public Task<IReadOnlyList<string>> GetPublishedNamesAsync() =>
+        Task.FromResult<IReadOnlyList<string>>([.. state.State.Published]);
 }
 
 [GenerateSerializer, Alias("inference.TenantDirectoryState")]

@@ -1,6 +1,6 @@
-using Inference.Grains.Abstractions.RateLimits;
+using Inference.Grains.Abstractions.Callers;
 
-namespace Inference.ApiHost.RateLimits;
+namespace Inference.ApiHost.Callers;
 
 /// <summary>Section "RateLimit", plus the contract's RATE_LIMIT_REQUESTS: the management API's own per-user limit.</summary>
 public sealed class RateLimitOptions

@@ -1,6 +1,6 @@
-using Inference.Grains.Abstractions.RateLimits;
+using Inference.Grains.Abstractions.Callers;
 
-namespace Inference.Grains.RateLimits;
+namespace Inference.Grains.Callers;
 
 /// <summary>Sliding-window log of one caller's recent requests: exact ("at most N in any window"), and
 /// deterministic at window edges, unlike fixed windows that reset on the minute. Memory is bounded by the

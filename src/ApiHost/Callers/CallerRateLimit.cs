@@ -1,10 +1,10 @@
 using System.Globalization;
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Http;
-using Inference.Grains.Abstractions.RateLimits;
+using Inference.Grains.Abstractions.Callers;
 using Microsoft.Extensions.Options;
 
-namespace Inference.ApiHost.RateLimits;
+namespace Inference.ApiHost.Callers;
 
 /// <summary>Counts every authenticated /api request against its caller's limiter grain (one per token subject,
 /// so all API hosts share the count), sets the rate-limit headers on the response, and answers 429 with

@@ -1,4 +1,4 @@
-namespace Inference.Grains.Abstractions.RateLimits;
+namespace Inference.Grains.Abstractions.Callers;
 
 /// <summary>The management API's own limit for one caller (key = the token's subject). One activation per
 /// caller in the cluster, so every API host counts against the same windows.</summary>

@@ -1,0 +1,165 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Inference.Grains.Abstractions.Keys;
+using Microsoft.Extensions.Primitives;
+
+namespace Inference.ApiHost.Keys;
+
+/// <summary><c>POST /api/validate-api-key</c>: the gateway's external authorization, called on every external
+/// request. Anonymous by design; cheap for junk (checksum first, no grain), one grain call for a real key, and
+/// refusing sources that keep failing.</summary>
+public static class KeyValidationApi
+{
+    public const string Path = "/api/validate-api-key";
+
+    /// <summary>Bound on the JSON body: a key and a token count fit in far less.</summary>
+    private const int BodyLimit = 4 * 1024;
+
+    private static readonly ValidateKeyResponse Missing = new(false, Error: "API key required", Details: "Send the key in the X-API-Key header, as 'Authorization: Bearer <key>', or as {\"apiKey\": \"...\"}");
+    private static readonly ValidateKeyResponse Invalid = new(false, Error: "Invalid API key");
+    private static readonly ValidateKeyResponse Revoked = new(false, Error: "API key revoked");
+    private static readonly ValidateKeyResponse Expired = new(false, Error: "API key expired");
+    private static readonly ValidateKeyResponse Limited = new(false, Error: "Rate limit exceeded");
+    private static readonly ValidateKeyResponse SourceLimited = new(false, Error: "Too many failed validations", Details: "This source sent too many invalid keys; retry later");
+    private static readonly ValidateKeyResponse BadTokens = new(false, Error: "Invalid request format", Details: "Field 'tokens' must be a non-negative integer");
+
+    public static IEndpointRouteBuilder MapKeyValidationApi(this IEndpointRouteBuilder app)
+    {
+        // Resolved once: the hot path does no service lookups.
+        var throttle = app.ServiceProvider.GetRequiredService<SourceThrottle>();
+        var grains = app.ServiceProvider.GetRequiredService<IGrainFactory>();
+        RequestDelegate validate = context => Validate(context, throttle, grains);
+        app.MapPost(Path, validate).AllowAnonymous();
+        // Envoy's HTTP external authorization appends the original request path to the configured path.
+        app.MapPost(Path + "/{**forwardedPath}", validate).AllowAnonymous();
+        return app;
+    }
+
+    private static async Task Validate(HttpContext context, SourceThrottle throttle, IGrainFactory grains)
+    {
+        var source = throttle.Source(context);
+        var retry = throttle.RetryAfter(source, out var failuresLeft);
+        if (retry > 0)
+        {
+            await Answer(context, StatusCodes.Status429TooManyRequests, SourceLimited, throttle.Limit, 0, retry, retry, "failures");
+            return;
+        }
+
+        var request = context.Request;
+        string? key = null;
+        long tokens = 0;
+        if (request.Headers.TryGetValue("X-API-Key", out var header) && header.Count > 0)
+        {
+            key = header[0];
+        }
+        else if (request.Headers.Authorization is { Count: > 0 } authorization
+            && authorization[0] is { } bearer && bearer.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            key = bearer[7..].Trim();
+        }
+        if (request.Headers.TryGetValue("X-Tokens", out var tokenHeader) && !TryTokens(tokenHeader, out tokens))
+        {
+            await Answer(context, StatusCodes.Status400BadRequest, BadTokens, throttle.Limit, failuresLeft, 0, 0, "failures");
+            return;
+        }
+        if (request.ContentLength is > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0))
+        {
+            var (body, bad) = await ReadBody(request);
+            if (bad is not null)
+            {
+                await Answer(context, StatusCodes.Status400BadRequest, bad, throttle.Limit, failuresLeft, 0, 0, "failures");
+                return;
+            }
+            key ??= body?.ApiKey;
+            if (body?.Tokens is { } t)
+            {
+                if (t < 0)
+                {
+                    await Answer(context, StatusCodes.Status400BadRequest, BadTokens, throttle.Limit, failuresLeft, 0, 0, "failures");
+                    return;
+                }
+                tokens = t;
+            }
+        }
+
+        if (key is null || !ApiKeys.IsWellFormed(key))
+        {
+            throttle.Failed(source);
+            await Answer(context, StatusCodes.Status401Unauthorized, key is null ? Missing : Invalid, throttle.Limit, Math.Max(0, failuresLeft - 1), 0, 0, "failures");
+            return;
+        }
+
+        var check = await grains.GetGrain<IApiKeyGrain>(ApiKeys.Hash(key)).ValidateAsync(tokens);
+        switch (check.Outcome)
+        {
+            case KeyOutcome.Valid:
+                context.Response.Headers["X-Tenant"] = check.Tenant;
+                context.Response.Headers["X-Model"] = check.Model;
+                await Answer(context, StatusCodes.Status200OK, new ValidateKeyResponse(true, check.Tenant, check.Model), check);
+                return;
+            case KeyOutcome.Limited:
+                await Answer(context, StatusCodes.Status429TooManyRequests, Limited with { Details = $"Limit '{check.LimitedBy}' reached" }, check, check.RetryAfterSeconds);
+                return;
+            default:
+                throttle.Failed(source);
+                var answer = check.Outcome switch
+                {
+                    KeyOutcome.Revoked => Revoked,
+                    KeyOutcome.Expired => Expired,
+                    _ => Invalid,
+                };
+                await Answer(context, StatusCodes.Status401Unauthorized, answer, throttle.Limit, Math.Max(0, failuresLeft - 1), 0, 0, "failures");
+                return;
+        }
+    }
+
+    private static async Task<(ValidateKeyRequest? Body, ValidateKeyResponse? Error)> ReadBody(HttpRequest request)
+    {
+        if (request.ContentLength > BodyLimit)
+        {
+            return (null, new ValidateKeyResponse(false, Error: "Invalid request format", Details: $"Request body exceeds {BodyLimit} bytes"));
+        }
+        try
+        {
+            var body = await JsonSerializer.DeserializeAsync(request.Body, KeyJson.Default.ValidateKeyRequest, request.HttpContext.RequestAborted);
+            return (body, null);
+        }
+        catch (JsonException)
+        {
+            return (null, new ValidateKeyResponse(false, Error: "Invalid request format", Details: "Body must be a JSON object such as {\"apiKey\": \"pk_live_...\", \"tokens\": 0}"));
+        }
+    }
+
+    private static bool TryTokens(StringValues header, out long tokens) =>
+        long.TryParse(header[0], NumberStyles.None, CultureInfo.InvariantCulture, out tokens);
+
+    private static Task Answer(HttpContext context, int status, ValidateKeyResponse body, KeyCheck check, int retryAfter = 0) =>
+        Answer(context, status, body, check.Limit, check.Remaining, check.ResetSeconds, retryAfter, null, check.HourLimit);
+
+    /// <summary>Writes the rate-limit headers (the X-RateLimit-* trio, and the IETF draft's RateLimit /
+    /// RateLimit-Policy in the draft-07 form) and the JSON answer. For a valid key the numbers are the key's
+    /// per-minute window; for failures they are the source's failure budget.</summary>
+    private static Task Answer(HttpContext context, int status, ValidateKeyResponse body, int limit, int remaining, int reset,
+        int retryAfter, string? policyName, int hourLimit = 0)
+    {
+        var response = context.Response;
+        response.StatusCode = status;
+        var headers = response.Headers;
+        var limitText = limit.ToString(CultureInfo.InvariantCulture);
+        var remainingText = remaining.ToString(CultureInfo.InvariantCulture);
+        var resetText = reset.ToString(CultureInfo.InvariantCulture);
+        headers["X-RateLimit-Limit"] = limitText;
+        headers["X-RateLimit-Remaining"] = remainingText;
+        headers["X-RateLimit-Reset"] = resetText;
+        headers["RateLimit"] = $"limit={limitText}, remaining={remainingText}, reset={resetText}";
+        headers["RateLimit-Policy"] = policyName is not null ? $"{limitText};w=60;comment=\"{policyName}\""
+            : hourLimit > 0 ? $"{limitText};w=60, {hourLimit.ToString(CultureInfo.InvariantCulture)};w=3600" : $"{limitText};w=60";
+        if (retryAfter > 0)
+        {
+            headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+        }
+        headers.CacheControl = "no-store";
+        return response.WriteAsJsonAsync(body, KeyJson.Default.ValidateKeyResponse, contentType: null, context.RequestAborted);
+    }
+}

@@ -1,0 +1,140 @@
+using Inference.ApiHost.Auth;
+using Inference.ApiHost.Http;
+using Inference.ApiHost.Keys;
+using Inference.ApiHost.Models;
+using Inference.Grains.Abstractions;
+using Inference.Grains.Abstractions.Publishing;
+using Inference.Grains.Abstractions.Tenants;
+using Inference.Grains.Models;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Inference.ApiHost.Publishing;
+
+public static class PublishingApi
+{
+    public static IEndpointRouteBuilder MapPublishingApi(this IEndpointRouteBuilder app)
+    {
+        var publish = app.MapGroup("/api/models/{name}/publish").RequireAuthorization();
+        publish.MapPost("", Publish);
+        publish.MapPut("", Update);
+        publish.MapGet("", Get);
+        publish.MapDelete("", Unpublish);
+        publish.MapPost("/rotate-key", RotateKey);
+        app.MapGet("/api/published-models", List).RequireAuthorization();
+        return app;
+    }
+
+    private static async Task<IResult> Publish(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
+    {
+        var (request, bodyError) = await JsonBody.ReadAsync<PublishRequest>(context.Request);
+        if (bodyError is not null)
+        {
+            return bodyError;
+        }
+        if (request!.Config is null)
+        {
+            return ApiResults.Invalid("Field 'config' is required");
+        }
+        var (grain, error) = await Resolve(context, grains, name, ns ?? request.Namespace ?? request.Config.TenantId, request.Config.TenantId);
+        if (error is not null)
+        {
+            return error;
+        }
+        var key = ApiKeys.Create();
+        var result = await grain!.PublishAsync(request.ToSpec(), key);
+        return ApiResults.From(result, view => Results.Json(
+            new PublishChangeResponse("Model published successfully", PublishedModelResponse.From(view)),
+            ApiJson.Options, statusCode: StatusCodes.Status201Created));
+    }
+
+    private static async Task<IResult> Update(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
+    {
+        var (request, bodyError) = await JsonBody.ReadAsync<PublishRequest>(context.Request);
+        if (bodyError is not null)
+        {
+            return bodyError;
+        }
+        if (request!.Config is null)
+        {
+            return ApiResults.Invalid("Field 'config' is required");
+        }
+        if (request.UnchangeableField() is { } field)
+        {
+            return ApiResults.Invalid($"Field '{field}' cannot be changed on a published model; unpublish and publish again");
+        }
+        var (grain, error) = await Resolve(context, grains, name, ns ?? request.Namespace ?? request.Config.TenantId, request.Config.TenantId);
+        return error ?? ApiResults.From(await grain!.UpdateAsync(request.ToPatch()), view => Results.Json(
+            new PublishChangeResponse("Published model updated successfully", PublishedModelResponse.From(view)), ApiJson.Options));
+    }
+
+    private static async Task<IResult> Get(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
+    {
+        var (grain, error) = await Resolve(context, grains, name, ns, null);
+        return error ?? ApiResults.From(await grain!.GetAsync(), view => Results.Json(PublishedModelResponse.From(view), ApiJson.Options));
+    }
+
+    private static async Task<IResult> Unpublish(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
+    {
+        var (grain, error) = await Resolve(context, grains, name, ns, null);
+        return error ?? ApiResults.From(await grain!.UnpublishAsync(), _ => Results.Json(new MessageResponse("Model unpublished successfully"), ApiJson.Options));
+    }
+
+    private static async Task<IResult> RotateKey(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
+    {
+        var request = new RotateKeyRequest(null, null);
+        if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
+        {
+            var (body, bodyError) = await JsonBody.ReadAsync<RotateKeyRequest>(context.Request);
+            if (bodyError is not null)
+            {
+                return bodyError;
+            }
+            request = body!;
+        }
+        var (grain, error) = await Resolve(context, grains, name, ns ?? request.Namespace, null);
+        if (error is not null)
+        {
+            return error;
+        }
+        var key = ApiKeys.Create();
+        var result = await grain!.RotateKeyAsync(key, TimeSpan.FromSeconds(request.GracePeriodSeconds ?? 0));
+        return ApiResults.From(result, rotated => Results.Json(
+            new RotateKeyResponse("API key rotated successfully", key.FullKey, rotated.UpdatedAt, rotated.OldKeyValidUntil), ApiJson.Options));
+    }
+
+    private static async Task<IResult> List(HttpContext context, IGrainFactory grains, [FromQuery(Name = "namespace")] string? ns)
+    {
+        var (scope, error) = TenantScope.Resolve(Caller.From(context.User), ns);
+        if (error is not null)
+        {
+            return error;
+        }
+        var tenants = scope is not null ? [scope] : await grains.GetGrain<ITenantDirectoryGrain>(0).ListAsync();
+        var views = new List<PublishedModelResponse>();
+        foreach (var tenant in tenants)
+        {
+            var names = await grains.GetGrain<ITenantGrain>(tenant).GetPublishedNamesAsync();
+            var results = await Task.WhenAll(names.Select(n => grains.GetGrain<IPublishedModelGrain>(GrainKeys.Scoped(tenant, n)).GetAsync()));
+            views.AddRange(results.Where(r => r.IsSuccess).Select(r => PublishedModelResponse.From(r.Value!, withDocumentation: false)));
+        }
+        return Results.Json(new PublishedModelListResponse(views, views.Count), ApiJson.Options);
+    }
+
+    /// <summary>The publication grain of a named model in the caller's scope; a tenant naming another tenant
+    /// (query, body or config.tenantId) is refused with 403.</summary>
+    private static async Task<(IPublishedModelGrain? Grain, IResult? Error)> Resolve(
+        HttpContext context, IGrainFactory grains, string name, string? ns, string? tenantId)
+    {
+        if (ModelRules.CheckName(name) is { } nameError)
+        {
+            return (null, ApiResults.Error(nameError));
+        }
+        var caller = Caller.From(context.User);
+        if (tenantId is not null && ns is not null && tenantId != ns)
+        {
+            return (null, ApiResults.Invalid("Field 'config.tenantId' must match 'namespace'"));
+        }
+        var (resolved, error) = await TenantScope.ResolveModelAsync(caller, ns, name, grains);
+        return error is not null ? (null, error) : (grains.GetGrain<IPublishedModelGrain>(GrainKeys.Scoped(resolved!, name)), null);
+    }
+}

@@ -1,0 +1,22 @@
+namespace Inference.Grains.Gateway;
+
+/// <summary>Where the gateway objects of publications live and how they reach this service's key validation.</summary>
+public sealed class GatewayOptions
+{
+    public const string Section = "Gateway";
+
+    /// <summary>Namespace holding every publication's gateway objects (Envoy Gateway's own by default).</summary>
+    public string Namespace { get; set; } = "envoy-gateway-system";
+
+    /// <summary>The Gateway the routes attach to (in <see cref="Namespace"/>).</summary>
+    public string GatewayName { get; set; } = "inference-gateway";
+
+    /// <summary>The Kubernetes Service of this management API, which the SecurityPolicy's external authorization calls.</summary>
+    public string AuthServiceName { get; set; } = "inference-management";
+
+    public string AuthServiceNamespace { get; set; } = "inference-system";
+
+    public int AuthServicePort { get; set; } = 8085;
+
+    public string AuthPath { get; set; } = "/api/validate-api-key";
+}

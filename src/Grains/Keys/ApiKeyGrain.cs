@@ -1,0 +1,251 @@
+using Inference.Grains.Abstractions.Keys;
+using Inference.Grains.Abstractions.Publishing;
+using Microsoft.Extensions.Logging;
+
+namespace Inference.Grains.Keys;
+
+public enum KeyStatus
+{
+    None,
+    Active,
+    Revoked,
+
+    /// <summary>Rotated with a grace period: answers through its successor until <see cref="ApiKeyState.GraceUntil"/>.</summary>
+    Forwarding,
+}
+
+[GenerateSerializer, Alias("inference.ApiKeyState")]
+public sealed class ApiKeyState
+{
+    [Id(0)] public KeyStatus Status { get; set; }
+    [Id(1)] public string Tenant { get; set; } = "";
+    [Id(2)] public string Model { get; set; } = "";
+    [Id(3)] public RateLimits Limits { get; set; } = new(1, 1, 0, 1);
+    [Id(4)] public DateTimeOffset? ExpiresAt { get; set; }
+    [Id(5)] public string? Successor { get; set; }
+    [Id(6)] public DateTimeOffset? GraceUntil { get; set; }
+    [Id(7)] public UsageCounters Usage { get; set; } = UsageCounters.Zero;
+    [Id(8)] public long HourStart { get; set; }
+    [Id(9)] public int HourCount { get; set; }
+    [Id(10)] public long HourTokens { get; set; }
+}
+
+/// <summary>One API key. The record (owner, status, expiry, limits) is written before any change is acknowledged;
+/// usage counters and the hourly windows are written behind every <see cref="FlushPeriod"/> and on deactivation, so
+/// the validation path never waits for storage. A silo crash loses at most that period of counting.</summary>
+public sealed class ApiKeyGrain(
+    [PersistentState("apikey", StorageNames.State)] IPersistentState<ApiKeyState> state,
+    TimeProvider time,
+    ILogger<ApiKeyGrain> logger) : Grain, IApiKeyGrain
+{
+    public static readonly TimeSpan FlushPeriod = TimeSpan.FromSeconds(5);
+
+    private KeyLimiter? _limiter;
+    private long _totalRequests;
+    private long _requestsToday;
+    private DateOnly _today;
+    private long _tokensUsed;
+    private DateTimeOffset? _lastAccess;
+    private bool _dirty;
+    private IGrainTimer? _timer;
+    private Task _flushing = Task.CompletedTask;
+
+    private ApiKeyState Key => state.State;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (Key.Status != KeyStatus.None)
+        {
+            Load(null);
+        }
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        await FlushAsync(cancellationToken);
+    }
+
+    public async Task<KeyCheck> ValidateAsync(long tokens)
+    {
+        var now = time.GetUtcNow();
+        switch (Key.Status)
+        {
+            case KeyStatus.Active when _limiter is not null:
+                if (Key.ExpiresAt <= now)
+                {
+                    return Refused(KeyOutcome.Expired);
+                }
+                var check = _limiter.TryAcquire(now.UtcTicks, tokens, Key.Tenant, Key.Model);
+                if (check.Outcome == KeyOutcome.Valid)
+                {
+                    Count(now, tokens);
+                }
+                return check;
+            case KeyStatus.Forwarding when Key.GraceUntil > now && Key.Successor is not null:
+                return await GrainFactory.GetGrain<IApiKeyGrain>(Key.Successor).ValidateAsync(tokens);
+            case KeyStatus.Forwarding or KeyStatus.Revoked:
+                return Refused(KeyOutcome.Revoked);
+            default:
+                return KeyCheck.Unknown;
+        }
+    }
+
+    public async Task IssueAsync(KeyGrant grant)
+    {
+        state.State = new ApiKeyState
+        {
+            Status = KeyStatus.Active,
+            Tenant = grant.Tenant,
+            Model = grant.Model,
+            Limits = grant.Limits,
+            ExpiresAt = grant.ExpiresAt,
+            Usage = grant.Usage,
+            HourStart = grant.Windows?.HourStart ?? 0,
+            HourCount = grant.Windows?.HourCount ?? 0,
+            HourTokens = grant.Windows?.HourTokens ?? 0,
+        };
+        Load(grant.Windows);
+        await state.WriteStateAsync();
+    }
+
+    public async Task SetLimitsAsync(RateLimits limits)
+    {
+        if (Key.Status == KeyStatus.None)
+        {
+            return;
+        }
+        Key.Limits = limits;
+        if (_limiter is not null)
+        {
+            _limiter.SetLimits(limits, time.GetUtcNow().UtcTicks);
+        }
+        await FlushAsync(default, force: true);
+    }
+
+    public async Task RevokeAsync()
+    {
+        if (Key.Status is KeyStatus.None or KeyStatus.Revoked)
+        {
+            return;
+        }
+        Key.Status = KeyStatus.Revoked;
+        Key.Successor = null;
+        Key.GraceUntil = null;
+        await FlushAsync(default, force: true);
+        logger.LogInformation("API key of {Tenant}/{Model} revoked", Key.Tenant, Key.Model);
+    }
+
+    public async Task RotateToAsync(string successor, KeyGrant grant, DateTimeOffset? graceUntil)
+    {
+        var now = time.GetUtcNow();
+        // Issued while this grain handles nothing else (it is not reentrant), so no request is counted twice
+        // or lost between the two keys.
+        await GrainFactory.GetGrain<IApiKeyGrain>(successor).IssueAsync(grant with
+        {
+            Usage = Snapshot(now),
+            Windows = _limiter?.Windows(now.UtcTicks),
+        });
+        Key.Status = graceUntil > now ? KeyStatus.Forwarding : KeyStatus.Revoked;
+        Key.Successor = Key.Status == KeyStatus.Forwarding ? successor : null;
+        Key.GraceUntil = Key.Status == KeyStatus.Forwarding ? graceUntil : null;
+        await FlushAsync(default, force: true);
+    }
+
+    public Task<UsageCounters> GetUsageAsync() => Task.FromResult(Snapshot(time.GetUtcNow()));
+
+    private KeyCheck Refused(KeyOutcome outcome) =>
+        new(outcome, null, null, Key.Limits.RequestsPerMinute, 0, 0, 0, Key.Limits.RequestsPerHour, null);
+
+    private void Load(KeyWindows? windows)
+    {
+        _limiter = new KeyLimiter(Key.Limits, windows ?? new KeyWindows(Key.HourStart, Key.HourCount, Key.HourTokens, [], Key.Limits.BurstLimit, 0));
+        _totalRequests = Key.Usage.TotalRequests;
+        _requestsToday = Key.Usage.RequestsToday;
+        _tokensUsed = Key.Usage.TokensUsed;
+        _lastAccess = Key.Usage.LastAccessTime;
+        _today = DateOnly.FromDateTime((_lastAccess ?? time.GetUtcNow()).UtcDateTime);
+        _dirty = false;
+        // Interleaved, so validations keep being answered while counters are written; only this timer and the
+        // acknowledged writes below touch the persisted state, and those wait for a running flush first.
+        _timer ??= this.RegisterGrainTimer(TimerFlushAsync, new GrainTimerCreationOptions(FlushPeriod, FlushPeriod) { Interleave = true });
+    }
+
+    private void Count(DateTimeOffset now, long tokens)
+    {
+        var day = DateOnly.FromDateTime(now.UtcDateTime);
+        if (day != _today)
+        {
+            _today = day;
+            _requestsToday = 0;
+        }
+        _totalRequests++;
+        _requestsToday++;
+        _tokensUsed += tokens;
+        _lastAccess = now;
+        _dirty = true;
+    }
+
+    private UsageCounters Snapshot(DateTimeOffset now) =>
+        new(_totalRequests, DateOnly.FromDateTime(now.UtcDateTime) == _today ? _requestsToday : 0, _tokensUsed, _lastAccess);
+
+    private Task TimerFlushAsync(CancellationToken cancellationToken)
+    {
+        if (!_flushing.IsCompleted)
+        {
+            return Task.CompletedTask;
+        }
+        _flushing = WriteAsync(cancellationToken, force: false);
+        return _flushing;
+    }
+
+    private Task FlushAsync(CancellationToken cancellationToken) => FlushAsync(cancellationToken, force: false);
+
+    /// <summary>One write at a time: a record change waits for a write-behind already under way.</summary>
+    private async Task FlushAsync(CancellationToken cancellationToken, bool force)
+    {
+        while (!_flushing.IsCompleted)
+        {
+            try
+            {
+                await _flushing;
+            }
+            catch (Exception)
+            {
+                // That write's own caller saw its failure; this one writes afresh.
+            }
+        }
+        _flushing = WriteAsync(cancellationToken, force);
+        await _flushing;
+    }
+
+    private async Task WriteAsync(CancellationToken cancellationToken, bool force)
+    {
+        if (!force && !_dirty)
+        {
+            return;
+        }
+        if (Key.Status == KeyStatus.None)
+        {
+            return;
+        }
+        var now = time.GetUtcNow();
+        Key.Usage = Snapshot(now);
+        if (_limiter is not null)
+        {
+            Key.HourStart = _limiter.HourStart;
+            Key.HourCount = _limiter.HourCount;
+            Key.HourTokens = _limiter.HourTokens;
+        }
+        _dirty = false;
+        try
+        {
+            await state.WriteStateAsync(cancellationToken);
+        }
+        catch when (!force)
+        {
+            // A lost write-behind costs counting precision, not correctness; the next tick retries.
+            _dirty = true;
+        }
+    }
+}

@@ -1,0 +1,157 @@
+using Inference.Grains.Abstractions.Keys;
+using Inference.Grains.Abstractions.Publishing;
+
+namespace Inference.Grains.Keys;
+
+/// <summary>The rate-limit windows of one key, in memory, owned by its single grain activation (so never shared
+/// and never locked). A request is admitted only if every limit admits it, and only an admitted request is counted.
+/// <list type="bullet">
+/// <item>Burst: a token bucket holding at most <c>burstLimit</c> tokens, refilled continuously at
+/// <c>requestsPerMinute / 60</c> tokens per second; each request takes one.</item>
+/// <item>Per minute: an exact sliding window: at most <c>requestsPerMinute</c> admitted requests in any 60 seconds,
+/// kept as a ring of the admitted requests' timestamps (at most <c>requestsPerMinute</c> entries).</item>
+/// <item>Per hour and tokens per hour: fixed UTC clock hours (12:00:00-12:59:59): at most <c>requestsPerHour</c>
+/// admitted requests and at most <c>tokensPerHour</c> reported tokens per clock hour.</item>
+/// </list></summary>
+public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
+{
+    private static readonly long Minute = TimeSpan.TicksPerMinute;
+
+    private RateLimits _limits = limits;
+    private long[] _log = carried?.MinuteLog is { Length: > 0 } l ? Resize(l, limits.RequestsPerMinute) : new long[Math.Min(limits.RequestsPerMinute, 64)];
+    private int _head;
+    private int _count = Math.Min(carried?.MinuteLog?.Length ?? 0, limits.RequestsPerMinute);
+    private double _burst = carried?.BurstTokens ?? limits.BurstLimit;
+    private long _burstAt = carried?.BurstAt ?? 0;
+
+    public long HourStart { get; private set; } = carried?.HourStart ?? 0;
+
+    public int HourCount { get; private set; } = carried?.HourCount ?? 0;
+
+    public long HourTokens { get; private set; } = carried?.HourTokens ?? 0;
+
+    public RateLimits Limits => _limits;
+
+    /// <summary>New limits take effect on the current windows (a lowered limit keeps the newest entries).</summary>
+    public void SetLimits(RateLimits limits, long now)
+    {
+        var windows = Windows(now);
+        _limits = limits;
+        _log = Resize(windows.MinuteLog, limits.RequestsPerMinute);
+        _head = 0;
+        _count = Math.Min(windows.MinuteLog.Length, limits.RequestsPerMinute);
+        _burst = Math.Min(_burst, limits.BurstLimit);
+    }
+
+    /// <summary>Admits and counts the request, or says which limit refused it and for how long.</summary>
+    public KeyCheck TryAcquire(long now, long tokens, string tenant, string model)
+    {
+        Evict(now);
+        RollHour(now);
+        Refill(now);
+        var retryTicks = 0L;
+        string? limitedBy = null;
+        if (HourCount >= _limits.RequestsPerHour)
+        {
+            (limitedBy, retryTicks) = ("requestsPerHour", HourStart + TimeSpan.TicksPerHour - now);
+        }
+        else if (_limits.TokensPerHour > 0 && (HourTokens >= _limits.TokensPerHour || HourTokens + tokens > _limits.TokensPerHour))
+        {
+            (limitedBy, retryTicks) = ("tokensPerHour", HourStart + TimeSpan.TicksPerHour - now);
+        }
+        else if (_count >= _limits.RequestsPerMinute)
+        {
+            (limitedBy, retryTicks) = ("requestsPerMinute", _log[_head] + Minute - now);
+        }
+        else if (_burst < 1)
+        {
+            (limitedBy, retryTicks) = ("burstLimit", (long)((1 - _burst) * 60 * TimeSpan.TicksPerSecond / _limits.RequestsPerMinute));
+        }
+        if (limitedBy is not null)
+        {
+            var retry = Seconds(retryTicks);
+            return new KeyCheck(KeyOutcome.Limited, tenant, model, _limits.RequestsPerMinute, Remaining(), Reset(now), retry, _limits.RequestsPerHour, limitedBy);
+        }
+        Append(now);
+        HourCount++;
+        HourTokens += tokens;
+        _burst -= 1;
+        return new KeyCheck(KeyOutcome.Valid, tenant, model, _limits.RequestsPerMinute, Remaining(), Reset(now), 0, _limits.RequestsPerHour, null);
+    }
+
+    /// <summary>The windows as they stand, to persist (hour) or hand to a rotated key's successor (all).</summary>
+    public KeyWindows Windows(long now)
+    {
+        Evict(now);
+        var log = new long[_count];
+        for (var i = 0; i < _count; i++)
+        {
+            log[i] = _log[(_head + i) % _log.Length];
+        }
+        return new KeyWindows(HourStart, HourCount, HourTokens, log, _burst, _burstAt);
+    }
+
+    private int Remaining() => Math.Max(0, Math.Min(_limits.RequestsPerMinute - _count, _limits.RequestsPerHour - HourCount));
+
+    private int Reset(long now) => _count == 0 ? 0 : Seconds(_log[_head] + Minute - now);
+
+    private static int Seconds(long ticks) => (int)Math.Max(1, (ticks + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond);
+
+    private void Evict(long now)
+    {
+        while (_count > 0 && _log[_head] <= now - Minute)
+        {
+            _head = (_head + 1) % _log.Length;
+            _count--;
+        }
+    }
+
+    private void Append(long now)
+    {
+        if (_count == _log.Length)
+        {
+            // Grows up to the per-minute limit only, so an idle key with a high limit costs little memory.
+            var grown = new long[Math.Min(_log.Length * 2, _limits.RequestsPerMinute)];
+            for (var i = 0; i < _count; i++)
+            {
+                grown[i] = _log[(_head + i) % _log.Length];
+            }
+            _log = grown;
+            _head = 0;
+        }
+        _log[(_head + _count) % _log.Length] = now;
+        _count++;
+    }
+
+    private void RollHour(long now)
+    {
+        var hour = now - now % TimeSpan.TicksPerHour;
+        if (hour != HourStart)
+        {
+            HourStart = hour;
+            HourCount = 0;
+            HourTokens = 0;
+        }
+    }
+
+    private void Refill(long now)
+    {
+        if (_burstAt == 0)
+        {
+            _burstAt = now;
+            return;
+        }
+        var elapsedSeconds = (now - _burstAt) / (double)TimeSpan.TicksPerSecond;
+        _burst = Math.Min(_limits.BurstLimit, _burst + elapsedSeconds * _limits.RequestsPerMinute / 60.0);
+        _burstAt = now;
+    }
+
+    private static long[] Resize(long[] entries, int limit)
+    {
+        // Keep the newest entries that fit the (possibly lowered) limit.
+        var keep = Math.Min(entries.Length, limit);
+        var log = new long[Math.Max(Math.Min(limit, 64), keep)];
+        Array.Copy(entries, entries.Length - keep, log, 0, keep);
+        return log;
+    }
+}

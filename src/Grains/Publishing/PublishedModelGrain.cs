@@ -1,0 +1,209 @@
+using Inference.Grains.Abstractions;
+using Inference.Grains.Abstractions.Keys;
+using Inference.Grains.Abstractions.Models;
+using Inference.Grains.Abstractions.Publishing;
+using Inference.Grains.Abstractions.Tenants;
+using Inference.Grains.Gateway;
+using Inference.Grains.Kubernetes;
+using Microsoft.Extensions.Logging;
+
+namespace Inference.Grains.Publishing;
+
+[GenerateSerializer, Alias("inference.PublishedModelState")]
+public sealed class PublishedModelState
+{
+    [Id(0)] public bool Exists { get; set; }
+    [Id(1)] public PublishConfig? Config { get; set; }
+    [Id(2)] public string KeyHash { get; set; } = "";
+    [Id(3)] public string MaskedKey { get; set; } = "";
+    [Id(4)] public List<GatewayObjectRef> Objects { get; set; } = [];
+    [Id(5)] public DateTimeOffset CreatedAt { get; set; }
+    [Id(6)] public DateTimeOffset UpdatedAt { get; set; }
+    [Id(7)] public DateTimeOffset? ExpiresAt { get; set; }
+}
+
+/// <summary>Owns one publication: its config, its current key (hash and masked form only) and its gateway
+/// objects. Kubernetes is written first, then the key, then this record; a failure undoes the earlier steps, so
+/// there is never a half-published model.</summary>
+public sealed class PublishedModelGrain(
+    [PersistentState("published", StorageNames.State)] IPersistentState<PublishedModelState> state,
+    IGatewayObjects gateway,
+    TimeProvider time,
+    ILogger<PublishedModelGrain> logger) : Grain, IPublishedModelGrain
+{
+    private static readonly ApiError NotPublished = new(ErrorKind.NotFound, "Published model not found");
+
+    private string Namespace => GrainKeys.Split(this.GetPrimaryKeyString()).Namespace;
+
+    private string Name => GrainKeys.Split(this.GetPrimaryKeyString()).Name;
+
+    private PublishedModelState Pub => state.State;
+
+    public async Task<Result<PublishedModelView>> PublishAsync(PublishSpec spec, NewApiKey key)
+    {
+        if (Pub.Exists)
+        {
+            return new ApiError(ErrorKind.Conflict, "Model is already published", $"Model '{Name}' is already published in namespace '{Namespace}'");
+        }
+        var model = await GrainFactory.GetGrain<IModelGrain>(this.GetPrimaryKeyString()).GetAsync();
+        if (!model.IsSuccess)
+        {
+            return model.Error!;
+        }
+        if (!model.Value!.Ready)
+        {
+            return new ApiError(ErrorKind.NotReady, "Model is not ready", $"Model '{Name}' is {model.Value.Status}; only a Ready model can be published");
+        }
+        var now = time.GetUtcNow();
+        if (spec.ExpiresAt is { } expires && expires <= now)
+        {
+            return new ApiError(ErrorKind.Invalid, "Invalid request format", "Field 'expiresAt' must be in the future");
+        }
+        var resolved = PublishRules.Resolve(Name, model.Value.Predictor, spec);
+        if (!resolved.IsSuccess)
+        {
+            return resolved.Error!;
+        }
+        var config = resolved.Value!;
+
+        IReadOnlyList<GatewayObjectRef> objects;
+        try
+        {
+            objects = await gateway.ApplyAsync(Namespace, Name, config, update: false);
+        }
+        catch (KubernetesCallException e)
+        {
+            return e.Error;
+        }
+        var keyGrain = GrainFactory.GetGrain<IApiKeyGrain>(key.Hash);
+        try
+        {
+            await keyGrain.IssueAsync(new KeyGrant(Namespace, Name, config.RateLimiting, spec.ExpiresAt, UsageCounters.Zero));
+            state.State = new PublishedModelState
+            {
+                Exists = true,
+                Config = config,
+                KeyHash = key.Hash,
+                MaskedKey = key.Masked,
+                Objects = [.. objects],
+                CreatedAt = now,
+                UpdatedAt = now,
+                ExpiresAt = spec.ExpiresAt,
+            };
+            await state.WriteStateAsync();
+            await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddPublishedAsync(Name);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Publishing {Namespace}/{Name} failed after the gateway objects were created; undoing", Namespace, Name);
+            state.State = new PublishedModelState();
+            await keyGrain.RevokeAsync();
+            await gateway.DeleteAsync(objects);
+            throw;
+        }
+        logger.LogInformation("Model {Namespace}/{Name} published at {Url} (key {MaskedKey})", Namespace, Name, PublishDocs.ExternalUrl(config), key.Masked);
+        return Result<PublishedModelView>.Ok(View(UsageCounters.Zero, key.FullKey));
+    }
+
+    public async Task<Result<PublishedModelView>> UpdateAsync(PublishPatch patch)
+    {
+        if (!Pub.Exists)
+        {
+            return NotPublished;
+        }
+        var old = Pub.Config!;
+        var config = old with
+        {
+            ExternalPath = patch.ExternalPath ?? old.ExternalPath,
+            PublicHostname = patch.PublicHostname ?? old.PublicHostname,
+            RateLimiting = (patch.RateLimiting ?? new RateLimitsPatch()).ApplyTo(old.RateLimiting),
+            AllowedTenants = patch.AllowedTenants ?? old.AllowedTenants,
+            Metadata = patch.Metadata ?? old.Metadata,
+        };
+        if (PublishRules.Check(config) is { } invalid)
+        {
+            return invalid;
+        }
+        try
+        {
+            await gateway.ApplyAsync(Namespace, Name, config, update: true);
+        }
+        catch (KubernetesCallException e)
+        {
+            // Some objects may carry the new spec already: put the old one back (best effort, then report).
+            try
+            {
+                await gateway.ApplyAsync(Namespace, Name, old, update: true);
+            }
+            catch (KubernetesCallException restore)
+            {
+                logger.LogError(restore, "Restoring the gateway objects of {Namespace}/{Name} failed", Namespace, Name);
+            }
+            return e.Error with { Error = "Failed to update published model" };
+        }
+        await GrainFactory.GetGrain<IApiKeyGrain>(Pub.KeyHash).SetLimitsAsync(config.RateLimiting);
+        Pub.Config = config;
+        Pub.UpdatedAt = time.GetUtcNow();
+        await state.WriteStateAsync();
+        logger.LogInformation("Publication of {Namespace}/{Name} updated", Namespace, Name);
+        return Result<PublishedModelView>.Ok(View(await Usage(), Pub.MaskedKey));
+    }
+
+    public async Task<Result<PublishedModelView>> GetAsync() =>
+        Pub.Exists ? Result<PublishedModelView>.Ok(View(await Usage(), Pub.MaskedKey)) : NotPublished;
+
+    public async Task<Result<bool>> UnpublishAsync()
+    {
+        if (!Pub.Exists)
+        {
+            return NotPublished;
+        }
+        // The key first: from here on the gateway, whatever it still has, is refused by key validation.
+        await GrainFactory.GetGrain<IApiKeyGrain>(Pub.KeyHash).RevokeAsync();
+        try
+        {
+            await gateway.DeleteAsync(Pub.Objects);
+        }
+        catch (KubernetesCallException e)
+        {
+            return e.Error with { Error = "Failed to unpublish model" };
+        }
+        await state.ClearStateAsync();
+        state.State = new PublishedModelState();
+        await GrainFactory.GetGrain<ITenantGrain>(Namespace).RemovePublishedAsync(Name);
+        logger.LogInformation("Model {Namespace}/{Name} unpublished", Namespace, Name);
+        return Result<bool>.Ok(true);
+    }
+
+    public async Task<Result<RotatedKey>> RotateKeyAsync(NewApiKey key, TimeSpan gracePeriod)
+    {
+        if (!Pub.Exists)
+        {
+            return NotPublished;
+        }
+        if (gracePeriod < TimeSpan.Zero || gracePeriod > PublishRules.MaxGracePeriod)
+        {
+            return new ApiError(ErrorKind.Invalid, "Invalid request format", $"Field 'gracePeriodSeconds' must be between 0 and {(int)PublishRules.MaxGracePeriod.TotalSeconds}");
+        }
+        var now = time.GetUtcNow();
+        DateTimeOffset? graceUntil = gracePeriod > TimeSpan.Zero ? now + gracePeriod : null;
+        var grant = new KeyGrant(Namespace, Name, Pub.Config!.RateLimiting, Pub.ExpiresAt, UsageCounters.Zero);
+        await GrainFactory.GetGrain<IApiKeyGrain>(Pub.KeyHash).RotateToAsync(key.Hash, grant, graceUntil);
+        Pub.KeyHash = key.Hash;
+        Pub.MaskedKey = key.Masked;
+        Pub.UpdatedAt = now;
+        await state.WriteStateAsync();
+        logger.LogInformation("API key of {Namespace}/{Name} rotated to {MaskedKey}; old key valid until {GraceUntil}", Namespace, Name, key.Masked, graceUntil);
+        return Result<RotatedKey>.Ok(new RotatedKey(now, graceUntil));
+    }
+
+    private Task<UsageCounters> Usage() => GrainFactory.GetGrain<IApiKeyGrain>(Pub.KeyHash).GetUsageAsync();
+
+    private PublishedModelView View(UsageCounters usage, string key)
+    {
+        var config = Pub.Config!;
+        var status = Pub.ExpiresAt <= time.GetUtcNow() ? "expired" : "active";
+        return new PublishedModelView(Name, Namespace, config, PublishDocs.ExternalUrl(config), key, status, Pub.CreatedAt,
+            Pub.UpdatedAt, usage, PublishDocs.Build(Name, config, key), Pub.Objects, Pub.ExpiresAt);
+    }
+}

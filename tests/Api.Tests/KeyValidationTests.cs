@@ -1,0 +1,209 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Inference.ApiHost.Keys;
+using Inference.TestSupport;
+using static Inference.Api.Tests.PublishingSupport;
+
+namespace Inference.Api.Tests;
+
+[Collection(ApiCollection.Name)]
+public sealed class KeyValidationTests(ApiFixture api)
+{
+    private async Task<(string Name, string Key)> PublishedAsync(object? config = null)
+    {
+        var tenant = api.Tenant("tenant-a");
+        var name = await api.ReadyModelAsync(tenant);
+        return (name, (await tenant.PublishAsync(name, config)).Key());
+    }
+
+    private static void AssertRateLimitHeaders(HttpResponseMessage response, int limit)
+    {
+        Assert.Equal(limit.ToString(), response.Headers.GetValues("X-RateLimit-Limit").Single());
+        Assert.True(int.Parse(response.Headers.GetValues("X-RateLimit-Remaining").Single()) >= 0);
+        Assert.True(int.Parse(response.Headers.GetValues("X-RateLimit-Reset").Single()) >= 0);
+        Assert.StartsWith($"limit={limit}, remaining=", response.Headers.GetValues("RateLimit").Single());
+        Assert.StartsWith($"{limit};w=60", response.Headers.GetValues("RateLimit-Policy").Single());
+    }
+
+    [Fact]
+    public async Task A_valid_key_is_accepted_from_the_body_the_header_or_a_bearer_token()
+    {
+        var (name, key) = await PublishedAsync(Config(rpm: 50, rph: 1000, burst: 50));
+        var anonymous = api.Client();
+
+        var fromHeader = await anonymous.ValidateAsync(key);
+        var body = await fromHeader.AssertOk();
+        Assert.True(body["valid"]!.GetValue<bool>());
+        Assert.Equal("tenant-a", body["tenant"]!.GetValue<string>());
+        Assert.Equal(name, body["model"]!.GetValue<string>());
+        Assert.Equal("tenant-a", fromHeader.Headers.GetValues("X-Tenant").Single());
+        Assert.Equal(name, fromHeader.Headers.GetValues("X-Model").Single());
+        AssertRateLimitHeaders(fromHeader, 50);
+        Assert.Equal("49", fromHeader.Headers.GetValues("X-RateLimit-Remaining").Single());
+        Assert.Equal("50;w=60, 1000;w=3600", fromHeader.Headers.GetValues("RateLimit-Policy").Single());
+
+        var fromBody = await anonymous.PostJson("/api/validate-api-key", new { apiKey = key });
+        Assert.Equal(name, (await fromBody.AssertOk())["model"]!.GetValue<string>());
+        Assert.Equal("48", fromBody.Headers.GetValues("X-RateLimit-Remaining").Single());
+
+        var bearer = new HttpRequestMessage(HttpMethod.Post, "/api/validate-api-key");
+        bearer.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        var fromBearer = await anonymous.SendAsync(bearer);
+        Assert.Equal(name, (await fromBearer.AssertOk())["model"]!.GetValue<string>());
+
+        // Envoy's HTTP ext_authz appends the original path to the configured one.
+        var forwarded = new HttpRequestMessage(HttpMethod.Post, $"/api/validate-api-key/models/{name}/v1/models/{name}:predict");
+        forwarded.Headers.Add("X-API-Key", key);
+        (await anonymous.SendAsync(forwarded)).EnsureSuccessStatusCode();
+
+        var usage = (await (await api.Tenant("tenant-a").GetAsync($"/api/models/{name}/publish")).AssertOk())["usage"]!;
+        Assert.Equal(4, usage["totalRequests"]!.GetValue<long>());
+        Assert.Equal(4, usage["requestsToday"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task Missing_malformed_and_unknown_keys_are_401_with_rate_limit_headers()
+    {
+        var anonymous = api.Client();
+        var source = NewSource();
+
+        var missing = new HttpRequestMessage(HttpMethod.Post, "/api/validate-api-key");
+        missing.Headers.Add("X-Forwarded-For", source);
+        var none = await anonymous.SendAsync(missing);
+        var body = await none.AssertError(HttpStatusCode.Unauthorized, "API key required");
+        Assert.False(body["valid"]!.GetValue<bool>());
+        Assert.NotNull(none.Headers.GetValues("X-RateLimit-Limit").Single());
+
+        var (_, real) = await PublishedAsync();
+        var badChecksum = real[..^1] + (real[^1] == 'a' ? 'b' : 'a');
+        foreach (var junk in new[] { "nonsense", "pk_live_", badChecksum, real + "x", real.Replace("pk_live_", "pk_test_") })
+        {
+            var response = await anonymous.ValidateAsync(junk, source: source);
+            await response.AssertError(HttpStatusCode.Unauthorized, "Invalid API key");
+            Assert.NotNull(response.Headers.GetValues("RateLimit").Single());
+            Assert.NotNull(response.Headers.GetValues("RateLimit-Policy").Single());
+        }
+        var unknown = ApiKeys.Create().FullKey;
+        Assert.True(ApiKeys.IsWellFormed(unknown));
+        await (await anonymous.ValidateAsync(unknown, source: source)).AssertError(HttpStatusCode.Unauthorized, "Invalid API key");
+        await (await anonymous.PostRaw("/api/validate-api-key", "{\"apiKey\": ")).AssertError(HttpStatusCode.BadRequest);
+        await (await anonymous.PostJson("/api/validate-api-key", new { apiKey = real, tokens = -5 })).AssertError(HttpStatusCode.BadRequest, "tokens");
+        await (await anonymous.ValidateAsync(real, tokens: null, source: source)).AssertOk();
+    }
+
+    [Fact]
+    public async Task Repeated_failures_from_one_source_are_refused_without_looking_at_the_key()
+    {
+        var (_, key) = await PublishedAsync();
+        var anonymous = api.Client();
+        var attacker = NewSource();
+        for (var i = 0; i < 100; i++)
+        {
+            await (await anonymous.ValidateAsync(ApiKeys.Create().FullKey, source: attacker)).AssertError(HttpStatusCode.Unauthorized);
+        }
+
+        var refused = await anonymous.ValidateAsync(key, source: attacker);
+        await refused.AssertError(HttpStatusCode.TooManyRequests, "Too many failed validations");
+        Assert.True(int.Parse(refused.Headers.GetValues("Retry-After").Single()) is > 0 and <= 60);
+        Assert.Equal("0", refused.Headers.GetValues("X-RateLimit-Remaining").Single());
+
+        (await anonymous.ValidateAsync(key, source: NewSource())).EnsureSuccessStatusCode();
+    }
+
+    [Fact]
+    public async Task The_burst_limit_is_a_token_bucket()
+    {
+        // 6 per minute refills one token every 10 s, so a third request right after two is refused.
+        var (_, key) = await PublishedAsync(Config(rpm: 6, rph: 100, burst: 2));
+        var client = api.Client();
+        (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
+        (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
+        var limited = await client.ValidateAsync(key);
+        await limited.AssertError(HttpStatusCode.TooManyRequests, "burstLimit");
+        Assert.True(int.Parse(limited.Headers.GetValues("Retry-After").Single()) is > 0 and <= 10);
+        AssertRateLimitHeaders(limited, 6);
+    }
+
+    [Fact]
+    public async Task The_per_minute_limit_is_exact()
+    {
+        var (name, key) = await PublishedAsync(Config(rpm: 5, rph: 100, burst: 5));
+        var client = api.Client();
+        var results = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => client.ValidateAsync(key)));
+        Assert.Equal(5, results.Count(r => r.StatusCode == HttpStatusCode.OK));
+        var limited = results.Where(r => r.StatusCode == HttpStatusCode.TooManyRequests).ToList();
+        Assert.Equal(7, limited.Count);
+        var first = limited[0];
+        await first.AssertError(HttpStatusCode.TooManyRequests, "requestsPerMinute");
+        Assert.True(int.Parse(first.Headers.GetValues("Retry-After").Single()) is > 0 and <= 60);
+        Assert.Equal("0", first.Headers.GetValues("X-RateLimit-Remaining").Single());
+        // Refused requests are not counted as usage.
+        var usage = (await (await api.Tenant("tenant-a").GetAsync($"/api/models/{name}/publish")).AssertOk())["usage"]!;
+        Assert.Equal(5, usage["totalRequests"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task The_per_hour_limit_is_enforced()
+    {
+        var (_, key) = await PublishedAsync(Config(rpm: 3, rph: 3, burst: 3));
+        var client = api.Client();
+        for (var i = 0; i < 3; i++)
+        {
+            (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
+        }
+        var limited = await client.ValidateAsync(key);
+        await limited.AssertError(HttpStatusCode.TooManyRequests, "requestsPerHour");
+        Assert.True(int.Parse(limited.Headers.GetValues("Retry-After").Single()) is > 0 and <= 3600);
+    }
+
+    [Fact]
+    public async Task Reported_tokens_count_against_tokens_per_hour_and_show_as_usage()
+    {
+        var (name, key) = await PublishedAsync(Config(rpm: 100, rph: 1000, tokens: 100, burst: 100));
+        var client = api.Client();
+        (await client.ValidateAsync(key, tokens: 60)).EnsureSuccessStatusCode();
+        await (await client.ValidateAsync(key, tokens: 50)).AssertError(HttpStatusCode.TooManyRequests, "tokensPerHour");
+        (await client.PostJson("/api/validate-api-key", new { apiKey = key, tokens = 40 })).EnsureSuccessStatusCode();
+        await (await client.ValidateAsync(key)).AssertError(HttpStatusCode.TooManyRequests, "tokensPerHour");
+
+        var usage = (await (await api.Tenant("tenant-a").GetAsync($"/api/models/{name}/publish")).AssertOk())["usage"]!;
+        Assert.Equal(100, usage["tokensUsed"]!.GetValue<long>());
+        Assert.Equal(2, usage["totalRequests"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task An_expired_key_is_refused()
+    {
+        var expires = DateTimeOffset.UtcNow.AddSeconds(3).ToString("O");
+        var (name, key) = await PublishedAsync(Config(expiresAt: expires));
+        var client = api.Client();
+        (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
+        await TestEnvironment.Eventually(async () => (await client.ValidateAsync(key)).StatusCode,
+            s => s == HttpStatusCode.Unauthorized, what: "the key to expire");
+        await (await client.ValidateAsync(key)).AssertError(HttpStatusCode.Unauthorized, "expired");
+        var got = await (await api.Tenant("tenant-a").GetAsync($"/api/models/{name}/publish")).AssertOk();
+        Assert.Equal("expired", got["status"]!.GetValue<string>());
+        Assert.NotNull(got["expiresAt"]);
+    }
+
+    [Fact]
+    public void Keys_are_long_random_checksummed_and_masked()
+    {
+        var a = ApiKeys.Create();
+        var b = ApiKeys.Create();
+        Assert.NotEqual(a.FullKey, b.FullKey);
+        Assert.Equal(ApiKeys.Length, a.FullKey.Length);
+        Assert.True(ApiKeys.IsWellFormed(a.FullKey));
+        Assert.Equal(64, a.Hash.Length);
+        Assert.Equal(ApiKeys.Hash(a.FullKey), a.Hash);
+        Assert.Equal(a.FullKey[..14] + "...", a.Masked);
+        // Any single-character change is caught by the checksum (or the alphabet).
+        var chars = a.FullKey.ToCharArray();
+        for (var i = 8; i < chars.Length; i++)
+        {
+            var copy = (char[])chars.Clone();
+            copy[i] = copy[i] == 'Z' ? 'Y' : 'Z';
+            Assert.False(ApiKeys.IsWellFormed(new string(copy)), $"change at {i} not detected");
+        }
+    }
+}
