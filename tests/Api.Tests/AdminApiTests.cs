@@ -80,8 +80,9 @@ public sealed class AdminApiTests(ApiFixture api)
         var admin = api.Admin();
         await (await admin.PostJson("/api/models", new { name, framework = "sklearn", storageUri = "gs://bucket/model", @namespace = "default" }))
             .AssertOk(HttpStatusCode.Created);
-        await (await api.Tenant("tenant-c").PostJson("/api/models", new { name, framework = "sklearn", storageUri = "gs://bucket/model" }))
-            .AssertOk(HttpStatusCode.Created);
+        var tenantC = api.Tenant("tenant-c");
+        await api.ReadyModelAsync(tenantC, name: name);
+        await tenantC.PublishAsync(name);
 
         var body = await (await admin.GetAsync("/api/admin/tenants")).AssertOk();
         var tenants = body["tenants"]!.AsArray();
@@ -93,8 +94,10 @@ public sealed class AdminApiTests(ApiFixture api)
             Assert.Equal("Active", t["status"]!.GetValue<string>());
             Assert.True(t["labelled"]!.GetValue<bool>());
             Assert.True(DateTimeOffset.Parse(t["created"]!.GetValue<string>()) <= DateTimeOffset.UtcNow);
-            Assert.Equal(0, t["publications"]!.GetValue<int>());
+            var published = (await (await admin.GetAsync($"/api/published-models?namespace={labelled}")).AssertOk())["total"]!.GetValue<int>();
+            Assert.Equal(published, t["publications"]!.GetValue<int>());
         }
+        Assert.True(Tenant("tenant-c")["publications"]!.GetValue<int>() >= 1);
         Assert.True(Tenant("tenant-c")["models"]!.GetValue<int>() >= 1);
         var unlabelled = Tenant("default");
         Assert.False(unlabelled["labelled"]!.GetValue<bool>());

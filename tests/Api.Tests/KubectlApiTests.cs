@@ -131,15 +131,23 @@ public sealed class KubectlApiTests(ApiFixture api)
         await (await tenant.DeleteAsync($"/api/models/{name}")).AssertOk();
     }
 
-    [Theory]
-    [InlineData("httproutes")]
-    [InlineData("backendtrafficpolicies")]
-    [InlineData("securitypolicies")]
-    [InlineData("aigatewayroutes")]
-    public async Task Gateway_kinds_are_listed(string kind)
+    [Fact]
+    public async Task Gateway_kinds_the_service_writes_are_listed()
     {
-        Assert.Equal("No resources found in tenant-c namespace.", await Run($"get {kind} -n tenant-c"));
-        Assert.Equal("No resources found", await Run($"get {kind} -A"));
+        var tenant = api.Tenant("tenant-c");
+        var name = await api.ReadyModelAsync(tenant);
+        await tenant.PublishAsync(name);
+        foreach (var kind in new[] { "httproutes", "backendtrafficpolicies", "securitypolicies" })
+        {
+            var all = await Run($"get {kind} -A");
+            Assert.StartsWith("NAMESPACE", all);
+            Assert.Contains($"tenant-c-{name}-", all);
+            Assert.Contains("envoy-gateway-system", all);
+            Assert.Equal($"No resources found in tenant-c namespace.", await Run($"get {kind} -n tenant-c"));
+        }
+        Assert.Equal("No resources found in tenant-c namespace.", await Run("get aigatewayroutes -n tenant-c"));
+        await (await tenant.DeleteAsync($"/api/models/{name}")).AssertOk();
+        Assert.DoesNotContain($"tenant-c-{name}-", await Run("get httproutes -A"));
     }
 
     [Fact]

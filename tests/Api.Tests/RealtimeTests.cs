@@ -62,6 +62,49 @@ public sealed class RealtimeTests(ApiFixture api)
     }
 
     [Fact]
+    public async Task Publish_update_rotate_unpublish_and_delete_arrive_in_order_without_a_full_key()
+    {
+        const string tenant = "tenant-b";
+        var client = api.Tenant(tenant);
+        await using var socket = await EventSocketClient.ConnectAsync(api.BaseAddress, api.Tokens.Tenant(tenant));
+        var name = await api.ReadyModelAsync(client);
+        bool Mine(JsonNode m) => m["name"]?.GetValue<string>() == name;
+
+        var published = await client.PublishAsync(name);
+        var firstKey = published.Key();
+        await (await client.PutJson($"/api/models/{name}/publish", new { config = new { rateLimiting = new { requestsPerMinute = 50, requestsPerHour = 1000 } } })).AssertOk();
+        var rotated = await (await client.PostJson($"/api/models/{name}/publish/rotate-key", new { })).AssertOk();
+        var secondKey = rotated["newApiKey"]!.GetValue<string>();
+        await (await client.DeleteAsync($"/api/models/{name}/publish")).AssertOk();
+        await client.PublishAsync(name);
+        await (await client.DeleteAsync($"/api/models/{name}")).AssertOk();
+
+        var (_, seen) = await socket.WaitForAsync(m => Mine(m) && Type(m) == "model.deleted");
+        var mine = seen.Where(Mine).Where(m => Type(m) != "model.status").ToList();
+        var expected = new[]
+        {
+            "model.published", "model.publication-updated", "apikey.rotated", "model.unpublished",
+            "model.published", "model.unpublished", "model.deleted",
+        };
+        Assert.Equal(expected, mine.Select(Type).SkipWhile(t => t != "model.published").ToArray());
+        var sequences = mine.Select(m => m["sequence"]!.GetValue<long>()).ToList();
+        Assert.True(sequences.Zip(sequences.Skip(1)).All(p => p.Second > p.First), string.Join(",", sequences));
+
+        var publication = mine.First(m => Type(m) == "model.published");
+        Assert.Equal("publication", publication["kind"]!.GetValue<string>());
+        Assert.Equal(name, publication["resource"]!["modelName"]!.GetValue<string>());
+        Assert.EndsWith("...", publication["resource"]!["apiKey"]!.GetValue<string>());
+        Assert.Equal(50, mine.First(m => Type(m) == "model.publication-updated")["resource"]!["rateLimiting"]!["requestsPerMinute"]!.GetValue<int>());
+        foreach (var message in seen)
+        {
+            var text = message.ToJsonString();
+            Assert.DoesNotContain(firstKey, text);
+            Assert.DoesNotContain(secondKey, text);
+            Assert.DoesNotContain(firstKey[..20], text);
+        }
+    }
+
+    [Fact]
     public async Task A_tenant_sees_only_its_own_tenant_and_an_admin_sees_all_or_one()
     {
         const string a = "tenant-a";

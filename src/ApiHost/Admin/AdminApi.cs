@@ -82,13 +82,13 @@ public static class AdminApi
         var byName = all.Items.ToDictionary(n => n.Metadata.Name, StringComparer.Ordinal);
         var names = labelledNames.Union(known).Order(StringComparer.Ordinal).ToList();
         var counts = await Task.WhenAll(names.Select(n => grains.GetGrain<ITenantGrain>(n).GetModelNamesAsync()));
+        var published = await Task.WhenAll(names.Select(n => grains.GetGrain<ITenantGrain>(n).GetPublishedNamesAsync()));
         var tenants = names.Select((name, i) =>
         {
             var ns = byName.GetValueOrDefault(name);
-            // Publication counts come from the publishing grains once they are merged; 0 until then.
             return new TenantInfo(name, ns?.Status?.Phase ?? (ns is null ? "Missing" : "Active"), ns?.Metadata.CreationTimestamp is { } created
                 ? new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) : null,
-                counts[i].Count, 0, labelledNames.Contains(name));
+                counts[i].Count, published[i].Count, labelledNames.Contains(name));
         }).ToList();
         return Results.Json(new TenantsResponse(tenants, tenants.Count), ApiJson.Options);
     }

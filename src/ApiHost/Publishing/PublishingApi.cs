@@ -1,3 +1,4 @@
+using Inference.ApiHost.Audit;
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Http;
 using Inference.ApiHost.Keys;
@@ -14,12 +15,12 @@ public static class PublishingApi
 {
     public static IEndpointRouteBuilder MapPublishingApi(this IEndpointRouteBuilder app)
     {
-        var publish = app.MapGroup("/api/models/{name}/publish").RequireAuthorization();
+        var publish = app.MapGroup("/api/models/{name}/publish").RequireAuthorization().WithAudit("publication");
         publish.MapPost("", Publish);
         publish.MapPut("", Update);
         publish.MapGet("", Get);
         publish.MapDelete("", Unpublish);
-        publish.MapPost("/rotate-key", RotateKey);
+        publish.MapPost("/rotate-key", RotateKey).WithAuditAction("key.rotate");
         app.MapGet("/api/published-models", List).RequireAuthorization();
         return app;
     }
@@ -135,6 +136,7 @@ public static class PublishingApi
             return (null, ApiResults.Invalid("Field 'config.tenantId' must match 'namespace'"));
         }
         var (resolved, error) = await TenantScope.ResolveModelAsync(caller, ns, name, grains);
+        context.SetAuditTarget(resolved ?? ns, name);
         return error is not null ? (null, error) : (grains.GetGrain<IPublishedModelGrain>(GrainKeys.Scoped(resolved!, name)), null);
     }
 }

@@ -1,3 +1,4 @@
+using Inference.Grains.Abstractions.Publishing;
 using Inference.ApiHost.Models;
 using Inference.Grains.Abstractions.Events;
 using Inference.Grains.Abstractions.Models;
@@ -15,6 +16,7 @@ public sealed record EventMessage(string Type, string Tenant, string Kind, strin
     public static object? Render(object? resource) => resource switch
     {
         ModelView model => ModelResponse.From(model),
+        PublishedModelView publication => Publishing.PublishedModelResponse.From(publication, withDocumentation: false),
         _ => null,
     };
 }

@@ -1,3 +1,5 @@
+using Inference.Grains.Events;
+using Inference.Grains.Abstractions.Events;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Models;
@@ -102,6 +104,7 @@ public sealed class PublishedModelGrain(
             throw;
         }
         logger.LogInformation("Model {Namespace}/{Name} published at {Url} (key {MaskedKey})", Namespace, Name, PublishDocs.ExternalUrl(config), key.Masked);
+        await Announce(ChangeTypes.ModelPublished, View(UsageCounters.Zero, key.Masked));
         return Result<PublishedModelView>.Ok(View(UsageCounters.Zero, key.FullKey));
     }
 
@@ -146,7 +149,9 @@ public sealed class PublishedModelGrain(
         Pub.UpdatedAt = time.GetUtcNow();
         await state.WriteStateAsync();
         logger.LogInformation("Publication of {Namespace}/{Name} updated", Namespace, Name);
-        return Result<PublishedModelView>.Ok(View(await Usage(), Pub.MaskedKey));
+        var view = View(await Usage(), Pub.MaskedKey);
+        await Announce(ChangeTypes.PublicationUpdated, view);
+        return Result<PublishedModelView>.Ok(view);
     }
 
     public async Task<Result<PublishedModelView>> GetAsync() =>
@@ -168,10 +173,12 @@ public sealed class PublishedModelGrain(
         {
             return e.Error with { Error = "Failed to unpublish model" };
         }
+        var last = View(UsageCounters.Zero, Pub.MaskedKey);
         await state.ClearStateAsync();
         state.State = new PublishedModelState();
         await GrainFactory.GetGrain<ITenantGrain>(Namespace).RemovePublishedAsync(Name);
         logger.LogInformation("Model {Namespace}/{Name} unpublished", Namespace, Name);
+        await Announce(ChangeTypes.ModelUnpublished, last with { Status = "unpublished" });
         return Result<bool>.Ok(true);
     }
 
@@ -194,8 +201,13 @@ public sealed class PublishedModelGrain(
         Pub.UpdatedAt = now;
         await state.WriteStateAsync();
         logger.LogInformation("API key of {Namespace}/{Name} rotated to {MaskedKey}; old key valid until {GraceUntil}", Namespace, Name, key.Masked, graceUntil);
+        await Announce(ChangeTypes.KeyRotated, View(await Usage(), key.Masked));
         return Result<RotatedKey>.Ok(new RotatedKey(now, graceUntil));
     }
+
+    /// <summary>Events carry the masked key only: the full key exists in the publish and rotate answers alone.</summary>
+    private Task Announce(string type, PublishedModelView view) =>
+        GrainFactory.PublishChangeAsync(type, Namespace, "publication", Name, view, time.GetUtcNow(), logger);
 
     private Task<UsageCounters> Usage() => GrainFactory.GetGrain<IApiKeyGrain>(Pub.KeyHash).GetUsageAsync();
 
