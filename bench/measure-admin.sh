@@ -1,5 +1,5 @@
 #!/bin/bash
-# Usage: scripts/measure-admin.sh http://127.0.0.1:8085 "$ADMIN_TOKEN"
+# Usage: bench/measure-admin.sh http://127.0.0.1:8085 "$ADMIN_TOKEN"
 # Latency of the admin, kubectl and audit routes against a running local box: 200 sequential requests per
 # probe (bounded; loopback only), p50/p95/max in ms. The last probe updates the model "demo" in tenant-a,
 # so create it first. Every kubectl probe and update leaves an audit record.

@@ -1,4 +1,4 @@
-// dotnet run -c Release --project benchmarks/ApiMeasure   (TEST_STORAGE_CONNECTION_STRING = an Azurite to use)
+// dotnet run -c Release --project bench/ApiMeasure   (TEST_STORAGE_CONNECTION_STRING = an Azurite to use)
 // Bounded: a few hundred sequential requests against 127.0.0.1 only.
 using System.Diagnostics;
 using System.Net.Http.Headers;
