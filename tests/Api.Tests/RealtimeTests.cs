@@ -105,6 +105,29 @@ public sealed class RealtimeTests(ApiFixture api)
     }
 
     [Fact]
+    public async Task Key_usage_reaches_the_stream_as_summaries_at_the_write_behind_rate()
+    {
+        const string tenant = "tenant-a";
+        var client = api.Tenant(tenant);
+        await using var socket = await EventSocketClient.ConnectAsync(api.BaseAddress, api.Tokens.Tenant(tenant));
+        var name = await api.ReadyModelAsync(client);
+        var key = (await client.PublishAsync(name)).Key();
+        var gateway = api.Client();
+        for (var i = 0; i < 3; i++)
+        {
+            (await gateway.ValidateAsync(key)).EnsureSuccessStatusCode();
+        }
+
+        var (summary, _) = await socket.WaitForAsync(m => Type(m) == "usage.summary" && m["name"]!.GetValue<string>() == name
+            && m["resource"]!["usage"]!["totalRequests"]!.GetValue<long>() == 3);
+        Assert.Equal("publication", summary["kind"]!.GetValue<string>());
+        Assert.Equal(3, summary["resource"]!["usage"]!["requestsToday"]!.GetValue<long>());
+        Assert.NotNull(summary["resource"]!["usage"]!["lastAccessTime"]);
+        Assert.DoesNotContain("pk_live_", summary.ToJsonString());
+        await (await client.DeleteAsync($"/api/models/{name}")).AssertOk();
+    }
+
+    [Fact]
     public async Task A_tenant_sees_only_its_own_tenant_and_an_admin_sees_all_or_one()
     {
         const string a = "tenant-a";

@@ -40,7 +40,16 @@ public sealed record RateLimitingResponse(int RequestsPerMinute, int RequestsPer
 
 public sealed record AuthenticationResponse(bool RequireApiKey, IReadOnlyList<string> AllowedTenants);
 
-public sealed record UsageResponse(long TotalRequests, long RequestsToday, long TokensUsed, DateTimeOffset? LastAccessTime);
+public sealed record UsageResponse(long TotalRequests, long RequestsToday, long TokensUsed, DateTimeOffset? LastAccessTime)
+{
+    public static UsageResponse From(UsageCounters u) => new(u.TotalRequests, u.RequestsToday, u.TokensUsed, u.LastAccessTime);
+}
+
+/// <summary>The <c>usage.summary</c> event's resource: the <c>usage</c> block of the publication.</summary>
+public sealed record UsageSummaryResponse(string ModelName, string Namespace, UsageResponse Usage)
+{
+    public static UsageSummaryResponse From(UsageSummary s) => new(s.ModelName, s.Namespace, UsageResponse.From(s.Usage));
+}
 
 /// <summary>A publication as the contract shows it; <see cref="Documentation"/> is left out of lists.</summary>
 public sealed record PublishedModelResponse(
@@ -57,7 +66,7 @@ public sealed record PublishedModelResponse(
         return new PublishedModelResponse(v.ModelName, v.Namespace, v.Namespace, c.ModelType, v.ExternalUrl, c.PublicHostname,
             c.ExternalPath, v.ApiKey, new RateLimitingResponse(l.RequestsPerMinute, l.RequestsPerHour, l.TokensPerHour, l.BurstLimit),
             new AuthenticationResponse(c.RequireApiKey, c.AllowedTenants), c.Metadata, v.Status, v.CreatedAt, v.UpdatedAt,
-            v.ExpiresAt, new UsageResponse(v.Usage.TotalRequests, v.Usage.RequestsToday, v.Usage.TokensUsed, v.Usage.LastAccessTime),
+            v.ExpiresAt, UsageResponse.From(v.Usage),
             withDocumentation ? v.Documentation : null, v.GatewayObjects);
     }
 }

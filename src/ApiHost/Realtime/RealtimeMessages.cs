@@ -17,6 +17,7 @@ public sealed record EventMessage(string Type, string Tenant, string Kind, strin
     {
         ModelView model => ModelResponse.From(model),
         PublishedModelView publication => Publishing.PublishedModelResponse.From(publication, withDocumentation: false),
+        UsageSummary usage => Publishing.UsageSummaryResponse.From(usage),
         _ => null,
     };
 }

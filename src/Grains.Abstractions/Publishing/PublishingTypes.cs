@@ -59,6 +59,13 @@ public sealed record PublishConfig(
     [property: Id(5)] IReadOnlyList<string> AllowedTenants,
     [property: Id(6)] IReadOnlyDictionary<string, string> Metadata);
 
+/// <summary>A key's usage as the change stream reports it, at most once per write-behind period.</summary>
+[GenerateSerializer, Immutable, Alias("inference.UsageSummary")]
+public sealed record UsageSummary(
+    [property: Id(0)] string ModelName,
+    [property: Id(1)] string Namespace,
+    [property: Id(2)] UsageCounters Usage);
+
 [GenerateSerializer, Immutable, Alias("inference.UsageCounters")]
 public sealed record UsageCounters(
     [property: Id(0)] long TotalRequests,

@@ -1,3 +1,5 @@
+using Inference.Grains.Abstractions.Events;
+using Inference.Grains.Events;
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
 using Microsoft.Extensions.Logging;
@@ -246,6 +248,13 @@ public sealed class ApiKeyGrain(
         {
             // A lost write-behind costs counting precision, not correctness; the next tick retries.
             _dirty = true;
+            return;
+        }
+        if (!force && Key.Status == KeyStatus.Active)
+        {
+            // Usage reaches UIs at the write-behind rate: at most one summary per key per period, only on change.
+            await GrainFactory.PublishChangeAsync(ChangeTypes.UsageSummary, Key.Tenant, "publication", Key.Model,
+                new UsageSummary(Key.Model, Key.Tenant, Key.Usage), now, logger);
         }
     }
 }
