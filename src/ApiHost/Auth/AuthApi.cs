@@ -23,7 +23,7 @@ public static class AuthApi
         LoginThrottle throttle, ILoggerFactory loggers, IAuditLog audit)
     {
         var logger = loggers.CreateLogger("Inference.ApiHost.Auth");
-        var source = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        var source = context.Connection.RemoteIpAddress ?? System.Net.IPAddress.None;
         if (throttle.RetryAfter(source) is { } retryAfter)
         {
             context.Response.Headers.RetryAfter = retryAfter.ToString();

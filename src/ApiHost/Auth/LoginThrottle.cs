@@ -1,43 +1,18 @@
-using System.Collections.Concurrent;
+using System.Net;
+using Inference.ApiHost.Http;
 
 namespace Inference.ApiHost.Auth;
 
-/// <summary>Counts failed logins per source address in a fixed one-minute window, so password guessing is slow.
-/// Per API host: an attacker spreading over hosts gains a factor of the host count, not more.</summary>
+/// <summary>Failed admin logins per source address, so password guessing is slow. Per API host: an attacker
+/// spreading over hosts gains a factor of the host count, not more.</summary>
 public sealed class LoginThrottle(AuthSettings settings, TimeProvider time)
 {
-    private const int MaxTrackedSources = 10_000;
-    private readonly ConcurrentDictionary<string, Window> _failures = new();
-
-    private sealed record Window(DateTimeOffset Start, int Count);
+    private readonly FailureCounter _failures = new(settings.LoginFailuresPerMinute, time, maxTrackedSources: 10_000);
 
     /// <summary>Seconds until the source may try again, or null when it may try now.</summary>
-    public int? RetryAfter(string source)
-    {
-        var now = time.GetUtcNow();
-        if (_failures.TryGetValue(source, out var w) && now - w.Start < TimeSpan.FromMinutes(1) && w.Count >= settings.LoginFailuresPerMinute)
-        {
-            return Math.Max(1, (int)Math.Ceiling((w.Start + TimeSpan.FromMinutes(1) - now).TotalSeconds));
-        }
-        return null;
-    }
+    public int? RetryAfter(IPAddress source) => _failures.RetryAfter(source, out _) is > 0 and var seconds ? seconds : null;
 
-    public void Failed(string source)
-    {
-        var now = time.GetUtcNow();
-        if (_failures.Count >= MaxTrackedSources)
-        {
-            foreach (var (key, w) in _failures)
-            {
-                if (now - w.Start >= TimeSpan.FromMinutes(1))
-                {
-                    _failures.TryRemove(key, out _);
-                }
-            }
-        }
-        _failures.AddOrUpdate(source, _ => new Window(now, 1),
-            (_, w) => now - w.Start >= TimeSpan.FromMinutes(1) ? new Window(now, 1) : w with { Count = w.Count + 1 });
-    }
+    public void Failed(IPAddress source) => _failures.Failed(source);
 
-    public void Succeeded(string source) => _failures.TryRemove(source, out _);
+    public void Succeeded(IPAddress source) => _failures.Reset(source);
 }

@@ -1,27 +1,17 @@
-using System.Collections.Concurrent;
+using Inference.ApiHost.Http;
 using System.Net;
 using Microsoft.Extensions.Options;
 
 namespace Inference.ApiHost.Keys;
 
-/// <summary>Counts failed key validations per source address in fixed one-minute windows, in memory, per API host;
-/// bounded in size (expired windows are swept when it grows). Successful validations never allocate here.</summary>
+/// <summary>Failed key validations per source: which address a request counts against (behind trusted proxies, the
+/// client they report), counted by a <see cref="FailureCounter"/>.</summary>
 public sealed class SourceThrottle(IOptions<KeyValidationOptions> options, TimeProvider time)
 {
-    private const int MaxTrackedSources = 50_000;
-    private static readonly long Window = TimeSpan.TicksPerMinute;
-
-    private readonly ConcurrentDictionary<IPAddress, Counter> _failures = new();
-    private readonly int _limit = options.Value.FailuresPerMinute;
+    private readonly FailureCounter _failures = new(options.Value.FailuresPerMinute, time);
     private readonly HashSet<IPAddress> _trusted = options.Value.TrustedProxyAddresses();
 
-    private sealed class Counter(long start)
-    {
-        public long Start = start;
-        public int Count;
-    }
-
-    public int Limit => _limit;
+    public int Limit => _failures.Limit;
 
     /// <summary>The source to count against: the connection's address, or for a trusted proxy the address it
     /// reports last in <c>X-Forwarded-For</c> (the one that connected to it).</summary>
@@ -42,50 +32,7 @@ public sealed class SourceThrottle(IOptions<KeyValidationOptions> options, TimeP
     }
 
     /// <summary>Seconds until the source may try again, or 0 when it may try now.</summary>
-    public int RetryAfter(IPAddress source, out int remaining)
-    {
-        remaining = _limit;
-        if (!_failures.TryGetValue(source, out var c))
-        {
-            return 0;
-        }
-        var now = time.GetUtcNow().UtcTicks;
-        if (now - c.Start >= Window)
-        {
-            return 0;
-        }
-        var count = Volatile.Read(ref c.Count);
-        remaining = Math.Max(0, _limit - count);
-        return count >= _limit ? (int)Math.Max(1, (c.Start + Window - now + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond) : 0;
-    }
+    public int RetryAfter(IPAddress source, out int remaining) => _failures.RetryAfter(source, out remaining);
 
-    public void Failed(IPAddress source)
-    {
-        var now = time.GetUtcNow().UtcTicks;
-        if (_failures.Count >= MaxTrackedSources)
-        {
-            foreach (var (key, c) in _failures)
-            {
-                if (now - c.Start >= Window)
-                {
-                    _failures.TryRemove(key, out _);
-                }
-            }
-            if (_failures.Count >= MaxTrackedSources && !_failures.ContainsKey(source))
-            {
-                // Full of live windows: stay bounded rather than track one more source.
-                return;
-            }
-        }
-        var counter = _failures.GetOrAdd(source, _ => new Counter(now));
-        lock (counter)
-        {
-            if (now - counter.Start >= Window)
-            {
-                counter.Start = now;
-                counter.Count = 0;
-            }
-            counter.Count++;
-        }
-    }
+    public void Failed(IPAddress source) => _failures.Failed(source);
 }
