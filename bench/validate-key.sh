@@ -11,6 +11,11 @@ ROOT="$PWD"
 DURATION="${1:-10}"
 CONNECTIONS="${2:-64}"
 LOW_CONNECTIONS="${LOW_CONNECTIONS:-2}"
+# BOX_ENV: extra environment for the box's processes only (embedded host, silos, API client), never the baseline,
+#   e.g. BOX_ENV="DOTNET_gcServer=0 DOTNET_TieredPGO=1". SKIP_EMBEDDED=1 runs baseline + cluster only.
+BOX_ENV="${BOX_ENV:-}"
+SKIP_EMBEDDED="${SKIP_EMBEDDED:-0}"
+box() { env $BOX_ENV "$@"; }
 WORK="$(mktemp -d /tmp/bench-validate-key.XXXXXX)"
 PIDS=()
 cleanup() {
@@ -30,7 +35,7 @@ wait_http() { # URL [METHOD]
 # Free loopback ports, so the run never collides with a box or a test run on the same machine.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 AZ_BLOB=$(free_port); AZ_QUEUE=$(free_port); AZ_TABLE=$(free_port); EMU=$(free_port); BASE=$(free_port)
-EMB=$(free_port); CLI=$(free_port); SILO_PORTS=($(free_port) $(free_port)); GW_PORTS=($(free_port) $(free_port) $(free_port)); SILO_HTTP=($(free_port) $(free_port))
+EMB=$(free_port); EMB_SILO=$(free_port); EMB_GW=$(free_port)
 
 command -v wrk >/dev/null || { say "wrk is missing: apt-get update && apt-get install -y wrk"; exit 1; }
 AZURITE_JS="${AZURITE_JS:-$ROOT/node_modules/azurite/dist/src/azurite.js}"
@@ -87,43 +92,73 @@ run_wrk() {
     END { printf "%s %.0f %.3f %.3f %d\n", label, rps, p50, p99, bad+0 }' <<<"$out"
 }
 
+RESULTS=()
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ "$SKIP_EMBEDDED" != 1 ]]; then
 say "== embedded: one process, key grain local to the API host"
-dotnet "$API_DLL" --urls http://127.0.0.1:$EMB --Cluster:TablePrefix=bench$RANDOM --Cluster:SiloPort=${SILO_PORTS[0]} --Cluster:GatewayPort=${GW_PORTS[2]} \
+box dotnet "$API_DLL" --urls http://127.0.0.1:$EMB --Cluster:TablePrefix=bench$RANDOM --Cluster:SiloPort=$EMB_SILO --Cluster:GatewayPort=$EMB_GW \
   >"$WORK/embedded.log" 2>&1 & EMBEDDED=$!; PIDS+=($EMBEDDED)
 wait_http http://127.0.0.1:$EMB/ready
 KEY="$(publish_model http://127.0.0.1:$EMB bench-embedded)"
 [[ "$KEY" == pk_live_* ]] || { say "publish failed: $KEY"; exit 1; }
 curl -sf -X POST http://127.0.0.1:$EMB/api/validate-api-key -H "X-API-Key: $KEY" >/dev/null
-RESULTS=()
 # Warm-up (JIT, connection pools), not reported.
 DURATION=3 run_wrk warmup http://127.0.0.1:$EMB/api/validate-api-key "$CONNECTIONS" 2 >/dev/null
+fi
+KEY="${KEY:-none}"
 DURATION=3 run_wrk warmup http://127.0.0.1:$BASE/api/validate-api-key "$CONNECTIONS" 2 >/dev/null
 RESULTS+=("$(run_wrk baseline-peak http://127.0.0.1:$BASE/api/validate-api-key "$CONNECTIONS" 2)")
-RESULTS+=("$(run_wrk embedded-peak http://127.0.0.1:$EMB/api/validate-api-key "$CONNECTIONS" 2)")
+[[ "$SKIP_EMBEDDED" == 1 ]] || RESULTS+=("$(run_wrk embedded-peak http://127.0.0.1:$EMB/api/validate-api-key "$CONNECTIONS" 2)")
 RESULTS+=("$(run_wrk baseline-low http://127.0.0.1:$BASE/api/validate-api-key "$LOW_CONNECTIONS" 1)")
+if [[ "$SKIP_EMBEDDED" != 1 ]]; then
 RESULTS+=("$(run_wrk embedded-low http://127.0.0.1:$EMB/api/validate-api-key "$LOW_CONNECTIONS" 1)")
 kill "$EMBEDDED"; wait "$EMBEDDED" 2>/dev/null || true
+fi
 
-say "== cluster: 2 silos + 1 API host (Orleans client): every key check is a remote grain call"
-export Cluster__Clustering=AzureTable Cluster__ClusterId="bench$RANDOM" Cluster__TablePrefix="benchc$RANDOM"
-for i in 0 1; do
-  Cluster__SiloPort=${SILO_PORTS[$i]} Cluster__GatewayPort=${GW_PORTS[$i]} \
-    dotnet "$(BIN src/Silo Inference.Silo)" --urls "http://127.0.0.1:${SILO_HTTP[$i]}" >"$WORK/silo$i.log" 2>&1 & PIDS+=($!)
-done
-wait_http http://127.0.0.1:${SILO_HTTP[0]}/health
-wait_http http://127.0.0.1:${SILO_HTTP[1]}/health
-Mode=Client dotnet "$API_DLL" --urls http://127.0.0.1:$CLI >"$WORK/client.log" 2>&1 & PIDS+=($!)
-wait_http http://127.0.0.1:$CLI/ready
-KEY="$(publish_model http://127.0.0.1:$CLI bench-cluster)"
-[[ "$KEY" == pk_live_* ]] || { say "publish failed: $KEY"; exit 1; }
-DURATION=3 run_wrk warmup http://127.0.0.1:$CLI/api/validate-api-key "$CONNECTIONS" 2 >/dev/null
-RESULTS+=("$(run_wrk cluster-peak http://127.0.0.1:$CLI/api/validate-api-key "$CONNECTIONS" 2)")
-RESULTS+=("$(run_wrk cluster-low http://127.0.0.1:$CLI/api/validate-api-key "$LOW_CONNECTIONS" 1)")
+# run_cluster PREFIX ENV...: a fresh cluster (2 silos + 1 API client, new cluster id and tables), peak and low runs
+# labelled PREFIX-peak / PREFIX-low, then stopped.
+TICKS=$(getconf CLK_TCK); CPU_LINES=()
+cpu_ticks() { local p; for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0; done; }
+run_cluster() {
+  local prefix="$1" envs="$2" started=() i silo_ports=($(free_port) $(free_port)) gw_ports=($(free_port) $(free_port))
+  local silo_http=($(free_port) $(free_port)) cli=$(free_port)
+  say "== $prefix: 2 silos + 1 API host (Orleans client): every key check is a remote grain call; env: ${envs:-none}"
+  export Cluster__Clustering=AzureTable Cluster__ClusterId="bench$RANDOM" Cluster__TablePrefix="benchc$RANDOM"
+  for i in 0 1; do
+    Cluster__SiloPort=${silo_ports[$i]} Cluster__GatewayPort=${gw_ports[$i]} \
+      env $envs dotnet "$(BIN src/Silo Inference.Silo)" --urls "http://127.0.0.1:${silo_http[$i]}" >"$WORK/$prefix-silo$i.log" 2>&1 & started+=($!); PIDS+=($!)
+  done
+  wait_http http://127.0.0.1:${silo_http[0]}/health
+  wait_http http://127.0.0.1:${silo_http[1]}/health
+  Mode=Client env $envs dotnet "$API_DLL" --urls http://127.0.0.1:$cli >"$WORK/$prefix-client.log" 2>&1 & started+=($!); PIDS+=($!)
+  wait_http http://127.0.0.1:$cli/ready
+  KEY="$(publish_model http://127.0.0.1:$cli bench-$prefix)"
+  [[ "$KEY" == pk_live_* ]] || { say "publish failed: $KEY"; exit 1; }
+  DURATION=3 run_wrk warmup http://127.0.0.1:$cli/api/validate-api-key "$CONNECTIONS" 2 >/dev/null
+  local before=($(cpu_ticks "${started[@]}"))
+  RESULTS+=("$(run_wrk $prefix-peak http://127.0.0.1:$cli/api/validate-api-key "$CONNECTIONS" 2)")
+  local after=($(cpu_ticks "${started[@]}"))
+  # CPU seconds per process during the peak run: a silo that only forwards (the key grain lives on the other one)
+  # shows up as two busy silos instead of one.
+  CPU_LINES+=("$(awk -v t=$TICKS -v l=$prefix-peak -v a="${after[*]}" -v b="${before[*]}" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    printf "%s CPU seconds: silo0 %.1f, silo1 %.1f, API client %.1f\n", l, (x[1]-y[1])/t, (x[2]-y[2])/t, (x[3]-y[3])/t }')")
+  RESULTS+=("$(run_wrk $prefix-low http://127.0.0.1:$cli/api/validate-api-key "$LOW_CONNECTIONS" 1)")
+  for i in "${started[@]}"; do kill "$i" 2>/dev/null || true; done
+  for i in "${started[@]}"; do wait "$i" 2>/dev/null || true; done
+}
+run_cluster cluster "$BOX_ENV"
+# CLUSTER_VARIANTS: ';'-separated environment sets, each one more cluster run in the same session (labels v1, v2, ...),
+#   e.g. CLUSTER_VARIANTS="DOTNET_gcServer=0;DOTNET_GCHeapCount=1".
+IFS=';' read -r -a VARIANTS <<<"${CLUSTER_VARIANTS:-}"
+for i in "${!VARIANTS[@]}"; do run_cluster "v$((i + 1))" "${VARIANTS[$i]}"; done
 
+say "load average at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg); BOX_ENV='$BOX_ENV'"
 printf '\n%-16s %10s %10s %10s %8s\n' run req/s p50_ms p99_ms non2xx
 for r in "${RESULTS[@]}"; do printf '%-16s %10s %10s %10s %8s\n' $r; done
 base=$(printf '%s\n' "${RESULTS[@]}" | awk '$1=="baseline-peak"{print $2}')
-for label in embedded-peak cluster-peak embedded-low cluster-low; do
+for i in "${!VARIANTS[@]}"; do say "v$((i + 1)): ${VARIANTS[$i]}"; done
+for l in "${CPU_LINES[@]}"; do say "$l"; done
+for label in $(printf '%s\n' "${RESULTS[@]}" | awk '$1 !~ /^baseline/ {print $1}'); do
   rps=$(printf '%s\n' "${RESULTS[@]}" | awk -v l=$label '$1==l{print $2}')
   awk -v l=$label -v r="$rps" -v b="$base" 'BEGIN { printf "%s / baseline-peak throughput: %.2f\n", l, r/b }'
 done
