@@ -144,6 +144,16 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
         await model.ObserveAsync(new InferenceServiceSnapshot(uid.GetString()!, Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow, 1));
         Assert.Equal(4, (await model.GetAsync()).Value!.Predictor.MaxReplicas);
 
+        // An object older than the current one (a late event from before a delete and re-create) is not adopted.
+        await model.ObserveAsync(new InferenceServiceSnapshot("uid-of-an-older-object", Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow.AddHours(-1), 7));
+        Assert.Equal(4, (await model.GetAsync()).Value!.Predictor.MaxReplicas);
+
+        // After a delete, a late event for the deleted object must not bring the model back.
+        Assert.True((await model.DeleteAsync()).IsSuccess);
+        await model.ObserveAsync(new InferenceServiceSnapshot(uid.GetString()!, Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow, 2));
+        Assert.Equal(ErrorKind.NotFound, (await model.GetAsync()).Error!.Kind);
+        Assert.DoesNotContain(name, await fixture.Grains.GetGrain<ITenantGrain>("tenant-b").GetModelNamesAsync());
+
         // An object on its way out (deletionTimestamp set) is never adopted.
         var other = Model("tenant-b", NewName());
         await other.ObserveAsync(new InferenceServiceSnapshot("uid-x", Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow, 1) { Deleting = true });

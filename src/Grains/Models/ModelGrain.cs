@@ -59,7 +59,9 @@ public sealed class ModelGrain(
         {
             // The InferenceService must not outlive a record we failed to keep.
             logger.LogError(e, "Persisting model {Namespace}/{Name} failed; removing its InferenceService", Namespace, Name);
-            state.State = new ModelState();
+            var gone = Model.GoneUids;
+            Remember(gone, created.Uid);
+            state.State = new ModelState { GoneUids = gone };
             await inferenceServices.DeleteAsync(Namespace, Name);
             throw;
         }
@@ -134,6 +136,11 @@ public sealed class ModelGrain(
         {
             return;
         }
+        if (Model.GoneUids.Contains(snapshot.Uid) || (Model.Exists && Model.Uid != snapshot.Uid && snapshot.CreatedAt < Model.CreatedAt))
+        {
+            // A late event for an object this model already lost, or one older than the object it has now.
+            return;
+        }
         var now = time.GetUtcNow();
         if (!Model.Exists || Model.Uid != snapshot.Uid)
         {
@@ -196,8 +203,14 @@ public sealed class ModelGrain(
 
     private void Adopt(InferenceServiceSnapshot snapshot, DateTimeOffset now)
     {
+        var gone = Model.GoneUids;
+        if (Model.Exists && Model.Uid != snapshot.Uid)
+        {
+            Remember(gone, Model.Uid);
+        }
         state.State = new ModelState
         {
+            GoneUids = gone,
             Exists = true,
             Uid = snapshot.Uid,
             Spec = snapshot.Spec,
@@ -213,9 +226,24 @@ public sealed class ModelGrain(
     {
         // Also when the InferenceService vanished behind our back: its publication goes with it (a no-op after DeleteAsync).
         await GrainFactory.GetGrain<IPublishedModelGrain>(this.GetPrimaryKeyString()).UnpublishAsync();
-        await state.ClearStateAsync();
-        state.State = new ModelState();
+        // A tombstone, not a cleared record: late watch events for the deleted object must find its uid.
+        var gone = Model.GoneUids;
+        Remember(gone, Model.Uid);
+        state.State = new ModelState { GoneUids = gone };
+        await state.WriteStateAsync();
         await GrainFactory.GetGrain<ITenantGrain>(Namespace).RemoveModelAsync(Name);
+    }
+
+    private static void Remember(List<string> gone, string uid)
+    {
+        if (uid.Length > 0 && !gone.Contains(uid))
+        {
+            gone.Add(uid);
+            if (gone.Count > ModelState.GoneUidsKept)
+            {
+                gone.RemoveAt(0);
+            }
+        }
     }
 
     private Task PublishAsync(string type, ModelView view) =>

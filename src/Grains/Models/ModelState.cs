@@ -16,4 +16,10 @@ public sealed class ModelState
 
     /// <summary>When this grain first recorded the model, by the silo's clock.</summary>
     [Id(8)] public DateTimeOffset RecordedAt { get; set; }
+
+    /// <summary>Uids of InferenceServices this model had and lost, newest last. The watch can still deliver events
+    /// for them after the deletion; they must not bring the model back.</summary>
+    [Id(9)] public List<string> GoneUids { get; set; } = [];
+
+    public const int GoneUidsKept = 8;
 }
