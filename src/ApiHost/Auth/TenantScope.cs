@@ -28,10 +28,14 @@ public static class TenantScope
     }
 
     /// <summary>The namespace of a named model: the caller's own, the admin's choice, or for an admin who named
-    /// none, the one tenant that holds a model of that name.</summary>
+    /// none, the one tenant that holds a model of that name. A name no model can have is a 400 before any lookup.</summary>
     public static async Task<(string? Namespace, IResult? Error)> ResolveModelAsync(
         Caller caller, string? requested, string name, IGrainFactory grains)
     {
+        if (ModelRules.CheckName(name) is { } nameError)
+        {
+            return (null, ApiResults.Error(nameError));
+        }
         var (ns, error) = Resolve(caller, requested);
         if (error is not null || ns is not null)
         {

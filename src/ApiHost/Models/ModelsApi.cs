@@ -99,10 +99,6 @@ public static class ModelsApi
 
     private static async Task<(IModelGrain? Model, IResult? Error)> Resolve(HttpContext context, IGrainFactory grains, string name, string? ns)
     {
-        if (ModelRules.CheckName(name) is { } nameError)
-        {
-            return (null, ApiResults.Error(nameError));
-        }
         var (resolved, error) = await TenantScope.ResolveModelAsync(Caller.From(context.User), ns, name, grains);
         context.SetAuditTarget(resolved ?? ns, name);
         return error is not null ? (null, error) : (grains.GetGrain<IModelGrain>(GrainKeys.Scoped(resolved!, name)), null);

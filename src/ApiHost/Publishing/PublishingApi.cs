@@ -126,10 +126,6 @@ public static class PublishingApi
     private static async Task<(IPublishedModelGrain? Grain, IResult? Error)> Resolve(
         HttpContext context, IGrainFactory grains, string name, string? ns, string? tenantId)
     {
-        if (ModelRules.CheckName(name) is { } nameError)
-        {
-            return (null, ApiResults.Error(nameError));
-        }
         var caller = Caller.From(context.User);
         if (tenantId is not null && ns is not null && tenantId != ns)
         {
