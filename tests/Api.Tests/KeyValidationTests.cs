@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Inference.ApiHost.Keys;
+using Inference.Grains.Abstractions.Keys;
+using Microsoft.Extensions.DependencyInjection;
 using Inference.TestSupport;
 using static Inference.Api.Tests.PublishingSupport;
 
@@ -140,6 +142,27 @@ public sealed class KeyValidationTests(ApiFixture api)
         // Refused requests are not counted as usage.
         var usage = (await (await api.Tenant("tenant-a").GetAsync($"/api/models/{name}/publish")).AssertOk())["usage"]!;
         Assert.Equal(5, usage["totalRequests"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task Concurrent_validations_of_one_key_share_grain_calls_and_stay_exact()
+    {
+        var (name, key) = await PublishedAsync(Config(rpm: 60, rph: 1000, burst: 60));
+        var batcher = api.Services.GetRequiredService<KeyValidationBatcher>();
+        var callsBefore = batcher.GrainCalls;
+        var hash = ApiKeys.Hash(key);
+
+        var checks = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => batcher.ValidateAsync(hash, 1)));
+
+        Assert.Equal(60, checks.Count(c => c.Outcome == KeyOutcome.Valid));
+        Assert.Equal(140, checks.Count(c => c.Outcome == KeyOutcome.Limited));
+        // 200 requests issued together wait behind the first call and go in one or a few batches, not 200 calls.
+        Assert.InRange(batcher.GrainCalls - callsBefore, 1, 20);
+        // Nothing is kept for a key once its requests are answered.
+        await TestEnvironment.Eventually(() => Task.FromResult(batcher.ActiveKeys), n => n == 0, what: "the batcher to forget idle keys");
+        var usage = (await (await api.Tenant("tenant-a").GetAsync($"/api/models/{name}/publish")).AssertOk())["usage"]!;
+        Assert.Equal(60, usage["totalRequests"]!.GetValue<long>());
+        Assert.Equal(60, usage["tokensUsed"]!.GetValue<long>());
     }
 
     [Fact]

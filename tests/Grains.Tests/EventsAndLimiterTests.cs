@@ -1,5 +1,7 @@
 using Inference.Grains.Abstractions.Events;
 using Inference.Grains.Abstractions.Callers;
+using Inference.Grains.Abstractions.Keys;
+using Inference.Grains.Abstractions.Publishing;
 
 namespace Inference.Grains.Tests;
 
@@ -56,5 +58,35 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         var burstRefused = await burst.AcquireAsync(burstPolicy);
         Assert.False(burstRefused.Allowed);
         Assert.Equal(98, burstRefused.Remaining); // refused requests are not counted
+    }
+
+    [Fact]
+    public async Task A_batch_of_validations_is_decided_in_order_as_if_sent_one_by_one()
+    {
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>("batch-" + Guid.NewGuid().ToString("N"));
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(4, 100, 100, 10), null, UsageCounters.Zero));
+
+        // 60 tokens fit, 50 more would pass 100, 30 fit, then the fifth admitted request would pass 4 per minute.
+        var checks = await key.ValidateManyAsync([60, 50, 30, 0, 0, 0]);
+        Assert.Equal(
+            [KeyOutcome.Valid, KeyOutcome.Limited, KeyOutcome.Valid, KeyOutcome.Valid, KeyOutcome.Valid, KeyOutcome.Limited],
+            checks.Select(c => c.Outcome));
+        Assert.Equal("tokensPerHour", checks[1].LimitedBy);
+        Assert.Equal("requestsPerMinute", checks[5].LimitedBy);
+        Assert.Equal([3, 3, 2, 1, 0, 0], checks.Select(c => c.Remaining));
+        var usage = await key.GetUsageAsync();
+        Assert.Equal(4, usage.TotalRequests);
+        Assert.Equal(90, usage.TokensUsed);
+
+        // A rotated key in its grace period hands the whole batch to its successor, windows included.
+        var successor = "batch-" + Guid.NewGuid().ToString("N");
+        await key.RotateToAsync(successor, new KeyGrant("tenant-a", "m", new RateLimits(5, 100, 100, 10), null, UsageCounters.Zero),
+            DateTimeOffset.UtcNow.AddHours(1));
+        var forwarded = await key.ValidateManyAsync([0, 0]);
+        Assert.Equal([KeyOutcome.Valid, KeyOutcome.Limited], forwarded.Select(c => c.Outcome));
+        Assert.Equal(5, (await fixture.Grains.GetGrain<IApiKeyGrain>(successor).GetUsageAsync()).TotalRequests);
+
+        var revoked = fixture.Grains.GetGrain<IApiKeyGrain>("batch-" + Guid.NewGuid().ToString("N"));
+        Assert.All(await revoked.ValidateManyAsync([0, 0]), c => Assert.Equal(KeyOutcome.Unknown, c.Outcome));
     }
 }

@@ -7,7 +7,8 @@ using Microsoft.Extensions.Primitives;
 namespace Inference.ApiHost.Keys;
 
 /// <summary><c>POST /api/validate-api-key</c>: the gateway's external authorization, called on every external
-/// request. Anonymous by design; cheap for junk (checksum first, no grain), one grain call for a real key, and
+/// request. Anonymous by design; cheap for junk (checksum first, no grain), at most one grain call for a real key
+/// (shared with the requests for the same key that arrive meanwhile: <see cref="KeyValidationBatcher"/>), and
 /// refusing sources that keep failing.</summary>
 public static class KeyValidationApi
 {
@@ -28,15 +29,15 @@ public static class KeyValidationApi
     {
         // Resolved once: the hot path does no service lookups.
         var throttle = app.ServiceProvider.GetRequiredService<SourceThrottle>();
-        var grains = app.ServiceProvider.GetRequiredService<IGrainFactory>();
-        RequestDelegate validate = context => Validate(context, throttle, grains);
+        var keys = app.ServiceProvider.GetRequiredService<KeyValidationBatcher>();
+        RequestDelegate validate = context => Validate(context, throttle, keys);
         app.MapPost(Path, validate).AllowAnonymous();
         // Envoy's HTTP external authorization appends the original request path to the configured path.
         app.MapPost(Path + "/{**forwardedPath}", validate).AllowAnonymous();
         return app;
     }
 
-    private static async Task Validate(HttpContext context, SourceThrottle throttle, IGrainFactory grains)
+    private static async Task Validate(HttpContext context, SourceThrottle throttle, KeyValidationBatcher keys)
     {
         var source = throttle.Source(context);
         var retry = throttle.RetryAfter(source, out var failuresLeft);
@@ -90,7 +91,7 @@ public static class KeyValidationApi
             return;
         }
 
-        var check = await grains.GetGrain<IApiKeyGrain>(ApiKeys.Hash(key)).ValidateAsync(tokens);
+        var check = await keys.ValidateAsync(ApiKeys.Hash(key), tokens);
         switch (check.Outcome)
         {
             case KeyOutcome.Valid:

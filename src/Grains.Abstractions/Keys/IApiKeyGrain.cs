@@ -12,6 +12,11 @@ public interface IApiKeyGrain : IGrainWithStringKey
     [Alias("Validate")]
     Task<KeyCheck> ValidateAsync(long tokens);
 
+    /// <summary>Several validations as one call, decided in order exactly as if they had arrived one by one: what an
+    /// API host sends for the requests that queued up behind its previous call for this key.</summary>
+    [Alias("ValidateMany")]
+    Task<KeyCheck[]> ValidateManyAsync(long[] tokens);
+
     [Alias("Issue")]
     Task IssueAsync(KeyGrant grant);
 

@@ -68,9 +68,35 @@ public sealed class ApiKeyGrain(
         await FlushAsync(cancellationToken);
     }
 
-    public async Task<KeyCheck> ValidateAsync(long tokens)
+    public Task<KeyCheck> ValidateAsync(long tokens)
     {
         var now = time.GetUtcNow();
+        return ForwardingTo(now) is { } successor ? successor.ValidateAsync(tokens) : Task.FromResult(Check(now, tokens));
+    }
+
+    public Task<KeyCheck[]> ValidateManyAsync(long[] tokens)
+    {
+        var now = time.GetUtcNow();
+        if (ForwardingTo(now) is { } successor)
+        {
+            return successor.ValidateManyAsync(tokens);
+        }
+        var checks = new KeyCheck[tokens.Length];
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            checks[i] = Check(now, tokens[i]);
+        }
+        return Task.FromResult(checks);
+    }
+
+    /// <summary>The successor that answers for this key during its rotation grace period.</summary>
+    private IApiKeyGrain? ForwardingTo(DateTimeOffset now) =>
+        Key is { Status: KeyStatus.Forwarding, Successor: { } successor } && Key.GraceUntil > now
+            ? GrainFactory.GetGrain<IApiKeyGrain>(successor)
+            : null;
+
+    private KeyCheck Check(DateTimeOffset now, long tokens)
+    {
         switch (Key.Status)
         {
             case KeyStatus.Active when _limiter is not null:
@@ -84,8 +110,6 @@ public sealed class ApiKeyGrain(
                     Count(now, tokens);
                 }
                 return check;
-            case KeyStatus.Forwarding when Key.GraceUntil > now && Key.Successor is not null:
-                return await GrainFactory.GetGrain<IApiKeyGrain>(Key.Successor).ValidateAsync(tokens);
             case KeyStatus.Forwarding or KeyStatus.Revoked:
                 return Refused(KeyOutcome.Revoked);
             default:

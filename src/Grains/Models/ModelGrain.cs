@@ -24,7 +24,17 @@ public sealed class ModelGrain(
 
     private string Name => GrainKeys.Split(this.GetPrimaryKeyString()).Name;
 
+    /// <summary>What readers see: the model as last written to storage. A read interleaved with a write under way
+    /// must not see a state that the write could still fail to make durable.</summary>
+    private ModelView? _committed;
+
     private ModelState Model => state.State;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _committed = Model.Exists ? View() : null;
+        return Task.CompletedTask;
+    }
 
     public async Task<Result<ModelView>> CreateAsync(ModelSpec spec)
     {
@@ -52,7 +62,7 @@ public sealed class ModelGrain(
         Adopt(created, now);
         try
         {
-            await state.WriteStateAsync();
+            await CommitAsync();
             await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name);
         }
         catch (Exception e)
@@ -62,6 +72,7 @@ public sealed class ModelGrain(
             var gone = Model.GoneUids;
             Remember(gone, created.Uid);
             state.State = new ModelState { GoneUids = gone };
+            _committed = null;
             await inferenceServices.DeleteAsync(Namespace, Name);
             throw;
         }
@@ -71,7 +82,7 @@ public sealed class ModelGrain(
     }
 
     public Task<Result<ModelView>> GetAsync() =>
-        Task.FromResult(Model.Exists ? Result<ModelView>.Ok(View()) : NotFound);
+        Task.FromResult(_committed is { } view ? Result<ModelView>.Ok(view) : NotFound);
 
     public async Task<Result<ModelView>> UpdateAsync(ModelSpecPatch patch)
     {
@@ -97,7 +108,7 @@ public sealed class ModelGrain(
         Model.Status = updated.Status;
         Model.Generation = updated.Generation;
         Model.UpdatedAt = time.GetUtcNow();
-        await state.WriteStateAsync();
+        await CommitAsync();
         logger.LogInformation("Model {Namespace}/{Name} updated", Namespace, Name);
         await PublishAsync(ChangeTypes.ModelUpdated, View());
         return Result<ModelView>.Ok(View());
@@ -146,7 +157,7 @@ public sealed class ModelGrain(
         {
             // Created outside this service (kubectl, a lost reply) but labelled as ours: adopt it.
             Adopt(snapshot, now);
-            await state.WriteStateAsync();
+            await CommitAsync();
             await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name);
             await PublishAsync(ChangeTypes.ModelCreated, View());
             return;
@@ -166,7 +177,7 @@ public sealed class ModelGrain(
         Model.Status = snapshot.Status;
         Model.Generation = snapshot.Generation;
         Model.UpdatedAt = now;
-        await state.WriteStateAsync();
+        await CommitAsync();
         await PublishAsync(specChanged ? ChangeTypes.ModelUpdated : ChangeTypes.ModelStatusChanged, View());
     }
 
@@ -177,7 +188,7 @@ public sealed class ModelGrain(
             return;
         }
         Model.Replicas = replicas;
-        await state.WriteStateAsync();
+        await CommitAsync();
         await PublishAsync(ChangeTypes.ModelStatusChanged, View());
     }
 
@@ -230,8 +241,24 @@ public sealed class ModelGrain(
         var gone = Model.GoneUids;
         Remember(gone, Model.Uid);
         state.State = new ModelState { GoneUids = gone };
-        await state.WriteStateAsync();
+        await CommitAsync();
         await GrainFactory.GetGrain<ITenantGrain>(Namespace).RemoveModelAsync(Name);
+    }
+
+    /// <summary>Writes the state and only then shows it to readers. When the write fails, memory may be ahead of
+    /// storage: the activation is dropped so that the next call starts again from what storage holds.</summary>
+    private async Task CommitAsync()
+    {
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            DeactivateOnIdle();
+            throw;
+        }
+        _committed = Model.Exists ? View() : null;
     }
 
     private static void Remember(List<string> gone, string uid)

@@ -1,0 +1,133 @@
+using System.Collections.Concurrent;
+using Inference.Grains.Abstractions.Keys;
+
+namespace Inference.ApiHost.Keys;
+
+/// <summary>
+/// Coalesces validations of one key: at most one grain call per key is under way from this host, and the requests
+/// that arrive meanwhile go together in the next call (<see cref="IApiKeyGrain.ValidateManyAsync"/>). A lone request
+/// is sent at once, so light load pays nothing; under heavy load on a hot key the per-call cost (serialization, a hop
+/// to the key's silo and back, a grain turn) is shared by the whole batch. The grain still decides every request in
+/// order, so limits stay exact.
+/// </summary>
+public sealed class KeyValidationBatcher(IGrainFactory grains)
+{
+    /// <summary>Bound on one call's batch; the rest wait for the next call.</summary>
+    public const int MaxBatch = 256;
+
+    private readonly ConcurrentDictionary<string, KeyQueue> _queues = new(StringComparer.Ordinal);
+    private long _grainCalls;
+
+    /// <summary>Keys with a call under way or requests waiting; idle keys hold no memory here.</summary>
+    public int ActiveKeys => _queues.Count;
+
+    /// <summary>Grain calls made so far; fewer than validations when requests were batched.</summary>
+    public long GrainCalls => Interlocked.Read(ref _grainCalls);
+
+    public Task<KeyCheck> ValidateAsync(string keyHash, long tokens)
+    {
+        while (true)
+        {
+            var queue = _queues.GetOrAdd(keyHash, static (hash, factory) => new KeyQueue(factory.GetGrain<IApiKeyGrain>(hash)), grains);
+            if (queue.TryEnqueue(tokens, out var answer, out var startPump))
+            {
+                if (startPump)
+                {
+                    _ = PumpAsync(keyHash, queue);
+                }
+                return answer;
+            }
+            // That queue just went idle and left the map; the next GetOrAdd makes a fresh one.
+        }
+    }
+
+    private async Task PumpAsync(string keyHash, KeyQueue queue)
+    {
+        while (queue.TakeBatch() is { } batch)
+        {
+            Interlocked.Increment(ref _grainCalls);
+            try
+            {
+                if (batch.Count == 1)
+                {
+                    batch[0].Answer.TrySetResult(await queue.Grain.ValidateAsync(batch[0].Tokens));
+                    continue;
+                }
+                var tokens = new long[batch.Count];
+                for (var i = 0; i < tokens.Length; i++)
+                {
+                    tokens[i] = batch[i].Tokens;
+                }
+                var checks = await queue.Grain.ValidateManyAsync(tokens);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Answer.TrySetResult(checks[i]);
+                }
+            }
+            catch (Exception e)
+            {
+                foreach (var waiting in batch)
+                {
+                    waiting.Answer.TrySetException(e);
+                }
+            }
+        }
+        _queues.TryRemove(new KeyValuePair<string, KeyQueue>(keyHash, queue));
+    }
+
+    private readonly record struct Waiting(long Tokens, TaskCompletionSource<KeyCheck> Answer);
+
+    private sealed class KeyQueue(IApiKeyGrain grain)
+    {
+        private readonly Lock _gate = new();
+        private List<Waiting> _waiting = [];
+        private bool _pumping;
+        private bool _closed;
+
+        public IApiKeyGrain Grain { get; } = grain;
+
+        public bool TryEnqueue(long tokens, out Task<KeyCheck> answer, out bool startPump)
+        {
+            // Continuations run off the pump, so one slow HTTP response cannot hold up the next batch.
+            var waiting = new Waiting(tokens, new TaskCompletionSource<KeyCheck>(TaskCreationOptions.RunContinuationsAsynchronously));
+            answer = waiting.Answer.Task;
+            lock (_gate)
+            {
+                startPump = false;
+                if (_closed)
+                {
+                    return false;
+                }
+                _waiting.Add(waiting);
+                if (!_pumping)
+                {
+                    _pumping = startPump = true;
+                }
+                return true;
+            }
+        }
+
+        /// <summary>The requests to send next, or null when there are none: the queue is then closed for good.</summary>
+        public List<Waiting>? TakeBatch()
+        {
+            lock (_gate)
+            {
+                if (_waiting.Count == 0)
+                {
+                    _pumping = false;
+                    _closed = true;
+                    return null;
+                }
+                if (_waiting.Count <= MaxBatch)
+                {
+                    var batch = _waiting;
+                    _waiting = [];
+                    return batch;
+                }
+                var first = _waiting.GetRange(0, MaxBatch);
+                _waiting.RemoveRange(0, MaxBatch);
+                return first;
+            }
+        }
+    }
+}
