@@ -15,7 +15,8 @@ LOW_CONNECTIONS="${LOW_CONNECTIONS:-2}"
 #   e.g. BOX_ENV="DOTNET_gcServer=0 DOTNET_TieredPGO=1". SKIP_EMBEDDED=1 runs baseline + cluster only.
 BOX_ENV="${BOX_ENV:-}"
 SKIP_EMBEDDED="${SKIP_EMBEDDED:-0}"
-box() { env $BOX_ENV "$@"; }
+# exec: run in the background, the function's subshell becomes the service itself, so its PID in $! is what cleanup kills.
+box() { exec env $BOX_ENV "$@"; }
 WORK="$(mktemp -d /tmp/bench-validate-key.XXXXXX)"
 PIDS=()
 cleanup() {

@@ -68,6 +68,13 @@ public sealed partial class PublishingApiTests(ApiFixture api)
         var security = await kube.GatewayObjectAsync("gateway.envoyproxy.io", "v1alpha1", "securitypolicies", routeName);
         Assert.Equal("/api/validate-api-key", security!["spec"]!["extAuth"]!["http"]!["path"]!.GetValue<string>());
         Assert.Equal(routeName, security["spec"]!["targetRefs"]![0]!["name"]!.GetValue<string>());
+        // The tenant's namespace grants the gateway's routes access to this model's predictor Service, and nothing else.
+        var grant = await kube.ReferenceGrantAsync("tenant-a", routeName);
+        Assert.NotNull(grant);
+        Assert.Equal("HTTPRoute", grant!["spec"]!["from"]!.AsArray().Single()!["kind"]!.GetValue<string>());
+        Assert.Equal(GatewayNamespace, grant["spec"]!["from"]![0]!["namespace"]!.GetValue<string>());
+        Assert.Equal($"{name}-predictor", grant["spec"]!["to"]!.AsArray().Single()!["name"]!.GetValue<string>());
+        Assert.Equal("Service", grant["spec"]!["to"]![0]!["kind"]!.GetValue<string>());
 
         // The key works; GET shows the usage and only the masked key.
         (await tenant.ValidateAsync(key)).EnsureSuccessStatusCode();
@@ -100,6 +107,10 @@ public sealed partial class PublishingApiTests(ApiFixture api)
         Assert.Equal(200, traffic!["spec"]!["rateLimit"]!["local"]!["rules"]![1]!["limit"]!["requests"]!.GetValue<int>());
         route = await kube.GatewayObjectAsync("gateway.networking.k8s.io", "v1", "httproutes", routeName);
         Assert.Equal("models.example.com", route!["spec"]!["hostnames"]![0]!.GetValue<string>());
+        // An update also restores a gateway object that went missing (removed by hand, or never written by an older version).
+        await kube.CustomObjects.DeleteNamespacedCustomObjectAsync("gateway.networking.k8s.io", "v1beta1", "tenant-a", "referencegrants", routeName);
+        await (await tenant.PutJson($"/api/models/{name}/publish", new { config = new { metadata = new { description = "again" } } })).AssertOk();
+        Assert.NotNull(await kube.ReferenceGrantAsync("tenant-a", routeName));
         var afterUpdate = await tenant.ValidateAsync(key);
         Assert.Equal(HttpStatusCode.OK, afterUpdate.StatusCode);
         Assert.Equal("200", afterUpdate.Headers.GetValues("X-RateLimit-Limit").Single());
@@ -110,6 +121,7 @@ public sealed partial class PublishingApiTests(ApiFixture api)
         Assert.Null(await kube.GatewayObjectAsync("gateway.networking.k8s.io", "v1", "httproutes", routeName));
         Assert.Null(await kube.GatewayObjectAsync("gateway.envoyproxy.io", "v1alpha1", "backendtrafficpolicies", routeName));
         Assert.Null(await kube.GatewayObjectAsync("gateway.envoyproxy.io", "v1alpha1", "securitypolicies", routeName));
+        Assert.Null(await kube.ReferenceGrantAsync("tenant-a", routeName));
         await (await tenant.GetAsync($"/api/models/{name}/publish")).AssertError(HttpStatusCode.NotFound);
         list = await (await tenant.GetAsync("/api/published-models")).AssertOk();
         Assert.DoesNotContain(list["publishedModels"]!.AsArray(), m => m!["modelName"]!.GetValue<string>() == name);
@@ -142,6 +154,8 @@ public sealed partial class PublishingApiTests(ApiFixture api)
         Assert.NotNull(await kube.GatewayObjectAsync("aigateway.envoyproxy.io", "v1alpha1", "aiservicebackends", objectName));
         Assert.NotNull(await kube.GatewayObjectAsync("gateway.envoyproxy.io", "v1alpha1", "securitypolicies", objectName));
         Assert.Null(await kube.GatewayObjectAsync("gateway.networking.k8s.io", "v1", "httproutes", objectName));
+        var grant = await kube.ReferenceGrantAsync("tenant-a", objectName);
+        Assert.Equal(["HTTPRoute", "AIServiceBackend"], grant!["spec"]!["from"]!.AsArray().Select(f => f!["kind"]!.GetValue<string>()));
 
         // An explicit modelType overrides the default from the framework.
         var traditional = await api.ReadyModelAsync(tenant, framework: "huggingface");
@@ -151,6 +165,7 @@ public sealed partial class PublishingApiTests(ApiFixture api)
         await (await tenant.DeleteAsync($"/api/models/{name}/publish")).AssertOk();
         Assert.Null(await kube.GatewayObjectAsync("aigateway.envoyproxy.io", "v1alpha1", "aigatewayroutes", objectName));
         Assert.Null(await kube.GatewayObjectAsync("aigateway.envoyproxy.io", "v1alpha1", "aiservicebackends", objectName));
+        Assert.Null(await kube.ReferenceGrantAsync("tenant-a", objectName));
     }
 
     public static IEnumerable<object[]> InvalidConfigs()
@@ -347,6 +362,7 @@ public sealed partial class PublishingApiTests(ApiFixture api)
         Assert.Null(await kube.GatewayObjectAsync("gateway.networking.k8s.io", "v1", "httproutes", objectName));
         Assert.Null(await kube.GatewayObjectAsync("gateway.envoyproxy.io", "v1alpha1", "backendtrafficpolicies", objectName));
         Assert.Null(await kube.GatewayObjectAsync("gateway.envoyproxy.io", "v1alpha1", "securitypolicies", objectName));
+        Assert.Null(await kube.ReferenceGrantAsync("tenant-a", objectName));
         var list = await (await tenant.GetAsync("/api/published-models")).AssertOk();
         Assert.DoesNotContain(list["publishedModels"]!.AsArray(), m => m!["modelName"]!.GetValue<string>() == name);
     }

@@ -70,14 +70,19 @@ public static class PublishingSupport
     /// <summary>A source address no other test uses, for the per-source failure limit.</summary>
     public static string NewSource() => $"10.{Random.Shared.Next(1, 255)}.{Random.Shared.Next(1, 255)}.{Random.Shared.Next(1, 255)}";
 
+    /// <summary>The ReferenceGrant a publication writes into its tenant's namespace.</summary>
+    public static Task<JsonNode?> ReferenceGrantAsync(this IKubernetes kube, string tenant, string name) =>
+        kube.GatewayObjectAsync("gateway.networking.k8s.io", "v1beta1", "referencegrants", name, tenant);
+
     public static IKubernetes Kubernetes(this ApiFixture api) =>
         new k8s.Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(api.Emulator.KubeconfigPath));
 
-    public static async Task<JsonNode?> GatewayObjectAsync(this IKubernetes kube, string group, string version, string plural, string name)
+    public static async Task<JsonNode?> GatewayObjectAsync(this IKubernetes kube, string group, string version, string plural, string name,
+        string ns = GatewayNamespace)
     {
         try
         {
-            var obj = await kube.CustomObjects.GetNamespacedCustomObjectAsync(group, version, GatewayNamespace, plural, name);
+            var obj = await kube.CustomObjects.GetNamespacedCustomObjectAsync(group, version, ns, plural, name);
             return JsonNode.Parse(((System.Text.Json.JsonElement)obj).GetRawText());
         }
         catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)

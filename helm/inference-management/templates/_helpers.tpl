@@ -97,6 +97,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   value: {{ .Values.kubernetes.tenantLabel | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
+# Where published models' gateway objects go, and how the gateway's external authorization reaches this service.
+- name: Gateway__Namespace
+  value: {{ .Values.gateway.namespace | quote }}
+- name: Gateway__GatewayName
+  value: {{ .Values.gateway.name | quote }}
+- name: Gateway__AuthServiceName
+  value: {{ include "inference-management.fullname" . | quote }}
+- name: Gateway__AuthServiceNamespace
+  value: {{ .Release.Namespace | quote }}
+- name: Gateway__AuthServicePort
+  value: {{ .Values.apihost.service.port | quote }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}

@@ -35,7 +35,8 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
     private static readonly Kind AiBackend = new("aigateway.envoyproxy.io", "v1alpha1", "aiservicebackends", "AIServiceBackend");
     private static readonly Kind TrafficPolicy = new("gateway.envoyproxy.io", "v1alpha1", "backendtrafficpolicies", "BackendTrafficPolicy");
     private static readonly Kind SecurityPolicy = new("gateway.envoyproxy.io", "v1alpha1", "securitypolicies", "SecurityPolicy");
-    private static readonly Kind[] Kinds = [HttpRoute, AiRoute, AiBackend, TrafficPolicy, SecurityPolicy];
+    private static readonly Kind ReferenceGrant = new("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant");
+    private static readonly Kind[] Kinds = [HttpRoute, AiRoute, AiBackend, TrafficPolicy, SecurityPolicy, ReferenceGrant];
 
     /// <summary>"{ns}-{name}" alone could collide ("a-b"/"c" and "a"/"b-c"), so a hash of "{ns}/{name}" is always
     /// appended; the readable part is cut so the whole stays a 63-character DNS label.</summary>
@@ -57,21 +58,15 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
         var created = new List<GatewayObjectRef>();
         try
         {
-            foreach (var (kind, body) in objects)
+            foreach (var (kind, objectNs, body) in objects)
             {
-                var reference = new GatewayObjectRef(kind.Name, _gateway.Namespace, name);
-                if (update)
+                if (update && await TryPatchAsync(kind, objectNs, name, body))
                 {
-                    await Call(ct => client.CustomObjects.PatchNamespacedCustomObjectAsync(
-                        new V1Patch(new JsonObject { ["spec"] = body["spec"]!.DeepClone() }.ToJsonString(), V1Patch.PatchType.MergePatch),
-                        kind.Group, kind.Version, _gateway.Namespace, kind.Plural, name, cancellationToken: ct), "Failed to update published model");
+                    continue;
                 }
-                else
-                {
-                    await Call(ct => client.CustomObjects.CreateNamespacedCustomObjectAsync(
-                        body, kind.Group, kind.Version, _gateway.Namespace, kind.Plural, cancellationToken: ct), "Failed to publish model");
-                    created.Add(reference);
-                }
+                await Call(ct => client.CustomObjects.CreateNamespacedCustomObjectAsync(
+                    body, kind.Group, kind.Version, objectNs, kind.Plural, cancellationToken: ct), "Failed to publish model");
+                created.Add(new GatewayObjectRef(kind.Name, objectNs, name));
             }
         }
         catch (KubernetesCallException)
@@ -79,7 +74,24 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
             await DeleteAsync(created);
             throw;
         }
-        return [.. objects.Select(o => new GatewayObjectRef(o.Kind.Name, _gateway.Namespace, name))];
+        return [.. objects.Select(o => new GatewayObjectRef(o.Kind.Name, o.Namespace, name))];
+    }
+
+    /// <summary>Patches an object's spec; false when it does not exist (removed by hand, or a kind this service
+    /// started writing after the publication was made), so the caller creates it.</summary>
+    private async Task<bool> TryPatchAsync(Kind kind, string ns, string name, JsonObject body)
+    {
+        try
+        {
+            await Call(ct => client.CustomObjects.PatchNamespacedCustomObjectAsync(
+                new V1Patch(new JsonObject { ["spec"] = body["spec"]!.DeepClone() }.ToJsonString(), V1Patch.PatchType.MergePatch),
+                kind.Group, kind.Version, ns, kind.Plural, name, cancellationToken: ct), "Failed to update published model");
+            return true;
+        }
+        catch (KubernetesCallException e) when (e.IsNotFound)
+        {
+            return false;
+        }
     }
 
     public async Task DeleteAsync(IReadOnlyList<GatewayObjectRef> objects)
@@ -101,19 +113,20 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
     private Task<object> Call(Func<CancellationToken, Task<object>> call, string failure) =>
         KubernetesErrors.Call(call, failure, _kube.RequestTimeout);
 
-    private List<(Kind Kind, JsonObject Body)> Build(string ns, string model, string name, PublishConfig config)
+    private List<(Kind Kind, string Namespace, JsonObject Body)> Build(string ns, string model, string name, PublishConfig config)
     {
-        var objects = new List<(Kind, JsonObject)>();
+        var objects = new List<(Kind, string, JsonObject)>();
+        void Add(Kind kind, string objectNs, JsonObject spec) => objects.Add((kind, objectNs, Object(kind, objectNs, ns, model, name, spec)));
         // An AIGatewayRoute makes the AI gateway generate an HTTPRoute of the same name, so the policies target
         // "HTTPRoute {name}" for both model types.
         if (config.ModelType == ModelTypes.OpenAi)
         {
-            objects.Add((AiBackend, Object(AiBackend, ns, model, name, new JsonObject
+            Add(AiBackend, _gateway.Namespace, new JsonObject
             {
                 ["schema"] = new JsonObject { ["name"] = "OpenAI", ["prefix"] = "/v1" },
                 ["backendRef"] = new JsonObject { ["name"] = $"{model}-predictor", ["namespace"] = ns, ["kind"] = "Service", ["port"] = 80 },
-            })));
-            objects.Add((AiRoute, Object(AiRoute, ns, model, name, new JsonObject
+            });
+            Add(AiRoute, _gateway.Namespace, new JsonObject
             {
                 ["parentRefs"] = new JsonArray(new JsonObject { ["name"] = _gateway.GatewayName, ["namespace"] = _gateway.Namespace }),
                 ["hostnames"] = new JsonArray(config.PublicHostname),
@@ -125,11 +138,11 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
                     }),
                     ["backendRefs"] = new JsonArray(new JsonObject { ["name"] = name }),
                 }),
-            })));
+            });
         }
         else
         {
-            objects.Add((HttpRoute, Object(HttpRoute, ns, model, name, new JsonObject
+            Add(HttpRoute, _gateway.Namespace, new JsonObject
             {
                 ["parentRefs"] = new JsonArray(new JsonObject { ["name"] = _gateway.GatewayName, ["namespace"] = _gateway.Namespace }),
                 ["hostnames"] = new JsonArray(config.PublicHostname),
@@ -150,11 +163,11 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
                     }),
                     ["backendRefs"] = new JsonArray(new JsonObject { ["name"] = $"{model}-predictor", ["namespace"] = ns, ["port"] = 80 }),
                 }),
-            })));
+            });
         }
         var target = new JsonArray(new JsonObject { ["group"] = HttpRoute.Group, ["kind"] = HttpRoute.Name, ["name"] = name });
         var limits = config.RateLimiting;
-        objects.Add((TrafficPolicy, Object(TrafficPolicy, ns, model, name, new JsonObject
+        Add(TrafficPolicy, _gateway.Namespace, new JsonObject
         {
             ["targetRefs"] = target.DeepClone(),
             // A coarse per-gateway-instance backstop; the exact per-key limits are enforced by key validation.
@@ -169,8 +182,8 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
                         Rule(limits.RequestsPerHour, "Hour")),
                 },
             },
-        })));
-        objects.Add((SecurityPolicy, Object(SecurityPolicy, ns, model, name, new JsonObject
+        });
+        Add(SecurityPolicy, _gateway.Namespace, new JsonObject
         {
             ["targetRefs"] = target.DeepClone(),
             ["extAuth"] = new JsonObject
@@ -188,21 +201,34 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
                     ["headersToBackend"] = new JsonArray("x-tenant", "x-model"),
                 },
             },
-        })));
+        });
+        // Gateway API routes may reach a Service in another namespace only when that namespace grants it: without
+        // this grant the route is accepted but its backend stays unresolved. It lives in the tenant's namespace and
+        // names the one Service it opens. (For openai models the AI gateway generates the HTTPRoute that refers to it.)
+        var from = new JsonArray(new JsonObject { ["group"] = HttpRoute.Group, ["kind"] = HttpRoute.Name, ["namespace"] = _gateway.Namespace });
+        if (config.ModelType == ModelTypes.OpenAi)
+        {
+            from.Add(new JsonObject { ["group"] = AiBackend.Group, ["kind"] = AiBackend.Name, ["namespace"] = _gateway.Namespace });
+        }
+        Add(ReferenceGrant, ns, new JsonObject
+        {
+            ["from"] = from,
+            ["to"] = new JsonArray(new JsonObject { ["group"] = "", ["kind"] = "Service", ["name"] = $"{model}-predictor" }),
+        });
         return objects;
     }
 
     private static JsonObject Rule(int requests, string unit) =>
         new() { ["limit"] = new JsonObject { ["requests"] = requests, ["unit"] = unit } };
 
-    private JsonObject Object(Kind kind, string ns, string model, string name, JsonObject spec) => new()
+    private JsonObject Object(Kind kind, string objectNs, string ns, string model, string name, JsonObject spec) => new()
     {
         ["apiVersion"] = $"{kind.Group}/{kind.Version}",
         ["kind"] = kind.Name,
         ["metadata"] = new JsonObject
         {
             ["name"] = name,
-            ["namespace"] = _gateway.Namespace,
+            ["namespace"] = objectNs,
             ["labels"] = new JsonObject
             {
                 [_kube.ManagedByLabel] = _kube.ManagedByValue,
