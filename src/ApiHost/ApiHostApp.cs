@@ -76,7 +76,7 @@ public static class ApiHostApp
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         builder.Services.AddTokenAuthentication(auth);
         builder.Services.AddAuditLog(orleans);
-        builder.Services.AddAdmin();
+        builder.Services.AddAdmin(configuration);
         var corsOrigins = CorsOrigins(configuration["CORS_ORIGINS"]);
         if (corsOrigins.Length > 0)
         {

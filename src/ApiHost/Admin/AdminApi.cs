@@ -21,8 +21,9 @@ public static class AdminApi
         return app;
     }
 
-    public static IServiceCollection AddAdmin(this IServiceCollection services)
+    public static IServiceCollection AddAdmin(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddOptions<KubectlOptions>().Bind(configuration.GetSection(KubectlOptions.Section));
         services.AddSingleton<KubectlExecutor>();
         return services;
     }

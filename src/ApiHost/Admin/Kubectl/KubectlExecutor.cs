@@ -3,15 +3,16 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Inference.Grains.Kubernetes;
 using k8s;
+using Microsoft.Extensions.Options;
 
 namespace Inference.ApiHost.Admin.Kubectl;
 
 /// <summary>Serves a parsed command through the Kubernetes client (never a process), bounded in time and size.</summary>
-public sealed class KubectlExecutor(IKubernetes kubernetes, TimeProvider time)
+public sealed class KubectlExecutor(IKubernetes kubernetes, IOptions<KubectlOptions> options, TimeProvider time)
 {
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
-    public const int MaxOutputChars = 256 * 1024;
     private const int MaxNamesPerCommand = 20;
+
+    private readonly KubectlOptions _options = options.Value;
 
     /// <summary>The command's output; throws <see cref="KubernetesCallException"/> for API-server failures.</summary>
     public async Task<string> ExecuteAsync(KubectlCommand command)
@@ -20,7 +21,7 @@ public sealed class KubectlExecutor(IKubernetes kubernetes, TimeProvider time)
         {
             throw new KubectlRejectedException($"At most {MaxNamesPerCommand} names per command");
         }
-        var output = await KubernetesErrors.Call(ct => RunAsync(command, ct), "kubectl command failed", Timeout);
+        var output = await KubernetesErrors.Call(ct => RunAsync(command, ct), "kubectl command failed", _options.Timeout);
         return Cap(output);
     }
 
@@ -62,7 +63,7 @@ public sealed class KubectlExecutor(IKubernetes kubernetes, TimeProvider time)
         await using var stream = await kubernetes.CoreV1.ReadNamespacedPodLogAsync(
             command.Names[0], command.EffectiveNamespace, container: command.Container, tailLines: command.Tail, cancellationToken: ct);
         using var reader = new StreamReader(stream, Encoding.UTF8);
-        var buffer = new char[MaxOutputChars + 1];
+        var buffer = new char[_options.MaxOutputChars + 1];
         var read = 0;
         while (read < buffer.Length)
         {
@@ -157,7 +158,7 @@ public sealed class KubectlExecutor(IKubernetes kubernetes, TimeProvider time)
 
     private static string Name(JsonObject o) => o["metadata"]?["name"]?.GetValue<string>() ?? "";
 
-    private static string Cap(string output) => output.Length <= MaxOutputChars
+    private string Cap(string output) => output.Length <= _options.MaxOutputChars
         ? output
-        : output[..MaxOutputChars] + $"\n[output truncated at {MaxOutputChars} characters]";
+        : output[.._options.MaxOutputChars] + $"\n[output truncated at {_options.MaxOutputChars} characters]";
 }

@@ -1,0 +1,13 @@
+namespace Inference.ApiHost.Admin.Kubectl;
+
+/// <summary>Section "Kubectl": the bounds every console command runs within.</summary>
+public sealed class KubectlOptions
+{
+    public const string Section = "Kubectl";
+
+    /// <summary>How long a command may wait for the API server before the caller gets 503.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Output beyond this is cut, with a line saying so (logs are read no further than this).</summary>
+    public int MaxOutputChars { get; set; } = 256 * 1024;
+}
