@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark of POST /api/validate-api-key next to a bare Kestrel endpoint, on loopback, with wrk.
+# Benchmark of POST /api/validate-api-key next to a bare Kestrel endpoint, on loopback, with wrk: "peak" (closed
+# loop, CONNECTIONS), "half" (about half of that run's peak, paced: see run_paced) and "low" (LOW_CONNECTIONS).
 #   bench/validate-key.sh [DURATION_SECONDS] [CONNECTIONS]
 # Builds Release; starts its own Azurite (on free ports), the Kubernetes emulator, the box embedded
 # (one process, the key grain local) and the bare baseline; publishes a model; runs wrk against both; then the same
@@ -93,6 +94,16 @@ run_wrk() {
     END { printf "%s %.0f %.3f %.3f %d\n", label, rps, p50, p99, bad+0 }' <<<"$out"
 }
 
+# run_paced LABEL URL RATE: about RATE req/s offered by connections that each pause PACE_DELAY_MS (10) after every
+# answer: the "half of peak" load for the latency target, standing in for wrk2's fixed-rate mode.
+run_paced() {
+  local label="$1" url="$2" rate="$3" pause="${PACE_DELAY_MS:-10}" c
+  c=$(( (rate * pause + 999) / 1000 )); (( c >= 2 )) || c=2
+  BENCH_DELAY_MS="$pause" run_wrk "$label" "$url" "$c" 2
+}
+# half_of LABEL: half the req/s of an earlier run.
+half_of() { printf '%s\n' "${RESULTS[@]}" | awk -v l="$1" '$1==l { printf "%d", $2 / 2 }'; }
+
 RESULTS=()
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ "$SKIP_EMBEDDED" != 1 ]]; then
@@ -109,7 +120,11 @@ fi
 KEY="${KEY:-none}"
 DURATION=3 run_wrk warmup http://127.0.0.1:$BASE/api/validate-api-key "$CONNECTIONS" 2 >/dev/null
 RESULTS+=("$(run_wrk baseline-peak http://127.0.0.1:$BASE/api/validate-api-key "$CONNECTIONS" 2)")
-[[ "$SKIP_EMBEDDED" == 1 ]] || RESULTS+=("$(run_wrk embedded-peak http://127.0.0.1:$EMB/api/validate-api-key "$CONNECTIONS" 2)")
+RESULTS+=("$(run_paced baseline-half http://127.0.0.1:$BASE/api/validate-api-key "$(half_of baseline-peak)")")
+if [[ "$SKIP_EMBEDDED" != 1 ]]; then
+  RESULTS+=("$(run_wrk embedded-peak http://127.0.0.1:$EMB/api/validate-api-key "$CONNECTIONS" 2)")
+  RESULTS+=("$(run_paced embedded-half http://127.0.0.1:$EMB/api/validate-api-key "$(half_of embedded-peak)")")
+fi
 RESULTS+=("$(run_wrk baseline-low http://127.0.0.1:$BASE/api/validate-api-key "$LOW_CONNECTIONS" 1)")
 if [[ "$SKIP_EMBEDDED" != 1 ]]; then
 RESULTS+=("$(run_wrk embedded-low http://127.0.0.1:$EMB/api/validate-api-key "$LOW_CONNECTIONS" 1)")
@@ -143,6 +158,7 @@ run_cluster() {
   # shows up as two busy silos instead of one.
   CPU_LINES+=("$(awk -v t=$TICKS -v l=$prefix-peak -v a="${after[*]}" -v b="${before[*]}" 'BEGIN { split(a, x, " "); split(b, y, " ");
     printf "%s CPU seconds: silo0 %.1f, silo1 %.1f, API client %.1f\n", l, (x[1]-y[1])/t, (x[2]-y[2])/t, (x[3]-y[3])/t }')")
+  RESULTS+=("$(run_paced $prefix-half http://127.0.0.1:$cli/api/validate-api-key "$(half_of $prefix-peak)")")
   RESULTS+=("$(run_wrk $prefix-low http://127.0.0.1:$cli/api/validate-api-key "$LOW_CONNECTIONS" 1)")
   for i in "${started[@]}"; do kill "$i" 2>/dev/null || true; done
   for i in "${started[@]}"; do wait "$i" 2>/dev/null || true; done
@@ -159,7 +175,7 @@ for r in "${RESULTS[@]}"; do printf '%-16s %10s %10s %10s %8s\n' $r; done
 base=$(printf '%s\n' "${RESULTS[@]}" | awk '$1=="baseline-peak"{print $2}')
 for i in "${!VARIANTS[@]}"; do say "v$((i + 1)): ${VARIANTS[$i]}"; done
 for l in "${CPU_LINES[@]}"; do say "$l"; done
-for label in $(printf '%s\n' "${RESULTS[@]}" | awk '$1 !~ /^baseline/ {print $1}'); do
+for label in $(printf '%s\n' "${RESULTS[@]}" | awk '$1 !~ /^baseline/ && $1 ~ /-peak$/ {print $1}'); do
   rps=$(printf '%s\n' "${RESULTS[@]}" | awk -v l=$label '$1==l{print $2}')
   awk -v l=$label -v r="$rps" -v b="$base" 'BEGIN { printf "%s / baseline-peak throughput: %.2f\n", l, r/b }'
 done
