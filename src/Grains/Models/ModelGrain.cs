@@ -74,6 +74,17 @@ public sealed class ModelGrain(
             state.State = new ModelState { GoneUids = gone };
             _committed = null;
             await inferenceServices.DeleteAsync(Namespace, Name);
+            // The record may have been written before the index update failed: replace it with the tombstone, or a
+            // later activation would show a model whose InferenceService is gone.
+            try
+            {
+                await state.WriteStateAsync();
+            }
+            catch (Exception writeError)
+            {
+                logger.LogWarning(writeError, "Clearing the record of model {Namespace}/{Name} failed", Namespace, Name);
+                DeactivateOnIdle();
+            }
             throw;
         }
         logger.LogInformation("Model {Namespace}/{Name} created ({Framework})", Namespace, Name, spec.Framework);
