@@ -115,6 +115,8 @@ public static class ApiHostApp
         {
             app.UseCors();
         }
+        // Before authentication: key validation runs its endpoint from here (see UseKeyValidationShortcut).
+        app.UseKeyValidationShortcut();
         app.UseAuthentication();
         app.UseMiddleware<CallerRateLimit>();
         app.UseAuthorization();
