@@ -166,7 +166,7 @@ run_cluster() {
   for i in "${started[@]}"; do kill "$i" 2>/dev/null || true; done
   for i in "${started[@]}"; do wait "$i" 2>/dev/null || true; done
 }
-run_cluster cluster "$BOX_ENV"
+[[ "${SKIP_CLUSTER:-0}" == 1 ]] || run_cluster cluster "$BOX_ENV"
 
 # run_member: the API host co-hosting a silo joined to the cluster (Mode=Embedded with Azure Table clustering) and
 # one silo process; the key's grain is made to live on the silo process (a model is published again until a short
