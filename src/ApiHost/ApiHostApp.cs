@@ -86,6 +86,7 @@ public static class ApiHostApp
         builder.Services.AddOptions<KeyValidationOptions>().Bind(configuration.GetSection(KeyValidationOptions.Section));
         builder.Services.AddSingleton<SourceThrottle>();
         builder.Services.AddSingleton<KeyValidationBatcher>();
+        builder.Services.AddSingleton<KeyValidationMetrics>();
         builder.Services.AddExceptionHandler<UnavailableHandler>();
         builder.Services.AddProblemDetails();
         builder.Services.AddRealtime(configuration);

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Headers;
 using Inference.ApiHost.Keys;
@@ -163,6 +165,37 @@ public sealed class KeyValidationTests(ApiFixture api)
         var usage = (await (await api.Tenant("tenant-a").GetAsync($"/api/models/{name}/publish")).AssertOk())["usage"]!;
         Assert.Equal(60, usage["totalRequests"]!.GetValue<long>());
         Assert.Equal(60, usage["tokensUsed"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task Validations_are_timed_by_status_on_the_hosts_meter()
+    {
+        var (_, key) = await PublishedAsync();
+        var factory = api.Services.GetRequiredService<IMeterFactory>();
+        var durations = new ConcurrentBag<(double Ms, int Status)>();
+        long grainCalls = -1;
+        using var listener = new MeterListener();
+        // Only this host's meter: every fixture's host lives in this test process.
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == KeyValidationMetrics.MeterName && ReferenceEquals(instrument.Meter.Scope, factory))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, ms, tags, _) =>
+            durations.Add((ms, (int)tags.ToArray().Single(t => t.Key == "http.response.status_code").Value!)));
+        listener.SetMeasurementEventCallback<long>((_, calls, _, _) => grainCalls = calls);
+        listener.Start();
+
+        var client = api.Client();
+        (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
+        await (await client.ValidateAsync("pk_live_not-a-key", source: NewSource())).AssertError(HttpStatusCode.Unauthorized);
+        listener.RecordObservableInstruments();
+
+        Assert.Contains(durations, d => d.Status == 200 && d.Ms > 0);
+        Assert.Contains(durations, d => d.Status == 401 && d.Ms > 0);
+        Assert.True(grainCalls >= 1, $"grain calls: {grainCalls}");
     }
 
     [Fact]

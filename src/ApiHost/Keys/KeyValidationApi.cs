@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
@@ -47,7 +48,22 @@ public static class KeyValidationApi
         // Resolved once: the hot path does no service lookups.
         var throttle = app.ServiceProvider.GetRequiredService<SourceThrottle>();
         var keys = app.ServiceProvider.GetRequiredService<KeyValidationBatcher>();
-        RequestDelegate validate = context => Validate(context, throttle, keys);
+        var metrics = app.ServiceProvider.GetRequiredService<KeyValidationMetrics>();
+        RequestDelegate validate = async context =>
+        {
+            var start = Stopwatch.GetTimestamp();
+            try
+            {
+                await Validate(context, throttle, keys);
+                metrics.Record(start, context.Response.StatusCode);
+            }
+            catch (Exception e)
+            {
+                // Answered later by the exception handler (503 when the cluster is unavailable).
+                metrics.Record(start, context.Response.StatusCode, e.GetType().Name);
+                throw;
+            }
+        };
         app.MapPost(Path, validate).AllowAnonymous().WithMetadata(Shortcut);
         // Envoy's HTTP external authorization appends the original request path to the configured path.
         app.MapPost(Path + "/{**forwardedPath}", validate).AllowAnonymous().WithMetadata(Shortcut);
