@@ -3,7 +3,9 @@ using Inference.Grains;
 using Inference.Grains.Abstractions.Events;
 using Inference.TestSupport;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Providers;
+using Orleans.Storage;
 using Orleans.TestingHost;
 
 namespace Inference.Grains.Tests;
@@ -11,6 +13,8 @@ namespace Inference.Grains.Tests;
 /// <summary>Two in-process silos with grain state in Azurite and the Kubernetes emulator behind them.</summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
+    private const string AzureState = "azure-state";
+
     public InProcessTestCluster Cluster { get; private set; } = null!;
 
     public EmulatorHost Emulator { get; private set; } = null!;
@@ -27,11 +31,14 @@ public sealed class ClusterFixture : IAsyncLifetime
         var builder = new InProcessTestClusterBuilder(2);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.AddAzureTableGrainStorage(StorageNames.State, o =>
+            silo.AddAzureTableGrainStorage(AzureState, o =>
             {
                 o.TableServiceClient = new TableServiceClient(TestEnvironment.StorageConnectionString);
                 o.TableName = table;
             });
+            // Grains use the Azure table storage through a wrapper that can fail a named grain's writes.
+            silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.State,
+                (services, _) => new FailingStorage(services.GetRequiredKeyedService<IGrainStorage>(AzureState)));
             silo.AddMemoryStreams(ChangeStreams.Provider);
             silo.AddMemoryGrainStorage(ProviderConstants.DEFAULT_PUBSUB_PROVIDER_NAME);
             silo.Services.AddInferenceGrains(configuration);

@@ -53,6 +53,42 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_change_that_could_not_be_written_is_never_shown_and_arrives_once_storage_is_back()
+    {
+        var name = NewName();
+        var key = GrainKeys.Scoped("tenant-c", name);
+        Assert.True((await Model("tenant-c", name).CreateAsync(Sklearn)).IsSuccess);
+        await TestEnvironment.Eventually(async () => (await Model("tenant-c", name).GetAsync()).Value!, v => v.Ready, what: "Ready");
+
+        FailingStorage.FailWritesOf(key);
+        try
+        {
+            // The cluster reports the model not Ready; the grain cannot record that.
+            var notReady = new { status = new { conditions = new[] { new { type = "Ready", status = "False", reason = "PredictorNotReady", lastTransitionTime = DateTime.UtcNow.ToString("O")[..19] + "Z" } } } };
+            await Kubernetes().CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+                new k8s.Models.V1Patch(JsonSerializer.Serialize(notReady), k8s.Models.V1Patch.PatchType.MergePatch),
+                "serving.kserve.io", "v1beta1", "tenant-c", "inferenceservices", name);
+            await TestEnvironment.Eventually(() => Task.FromResult(FailingStorage.FailedWrites(key)), n => n >= 2,
+                what: "the grain to try (and fail) to write the change, and the watch to retry it");
+
+            // Readers keep seeing what storage holds, however often they ask and whichever activation answers.
+            for (var i = 0; i < 10; i++)
+            {
+                Assert.True((await Model("tenant-c", name).GetAsync()).Value!.Ready);
+                await Task.Delay(50);
+            }
+        }
+        finally
+        {
+            FailingStorage.Heal(key);
+        }
+
+        // The watch retries until the change is written; only then do readers see it.
+        await TestEnvironment.Eventually(async () => (await Model("tenant-c", name).GetAsync()).Value!, v => !v.Ready,
+            what: "the change to be written and shown once storage works again");
+    }
+
+    [Fact]
     public async Task The_cluster_watch_brings_the_model_to_Ready()
     {
         var name = NewName();
