@@ -37,7 +37,9 @@ public sealed class KeyValidationBatcher(IGrainFactory grains)
                 }
                 return answer;
             }
-            // That queue just went idle and left the map; the next GetOrAdd makes a fresh one.
+            // That queue just went idle; take it out of the map (its pump is about to, and a second removal of the
+            // same queue is a no-op) rather than spin until the pump gets to run, and make a fresh one.
+            _queues.TryRemove(new KeyValuePair<string, KeyQueue>(keyHash, queue));
         }
     }
 
