@@ -86,7 +86,6 @@ public static class ApiHostApp
         builder.Services.AddOptions<KeyValidationOptions>().Bind(configuration.GetSection(KeyValidationOptions.Section));
         builder.Services.AddSingleton<SourceThrottle>();
         builder.Services.AddSingleton<KeyValidationBatcher>();
-        builder.Services.AddSingleton<KeyValidationMetrics>();
         builder.Services.AddExceptionHandler<UnavailableHandler>();
         builder.Services.AddProblemDetails();
         builder.Services.AddRealtime(configuration);
@@ -116,8 +115,6 @@ public static class ApiHostApp
         {
             app.UseCors();
         }
-        // Before authentication: key validation runs its endpoint from here (see UseKeyValidationShortcut).
-        app.UseKeyValidationShortcut();
         app.UseAuthentication();
         app.UseMiddleware<CallerRateLimit>();
         app.UseAuthorization();

@@ -53,6 +53,28 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_create_whose_tenant_index_cannot_be_written_leaves_neither_an_InferenceService_nor_a_record()
+    {
+        var name = NewName();
+        FailingStorage.FailWritesOf("tenant-b");
+        try
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => Model("tenant-b", name).CreateAsync(Sklearn));
+        }
+        finally
+        {
+            FailingStorage.Heal("tenant-b");
+        }
+
+        Assert.Null(await InferenceService("tenant-b", name));
+        Assert.False((await Model("tenant-b", name).GetAsync()).IsSuccess);
+        // Fresh activations read storage: the model's record, written before the index failed, is a tombstone now.
+        await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        Assert.False((await Model("tenant-b", name).GetAsync()).IsSuccess);
+        Assert.DoesNotContain(name, await fixture.Grains.GetGrain<ITenantGrain>("tenant-b").GetModelNamesAsync());
+    }
+
+    [Fact]
     public async Task A_change_that_could_not_be_written_is_never_shown_and_arrives_once_storage_is_back()
     {
         var name = NewName();

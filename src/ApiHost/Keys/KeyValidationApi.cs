@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
@@ -26,47 +25,15 @@ public static class KeyValidationApi
     private static readonly ValidateKeyResponse SourceLimited = new(false, Error: "Too many failed validations", Details: "This source sent too many invalid keys; retry later");
     private static readonly ValidateKeyResponse BadTokens = new(false, Error: "Invalid request format", Details: "Field 'tokens' must be a non-negative integer");
 
-    /// <summary>Marks the validation endpoints for <see cref="UseKeyValidationShortcut"/>.</summary>
-    private sealed class ShortcutMarker;
-
-    private static readonly ShortcutMarker Shortcut = new();
-
-    /// <summary>Runs a routed key validation's endpoint at this point of the pipeline, skipping the middlewares
-    /// after it (authentication, the caller rate limit, authorization, WebSockets). The endpoint is anonymous, its
-    /// path is excluded from the caller rate limit and it never reads the user, so its answers are the same; the
-    /// gateway calls it on every external request, and a client-mode profile showed those middlewares on its path.
-    /// Exception handling (503 when the cluster is unavailable), status pages and CORS run before this point.
-    /// Other requests, and wrong methods on this path (routed to a 405 endpoint), go on as before.</summary>
-    public static IApplicationBuilder UseKeyValidationShortcut(this IApplicationBuilder app) =>
-        app.Use((context, next) =>
-            context.GetEndpoint() is { RequestDelegate: { } run } endpoint && endpoint.Metadata.GetMetadata<ShortcutMarker>() is not null
-                ? run(context)
-                : next(context));
-
     public static IEndpointRouteBuilder MapKeyValidationApi(this IEndpointRouteBuilder app)
     {
         // Resolved once: the hot path does no service lookups.
         var throttle = app.ServiceProvider.GetRequiredService<SourceThrottle>();
         var keys = app.ServiceProvider.GetRequiredService<KeyValidationBatcher>();
-        var metrics = app.ServiceProvider.GetRequiredService<KeyValidationMetrics>();
-        RequestDelegate validate = async context =>
-        {
-            var start = Stopwatch.GetTimestamp();
-            try
-            {
-                await Validate(context, throttle, keys);
-                metrics.Record(start, context.Response.StatusCode);
-            }
-            catch (Exception e)
-            {
-                // Answered later by the exception handler (503 when the cluster is unavailable).
-                metrics.Record(start, context.Response.StatusCode, e.GetType().Name);
-                throw;
-            }
-        };
-        app.MapPost(Path, validate).AllowAnonymous().WithMetadata(Shortcut);
+        RequestDelegate validate = context => Validate(context, throttle, keys);
+        app.MapPost(Path, validate).AllowAnonymous();
         // Envoy's HTTP external authorization appends the original request path to the configured path.
-        app.MapPost(Path + "/{**forwardedPath}", validate).AllowAnonymous().WithMetadata(Shortcut);
+        app.MapPost(Path + "/{**forwardedPath}", validate).AllowAnonymous();
         return app;
     }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using Inference.Grains.Abstractions.Keys;
 
 namespace Inference.ApiHost.Keys;
@@ -9,14 +10,26 @@ namespace Inference.ApiHost.Keys;
 /// is sent at once, so light load pays nothing; under heavy load on a hot key the per-call cost (serialization, a hop
 /// to the key's silo and back, a grain turn) is shared by the whole batch. The grain still decides every request in
 /// order, so limits stay exact.
+/// The grain calls it makes are counted on the meter <see cref="MeterName"/> (how long validations take is ASP.NET
+/// Core's own <c>http.server.request.duration</c> for the route <c>/api/validate-api-key</c>).
 /// </summary>
-public sealed class KeyValidationBatcher(IGrainFactory grains)
+public sealed class KeyValidationBatcher
 {
+    public const string MeterName = "Inference.KeyValidation";
+
     /// <summary>Bound on one call's batch; the rest wait for the next call.</summary>
     public const int MaxBatch = 256;
 
+    private readonly IGrainFactory _grains;
     private readonly ConcurrentDictionary<string, KeyQueue> _queues = new(StringComparer.Ordinal);
     private long _grainCalls;
+
+    public KeyValidationBatcher(IGrainFactory grains, IMeterFactory meters)
+    {
+        _grains = grains;
+        meters.Create(MeterName).CreateObservableCounter("inference.key_validation.grain_calls", () => GrainCalls, "{call}",
+            "Grain calls made for key validations (fewer than validations when concurrent ones for a key were batched)");
+    }
 
     /// <summary>Keys with a call under way or requests waiting; idle keys hold no memory here.</summary>
     public int ActiveKeys => _queues.Count;
@@ -28,7 +41,7 @@ public sealed class KeyValidationBatcher(IGrainFactory grains)
     {
         while (true)
         {
-            var queue = _queues.GetOrAdd(keyHash, static (hash, factory) => new KeyQueue(factory.GetGrain<IApiKeyGrain>(hash)), grains);
+            var queue = _queues.GetOrAdd(keyHash, static (hash, factory) => new KeyQueue(factory.GetGrain<IApiKeyGrain>(hash)), _grains);
             if (queue.TryEnqueue(tokens, out var answer, out var startPump))
             {
                 if (startPump)

@@ -27,16 +27,13 @@ public static class PublishingApi
 
     private static async Task<IResult> Publish(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
     {
-        var (request, bodyError) = await JsonBody.ReadAsync<PublishRequest>(context.Request);
+        var (request, bodyError) = await ReadConfigAsync(context.Request);
         if (bodyError is not null)
         {
             return bodyError;
         }
-        if (request!.Config is null)
-        {
-            return ApiResults.Invalid("Field 'config' is required");
-        }
-        var (grain, error) = await Resolve(context, grains, name, ns ?? request.Namespace ?? request.Config.TenantId, request.Config.TenantId);
+        var tenantId = request!.Config!.TenantId;
+        var (grain, error) = await Resolve(context, grains, name, ns ?? request.Namespace ?? tenantId, tenantId);
         if (error is not null)
         {
             return error;
@@ -50,20 +47,17 @@ public static class PublishingApi
 
     private static async Task<IResult> Update(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
     {
-        var (request, bodyError) = await JsonBody.ReadAsync<PublishRequest>(context.Request);
+        var (request, bodyError) = await ReadConfigAsync(context.Request);
         if (bodyError is not null)
         {
             return bodyError;
         }
-        if (request!.Config is null)
-        {
-            return ApiResults.Invalid("Field 'config' is required");
-        }
-        if (request.UnchangeableField() is { } field)
+        if (request!.UnchangeableField() is { } field)
         {
             return ApiResults.Invalid($"Field '{field}' cannot be changed on a published model; unpublish and publish again");
         }
-        var (grain, error) = await Resolve(context, grains, name, ns ?? request.Namespace ?? request.Config.TenantId, request.Config.TenantId);
+        var tenantId = request.Config!.TenantId;
+        var (grain, error) = await Resolve(context, grains, name, ns ?? request.Namespace ?? tenantId, tenantId);
         return error ?? ApiResults.From(await grain!.UpdateAsync(request.ToPatch()), view => Results.Json(
             new PublishChangeResponse("Published model updated successfully", PublishedModelResponse.From(view)), ApiJson.Options));
     }
@@ -119,6 +113,15 @@ public static class PublishingApi
             views.AddRange(results.Where(r => r.IsSuccess).Select(r => PublishedModelResponse.From(r.Value!, withDocumentation: false)));
         }
         return Results.Json(new PublishedModelListResponse(views, views.Count), ApiJson.Options);
+    }
+
+    /// <summary>The body of a publish or an update: a JSON object with a <c>config</c>.</summary>
+    private static async Task<(PublishRequest? Request, IResult? Error)> ReadConfigAsync(HttpRequest http)
+    {
+        var (request, error) = await JsonBody.ReadAsync<PublishRequest>(http);
+        return error is not null ? (null, error)
+            : request!.Config is null ? (null, ApiResults.Invalid("Field 'config' is required"))
+            : (request, null);
     }
 
     /// <summary>The publication grain of a named model in the caller's scope; a tenant naming another tenant

@@ -88,8 +88,8 @@ public sealed class ModelGrain(
             throw;
         }
         logger.LogInformation("Model {Namespace}/{Name} created ({Framework})", Namespace, Name, spec.Framework);
-        await PublishAsync(ChangeTypes.ModelCreated, View());
-        return Result<ModelView>.Ok(View());
+        await PublishAsync(ChangeTypes.ModelCreated, _committed!);
+        return Result<ModelView>.Ok(_committed!);
     }
 
     public Task<Result<ModelView>> GetAsync() =>
@@ -121,8 +121,8 @@ public sealed class ModelGrain(
         Model.UpdatedAt = time.GetUtcNow();
         await CommitAsync();
         logger.LogInformation("Model {Namespace}/{Name} updated", Namespace, Name);
-        await PublishAsync(ChangeTypes.ModelUpdated, View());
-        return Result<ModelView>.Ok(View());
+        await PublishAsync(ChangeTypes.ModelUpdated, _committed!);
+        return Result<ModelView>.Ok(_committed!);
     }
 
     public async Task<Result<ModelView>> DeleteAsync()
@@ -170,7 +170,7 @@ public sealed class ModelGrain(
             Adopt(snapshot, now);
             await CommitAsync();
             await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name);
-            await PublishAsync(ChangeTypes.ModelCreated, View());
+            await PublishAsync(ChangeTypes.ModelCreated, _committed!);
             return;
         }
         if (snapshot.Generation < Model.Generation)
@@ -189,7 +189,7 @@ public sealed class ModelGrain(
         Model.Generation = snapshot.Generation;
         Model.UpdatedAt = now;
         await CommitAsync();
-        await PublishAsync(specChanged ? ChangeTypes.ModelUpdated : ChangeTypes.ModelStatusChanged, View());
+        await PublishAsync(specChanged ? ChangeTypes.ModelUpdated : ChangeTypes.ModelStatusChanged, _committed!);
     }
 
     public async Task ObserveReplicasAsync(ReplicaCounts replicas)
@@ -200,7 +200,7 @@ public sealed class ModelGrain(
         }
         Model.Replicas = replicas;
         await CommitAsync();
-        await PublishAsync(ChangeTypes.ModelStatusChanged, View());
+        await PublishAsync(ChangeTypes.ModelStatusChanged, _committed!);
     }
 
     public async Task ObserveDeletedAsync(string uid)
@@ -256,8 +256,9 @@ public sealed class ModelGrain(
         await GrainFactory.GetGrain<ITenantGrain>(Namespace).RemoveModelAsync(Name);
     }
 
-    /// <summary>Writes the state and only then shows it to readers. When the write fails, memory may be ahead of
-    /// storage: the activation is dropped so that the next call starts again from what storage holds.</summary>
+    /// <summary>Writes the state and only then shows it to readers (and to the events and answers that follow, which
+    /// use <see cref="_committed"/>). When the write fails, memory may be ahead of storage: the activation is dropped
+    /// so that the next call starts again from what storage holds.</summary>
     private async Task CommitAsync()
     {
         try
