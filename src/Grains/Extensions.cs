@@ -5,6 +5,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Newtonsoft.Json;
+using Orleans.Serialization;
 
 namespace Inference.Grains;
 
@@ -30,6 +32,12 @@ public static class Extensions
     {
         services.AddKubernetes(configuration);
         services.AddHostedService<ClusterWatchService>();
+        // Grain state is read with Newtonsoft.Json, which by default fills an object a property already holds
+        // instead of creating one. A state class whose property starts as a shared instance (ModelState.Status =
+        // ObservedStatus.Pending, the key's Usage = UsageCounters.Zero) would have that shared instance overwritten
+        // by every state read, and every later model or key would start with another one's status or usage.
+        services.Configure<OrleansJsonSerializerOptions>(o =>
+            o.JsonSerializerSettings.ObjectCreationHandling = ObjectCreationHandling.Replace);
         return services;
     }
 

@@ -61,6 +61,26 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_key_read_back_from_storage_lends_its_usage_to_no_other_key()
+    {
+        var used = fixture.Grains.GetGrain<IApiKeyGrain>("usage-" + Guid.NewGuid().ToString("N"));
+        await used.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(100, 1000, 1000, 10), null, UsageCounters.Zero));
+        await used.ValidateManyAsync([7, 7, 7]);
+        // Deactivation writes the counters; the next call reads them back from storage.
+        await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        Assert.Equal(3, (await used.GetUsageAsync()).TotalRequests);
+
+        // (Reading state used to fill the shared UsageCounters.Zero in place: every later key started with this usage.)
+        Assert.Equal(0, UsageCounters.Zero.TotalRequests);
+        var fresh = fixture.Grains.GetGrain<IApiKeyGrain>("usage-" + Guid.NewGuid().ToString("N"));
+        await fresh.IssueAsync(new KeyGrant("tenant-b", "n", new RateLimits(100, 1000, 1000, 10), null, UsageCounters.Zero));
+        var usage = await fresh.GetUsageAsync();
+        Assert.Equal(0, usage.TotalRequests);
+        Assert.Equal(0, usage.TokensUsed);
+        Assert.Null(usage.LastAccessTime);
+    }
+
+    [Fact]
     public async Task A_batch_of_validations_is_decided_in_order_as_if_sent_one_by_one()
     {
         var key = fixture.Grains.GetGrain<IApiKeyGrain>("batch-" + Guid.NewGuid().ToString("N"));

@@ -53,6 +53,25 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_model_read_back_from_storage_lends_its_status_to_no_model_created_after_it()
+    {
+        // A Ready model, then a fresh activation of it that reads its state from storage.
+        var ready = Model("tenant-a", NewName());
+        Assert.True((await ready.CreateAsync(Sklearn)).IsSuccess);
+        await TestEnvironment.Eventually(() => ready.GetAsync(), r => r.Value?.Ready == true, what: "the model to become Ready");
+        await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        Assert.True((await ready.GetAsync()).Value!.Ready);
+
+        // A model created now knows only what its create response said: no status yet. (Reading state used to fill
+        // the shared ObservedStatus.Pending in place, so this model started out Ready with the other one's URL.)
+        var created = await Model("tenant-a", NewName()).CreateAsync(Sklearn);
+        Assert.False(created.Value!.Ready);
+        Assert.Equal("Pending", created.Value.Status);
+        Assert.Null(created.Value.Url);
+        Assert.Empty(created.Value.Conditions);
+    }
+
+    [Fact]
     public async Task A_create_whose_tenant_index_cannot_be_written_leaves_neither_an_InferenceService_nor_a_record()
     {
         var name = NewName();
