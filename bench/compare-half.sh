@@ -6,7 +6,9 @@
 # key, then runs ROUNDS x (baseline, A, B) of wrk with connections paced as in validate-key.sh's "half" runs
 # (PACE_DELAY_MS, default 2) at about RATE req/s, and prints every run plus the median p99 per target.
 # BOX_ENV_A / BOX_ENV_B: extra environment for A or B only (compare runtime settings with the same build by passing
-# this checkout as OTHER_CHECKOUT). Loopback only; stops only what it started. Needs wrk, node, dotnet.
+# this checkout as OTHER_CHECKOUT). B_BASELINE=1: B is a second bare endpoint run with BOX_ENV_B instead of a box
+# (BOX_ENV_B=BASELINE_SILO=box gives it an idle silo configured as the box's). Loopback only; stops only what it
+# started. Needs wrk, node, dotnet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -80,7 +82,17 @@ start_box() {
   grep -q '^pk_live_' "$WORK/$label.key" || { say "publish on $label failed"; exit 1; }
 }
 start_box a "$ROOT" "${BOX_ENV_A:-}"; A_PORT=$PORT
-start_box b "$OTHER" "${BOX_ENV_B:-}"; B_PORT=$PORT
+if [[ "${B_BASELINE:-0}" == 1 ]]; then
+  # B is the bare endpoint again, with BOX_ENV_B (e.g. BASELINE_SILO=box: an idle co-hosted silo).
+  B_PORT=$(free_port)
+  (exec env ${BOX_ENV_B:-} dotnet "$(BIN "$ROOT" bench/Baseline Inference.Bench.Baseline)" --urls http://127.0.0.1:$B_PORT \
+    --Cluster:TablePrefix="cmpb$RANDOM" --Cluster:SiloPort="$(free_port)" --Cluster:GatewayPort="$(free_port)" \
+    >"$WORK/b.log" 2>&1) & PIDS+=($!)
+  wait_http "http://127.0.0.1:$B_PORT/api/validate-api-key" POST
+  echo "none" >"$WORK/b.key"
+else
+  start_box b "$OTHER" "${BOX_ENV_B:-}"; B_PORT=$PORT
+fi
 echo "none" >"$WORK/base.key"
 
 # run LABEL PORT CONNECTIONS DURATION -> "label rps p50_ms p99_ms non2xx"
