@@ -30,7 +30,10 @@ public static class ApiHostApp
 {
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // Content root = where the binaries and appsettings.json are, not the working directory: config reload
+        // watches its content root recursively, and from the repository root (./box) that was one inotify watch per
+        // directory (5 500, node_modules included) per process, woken by every file Azurite or a build writes.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         configure?.Invoke(builder);
         var configuration = builder.Configuration;
         var mode = configuration.GetValue("Mode", HostingMode.Embedded);
