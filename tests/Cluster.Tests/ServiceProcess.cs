@@ -29,7 +29,11 @@ public sealed class ServiceProcess : IDisposable
         {
             throw new FileNotFoundException($"{dll} is missing: build the solution first", dll);
         }
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // From the repository root, as ./box starts them.
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = TestEnvironment.RepoRoot(),
+        };
         info.ArgumentList.Add(dll);
         foreach (var arg in args)
         {
@@ -61,6 +65,20 @@ public sealed class ServiceProcess : IDisposable
         {
         }
     }
+
+    /// <summary>How many inotify watches (file-change subscriptions, Linux) the process holds.</summary>
+    public int InotifyWatches => Directory.EnumerateFiles($"/proc/{_process.Id}/fdinfo")
+        .Sum(fd =>
+        {
+            try
+            {
+                return File.ReadLines(fd).Count(line => line.StartsWith("inotify wd", StringComparison.Ordinal));
+            }
+            catch (IOException)
+            {
+                return 0; // closed meanwhile
+            }
+        });
 
     public string RecentOutput => $"--- {Name} ---\n" + string.Join('\n', _output);
 
