@@ -22,79 +22,22 @@ SKIP_EMBEDDED="${SKIP_EMBEDDED:-0}"
 # exec: run in the background, the function's subshell becomes the service itself, so its PID in $! is what cleanup kills.
 box() { exec env $BOX_ENV "$@"; }
 WORK="$(mktemp -d /tmp/bench-validate-key.XXXXXX)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-say() { printf '%s\n' "$*" >&2; }
-wait_http() { # URL [METHOD]
-  for _ in $(seq 1 300); do
-    if curl -s -o /dev/null -X "${2:-GET}" "$1"; then return 0; fi
-    sleep 0.3
-  done
-  say "timed out waiting for $1"; exit 1
-}
-
-# Free loopback ports, so the run never collides with a box or a test run on the same machine.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
-AZ_BLOB=$(free_port); AZ_QUEUE=$(free_port); AZ_TABLE=$(free_port); EMU=$(free_port); BASE=$(free_port)
+source "$ROOT/bench/common.sh"
 EMB=$(free_port); EMB_SILO=$(free_port); EMB_GW=$(free_port)
-
-command -v wrk >/dev/null || { say "wrk is missing: apt-get update && apt-get install -y wrk"; exit 1; }
-AZURITE_JS="${AZURITE_JS:-$ROOT/node_modules/azurite/dist/src/azurite.js}"
-[[ -f "$AZURITE_JS" ]] || AZURITE_JS=/work/main/node_modules/azurite/dist/src/azurite.js
 
 say "== building (Release)"
 for p in src/ApiHost src/Silo src/KubeEmulator bench/Baseline; do
   dotnet build "$p" -c Release -v q -nologo >/dev/null
 done
-BIN() { echo "$ROOT/$1/bin/Release/net10.0/$2.dll"; }
-
-export JWT_SECRET="bench-$(head -c 32 /dev/urandom | base64 | tr -d '/+=')"
-export ADMIN_PASSWORD="bench-admin-password"
-STORAGE="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:$AZ_BLOB/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$AZ_QUEUE/devstoreaccount1;TableEndpoint=http://127.0.0.1:$AZ_TABLE/devstoreaccount1;"
-export ConnectionStrings__Storage="$STORAGE" Logging__LogLevel__Default=Warning
-
-say "== starting Azurite, the Kubernetes emulator and the baseline"
-node "$AZURITE_JS" --silent --disableTelemetry --skipApiVersionCheck --location "$WORK/azurite" \
-  --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 --blobPort $AZ_BLOB --queuePort $AZ_QUEUE --tablePort $AZ_TABLE \
-  >"$WORK/azurite.log" 2>&1 & PIDS+=($!)
-dotnet "$(BIN src/KubeEmulator KubeEmulator)" --urls http://127.0.0.1:$EMU --kubeconfig "$WORK/kubeconfig" --ready-delay 00:00:01 \
-  >"$WORK/emulator.log" 2>&1 & PIDS+=($!)
-dotnet "$(BIN bench/Baseline Inference.Bench.Baseline)" --urls http://127.0.0.1:$BASE >"$WORK/baseline.log" 2>&1 & PIDS+=($!)
-wait_http http://127.0.0.1:$EMU/readyz
-wait_http http://127.0.0.1:$BASE/api/validate-api-key POST
-export KUBECONFIG="$WORK/kubeconfig"
-
+start_infrastructure
 API_DLL="$(BIN src/ApiHost Inference.ApiHost)"
-TOKEN="$(dotnet "$API_DLL" token tenant-a)"
-
-# publish_model BASE_URL NAME -> prints the full key
-publish_model() {
-  local base="$1" name="$2"
-  curl -sf -X POST "$base/api/models" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d "{\"name\":\"$name\",\"framework\":\"sklearn\",\"storageUri\":\"gs://kfserving-examples/models/sklearn/1.0/model\"}" >/dev/null
-  for _ in $(seq 1 100); do
-    curl -sf "$base/api/models/$name" -H "Authorization: Bearer $TOKEN" | grep -q '"ready":true' && break
-    sleep 0.3
-  done
-  # Limits far above what the run can reach, so every answer is a real validation (200), not a 429.
-  curl -sf -X POST "$base/api/models/$name/publish" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d '{"config":{"rateLimiting":{"requestsPerMinute":1000000,"requestsPerHour":2000000000,"tokensPerHour":0,"burstLimit":1000000}}}' \
-    | sed -E 's/.*"apiKey":"(pk_live_[0-9A-Za-z]+)".*/\1/'
-}
 
 # run_wrk LABEL URL CONNECTIONS THREADS -> "label rps p50_ms p99_ms non2xx"
 run_wrk() {
   local label="$1" url="$2" c="$3" t="$4" out
   out="$(BENCH_KEY="$KEY" wrk -t"$t" -c"$c" -d"${DURATION}s" --latency -s "$ROOT/bench/post-key.lua" "$url")"
   echo "$out" >"$WORK/wrk-$label.txt"
-  awk -v label="$label" '
-    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-    /Requests\/sec/ { rps=$2 } $1=="50%" { p50=ms($2) } $1=="99%" { p99=ms($2) } /Non-2xx/ { bad=$5 }
-    END { printf "%s %.0f %.3f %.3f %d\n", label, rps, p50, p99, bad+0 }' <<<"$out"
+  wrk_summary "$label" <<<"$out"
 }
 
 # run_paced LABEL URL RATE: about RATE req/s offered by connections that each pause PACE_DELAY_MS (10) after every
