@@ -44,6 +44,10 @@ public sealed class KeyValidationTests(ApiFixture api)
         Assert.Equal(name, fromHeader.Headers.GetValues("X-Model").Single());
         AssertRateLimitHeaders(fromHeader, 50);
         Assert.Equal("49", fromHeader.Headers.GetValues("X-RateLimit-Remaining").Single());
+        // Sized, not chunked: the gateway gets the whole answer in one send, with nothing to wait for after it.
+        Assert.NotEqual(true, fromHeader.Headers.TransferEncodingChunked);
+        Assert.Equal((await fromHeader.Content.ReadAsByteArrayAsync()).Length, fromHeader.Content.Headers.ContentLength);
+        Assert.Equal("application/json; charset=utf-8", fromHeader.Content.Headers.ContentType!.ToString());
         Assert.Equal("50;w=60, 1000;w=3600", fromHeader.Headers.GetValues("RateLimit-Policy").Single());
 
         var fromBody = await anonymous.PostJson("/api/validate-api-key", new { apiKey = key });
@@ -165,6 +169,26 @@ public sealed class KeyValidationTests(ApiFixture api)
         var usage = (await (await api.Tenant("tenant-a").GetAsync($"/api/models/{name}/publish")).AssertOk())["usage"]!;
         Assert.Equal(60, usage["totalRequests"]!.GetValue<long>());
         Assert.Equal(60, usage["tokensUsed"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task The_batcher_keeps_a_bounded_number_of_grain_references()
+    {
+        var batcher = new KeyValidationBatcher(api.Services.GetRequiredService<IGrainFactory>(),
+            api.Services.GetRequiredService<IMeterFactory>(), referenceLimit: 3);
+        var (_, key) = await PublishedAsync();
+        var hash = ApiKeys.Hash(key);
+
+        Assert.Equal(KeyOutcome.Valid, (await batcher.ValidateAsync(hash, 0)).Outcome);
+        Assert.Equal(KeyOutcome.Valid, (await batcher.ValidateAsync(hash, 0)).Outcome);
+        Assert.Equal(1, batcher.ReferencesKept);
+        // Keys that are well formed but unknown (anyone can forge the checksum) each take a reference, up to the bound.
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(KeyOutcome.Unknown, (await batcher.ValidateAsync(ApiKeys.Hash(ApiKeys.Create().FullKey), 0)).Outcome);
+            Assert.InRange(batcher.ReferencesKept, 1, 3);
+        }
+        Assert.Equal(KeyOutcome.Valid, (await batcher.ValidateAsync(hash, 0)).Outcome);
     }
 
     [Fact]

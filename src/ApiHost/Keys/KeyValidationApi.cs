@@ -161,6 +161,12 @@ public static class KeyValidationApi
             headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
         }
         headers.CacheControl = "no-store";
-        return response.WriteAsJsonAsync(body, KeyJson.Default.ValidateKeyResponse, contentType: null, context.RequestAborted);
+        // Serialized ahead so the answer goes out with a Content-Length: one send for headers and body. Streamed
+        // (WriteAsJsonAsync) it would be chunked, and the closing chunk a second send and a second wake-up of the
+        // gateway on every validation.
+        var json = JsonSerializer.SerializeToUtf8Bytes(body, KeyJson.Default.ValidateKeyResponse);
+        response.ContentType = "application/json; charset=utf-8";
+        response.ContentLength = json.Length;
+        return response.Body.WriteAsync(json, context.RequestAborted).AsTask();
     }
 }

@@ -20,19 +20,32 @@ public sealed class KeyValidationBatcher
     /// <summary>Bound on one call's batch; the rest wait for the next call.</summary>
     public const int MaxBatch = 256;
 
+    /// <summary>Default bound on the grain references kept between calls (a few hundred bytes each); past it they
+    /// are dropped and made again as needed, so keys sent once (or forged with a valid checksum) cannot grow it.</summary>
+    public const int DefaultReferenceLimit = 10_000;
+
     private readonly IGrainFactory _grains;
     private readonly ConcurrentDictionary<string, KeyQueue> _queues = new(StringComparer.Ordinal);
+
+    // Orleans resolves the grain interface by reflection on every GetGrain, about as costly as the rest of a
+    // validation's own work; a key's queue lives only while calls are under way, so its reference is kept here.
+    private readonly ConcurrentDictionary<string, IApiKeyGrain> _references = new(StringComparer.Ordinal);
+    private readonly int _referenceLimit;
     private long _grainCalls;
 
-    public KeyValidationBatcher(IGrainFactory grains, IMeterFactory meters)
+    public KeyValidationBatcher(IGrainFactory grains, IMeterFactory meters, int referenceLimit = DefaultReferenceLimit)
     {
         _grains = grains;
+        _referenceLimit = referenceLimit;
         meters.Create(MeterName).CreateObservableCounter("inference.key_validation.grain_calls", () => GrainCalls, "{call}",
             "Grain calls made for key validations (fewer than validations when concurrent ones for a key were batched)");
     }
 
     /// <summary>Keys with a call under way or requests waiting; idle keys hold no memory here.</summary>
     public int ActiveKeys => _queues.Count;
+
+    /// <summary>Grain references kept for keys seen recently, at most the reference limit.</summary>
+    public int ReferencesKept => _references.Count;
 
     /// <summary>Grain calls made so far; fewer than validations when requests were batched.</summary>
     public long GrainCalls => Interlocked.Read(ref _grainCalls);
@@ -41,7 +54,7 @@ public sealed class KeyValidationBatcher
     {
         while (true)
         {
-            var queue = _queues.GetOrAdd(keyHash, static (hash, factory) => new KeyQueue(factory.GetGrain<IApiKeyGrain>(hash)), _grains);
+            var queue = _queues.GetOrAdd(keyHash, static (hash, batcher) => new KeyQueue(batcher.Reference(hash)), this);
             if (queue.TryEnqueue(tokens, out var answer, out var startPump))
             {
                 if (startPump)
@@ -54,6 +67,19 @@ public sealed class KeyValidationBatcher
             // same queue is a no-op) rather than spin until the pump gets to run, and make a fresh one.
             _queues.TryRemove(new KeyValuePair<string, KeyQueue>(keyHash, queue));
         }
+    }
+
+    private IApiKeyGrain Reference(string keyHash)
+    {
+        if (_references.TryGetValue(keyHash, out var grain))
+        {
+            return grain;
+        }
+        if (_references.Count >= _referenceLimit)
+        {
+            _references.Clear();
+        }
+        return _references.GetOrAdd(keyHash, _grains.GetGrain<IApiKeyGrain>(keyHash));
     }
 
     private async Task PumpAsync(string keyHash, KeyQueue queue)
