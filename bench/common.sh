@@ -23,7 +23,7 @@ command -v wrk >/dev/null || { say "wrk is missing: apt-get update && apt-get in
 
 # start_infrastructure [OTHER_CHECKOUT]: Azurite (from this checkout's node_modules, else the other's), the Kubernetes
 # emulator and the bare baseline on free ports; exports what the box's processes read (storage, KUBECONFIG, secrets)
-# and sets BASE (the baseline's port) and TOKEN (a tenant-a token).
+# and sets BASE (the baseline's port), BASE_PID and TOKEN (a tenant-a token).
 start_infrastructure() {
   local azurite="${AZURITE_JS:-$ROOT/node_modules/azurite/dist/src/azurite.js}"
   [[ -f "$azurite" || -z "${1:-}" ]] || azurite="$1/node_modules/azurite/dist/src/azurite.js"
@@ -41,6 +41,7 @@ start_infrastructure() {
   dotnet "$(BIN src/KubeEmulator KubeEmulator)" --urls http://127.0.0.1:$emulator --kubeconfig "$WORK/kubeconfig" --ready-delay 00:00:01 \
     >"$WORK/emulator.log" 2>&1 & PIDS+=($!)
   dotnet "$(BIN bench/Baseline Inference.Bench.Baseline)" --urls http://127.0.0.1:$BASE >"$WORK/baseline.log" 2>&1 & PIDS+=($!)
+  BASE_PID=$!
   wait_http http://127.0.0.1:$table/
   wait_http http://127.0.0.1:$emulator/readyz
   wait_http http://127.0.0.1:$BASE/api/validate-api-key POST
@@ -70,3 +71,6 @@ wrk_summary() {
     /Requests\/sec/ { rps=$2 } $1=="50%" { p50=ms($2) } $1=="99%" { p99=ms($2) } /Non-2xx/ { bad=$5 }
     END { printf "%s %.0f %.3f %.3f %d\n", label, rps, p50, p99, bad+0 }'
 }
+
+# cpu_ticks PID -> user + system clock ticks (1/100 s) the process has used so far
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }

@@ -26,7 +26,7 @@ for tree in "$ROOT" "$OTHER"; do
 done
 start_infrastructure "$OTHER"
 
-# start_box LABEL TREE ENV: sets PORT; publishes model bench-LABEL and leaves its key in $WORK/LABEL.key
+# start_box LABEL TREE ENV: sets PORT and PID; publishes model bench-LABEL and leaves its key in $WORK/LABEL.key
 # (not run in a subshell, so that PIDS keeps the box for cleanup)
 start_box() {
   local label="$1" tree="$2" env="$3" port
@@ -34,42 +34,50 @@ start_box() {
   (exec env $env dotnet "$(BIN src/ApiHost Inference.ApiHost "$tree")" --urls http://127.0.0.1:$port \
     --Cluster:TablePrefix="cmp$label$RANDOM" --Cluster:SiloPort="$(free_port)" --Cluster:GatewayPort="$(free_port)" \
     >"$WORK/$label.log" 2>&1) & PIDS+=($!)
+  PID=$!
   wait_http "http://127.0.0.1:$port/ready"
   publish_model "http://127.0.0.1:$port" "bench-$label" >"$WORK/$label.key"
   grep -q '^pk_live_' "$WORK/$label.key" || { say "publish on $label failed"; exit 1; }
 }
-start_box a "$ROOT" "${BOX_ENV_A:-}"; A_PORT=$PORT
+start_box a "$ROOT" "${BOX_ENV_A:-}"; A_PORT=$PORT; A_PID=$PID
 if [[ "${B_BASELINE:-0}" == 1 ]]; then
   # B is the bare endpoint again, with BOX_ENV_B (e.g. BASELINE_SILO=box: an idle co-hosted silo).
   B_PORT=$(free_port)
   (exec env ${BOX_ENV_B:-} dotnet "$(BIN bench/Baseline Inference.Bench.Baseline)" --urls http://127.0.0.1:$B_PORT \
     --Cluster:TablePrefix="cmpb$RANDOM" --Cluster:SiloPort="$(free_port)" --Cluster:GatewayPort="$(free_port)" \
     >"$WORK/b.log" 2>&1) & PIDS+=($!)
+  B_PID=$!
   wait_http "http://127.0.0.1:$B_PORT/api/validate-api-key" POST
   echo "none" >"$WORK/b.key"
 else
-  start_box b "$OTHER" "${BOX_ENV_B:-}"; B_PORT=$PORT
+  start_box b "$OTHER" "${BOX_ENV_B:-}"; B_PORT=$PORT; B_PID=$PID
 fi
 echo "none" >"$WORK/base.key"
 
-# run LABEL PORT CONNECTIONS DURATION -> "label rps p50_ms p99_ms non2xx"
+# run LABEL PORT PID CONNECTIONS DURATION -> "label rps p50_ms p99_ms non2xx cpu_us_per_request"
+# (CPU of the target process only: user + system time over the run, divided by the requests it answered)
 run() {
-  local label="$1" port="$2" c="$3" d="$4"
-  BENCH_KEY="$(cat "$WORK/$label.key")" BENCH_DELAY_MS="$PAUSE" wrk -t2 -c"$c" -d"${d}s" --latency \
-    -s "$ROOT/bench/post-key.lua" "http://127.0.0.1:$port/api/validate-api-key" | wrk_summary "$label"
+  local label="$1" port="$2" pid="$3" c="$4" d="$5" before summary
+  before=$(cpu_ticks "$pid")
+  summary=$(BENCH_KEY="$(cat "$WORK/$label.key")" BENCH_DELAY_MS="$PAUSE" wrk -t2 -c"$c" -d"${d}s" --latency \
+    -s "$ROOT/bench/post-key.lua" "http://127.0.0.1:$port/api/validate-api-key" | wrk_summary "$label")
+  awk -v ticks=$(( $(cpu_ticks "$pid") - before )) -v d="$d" '{ printf "%s %.0f\n", $0, ($2 > 0 ? ticks * 10000 / ($2 * d) : 0) }' <<<"$summary"
 }
 C=$(( (RATE * PAUSE + 999) / 1000 )); (( C >= 2 )) || C=2
 say "== warm-up (10 s each), then $ROUNDS rounds of base, a, b at ~$RATE req/s ($C connections pausing 0-$((2 * PAUSE)) ms)"
-for t in "base $BASE" "a $A_PORT" "b $B_PORT"; do set -- $t; run "$1" "$2" 64 10 >/dev/null; done
+for t in "base $BASE $BASE_PID" "a $A_PORT $A_PID" "b $B_PORT $B_PID"; do set -- $t; run "$1" "$2" "$3" 64 10 >/dev/null; done
 RESULTS="$WORK/results.txt"
-echo "run       req/s   p50_ms   p99_ms non2xx"
+echo "run       req/s   p50_ms   p99_ms non2xx us/req"
 for r in $(seq 1 "$ROUNDS"); do
-  for t in "base $BASE" "a $A_PORT" "b $B_PORT"; do
+  for t in "base $BASE $BASE_PID" "a $A_PORT $A_PID" "b $B_PORT $B_PID"; do
     set -- $t
-    run "$1" "$2" "$C" "$DURATION" | tee -a "$RESULTS" | xargs printf '%-6s %8s %8s %8s %6s\n'
+    run "$1" "$2" "$3" "$C" "$DURATION" | tee -a "$RESULTS" | xargs printf '%-6s %8s %8s %8s %6s %6s\n'
   done
 done
 echo "A = $ROOT ${BOX_ENV_A:-}; B = $OTHER ${BOX_ENV_B:-}"
 for l in base a b; do
-  awk -v l="$l" '$1==l { print $4 }' "$RESULTS" | sort -n | awk -v l="$l" '{ v[NR]=$1 } END { printf "%-6s median p99 %.3f ms over %d runs\n", l, v[int((NR+1)/2)], NR }'
+  median() { sort -n | awk '{ v[NR]=$1 } END { print v[int((NR+1)/2)] }'; }
+  printf '%-6s median p99 %.3f ms, median CPU %s us per request, over %d runs\n' "$l" \
+    "$(awk -v l="$l" '$1==l { print $4 }' "$RESULTS" | median)" "$(awk -v l="$l" '$1==l { print $6 }' "$RESULTS" | median)" \
+    "$(grep -c "^$l " "$RESULTS")"
 done

@@ -82,14 +82,33 @@ public sealed class SiloFailoverTests
             s => s.Count == 1, TimeSpan.FromSeconds(60), "the dead silo to leave the admin view");
         Assert.Equal("Active", silos[0]!["status"]!.GetValue<string>());
 
-        // With no silo left at all, the API host still answers in the contract's shape: 503 and Retry-After.
+        // A published key, for the gateway's key validation once no silo is left.
+        var keyed = names[1];
+        await TestEnvironment.Eventually(async () => await http.GetFromJsonAsync<JsonNode>($"/api/models/{keyed}"),
+            m => m?["ready"]?.GetValue<bool>() == true, TimeSpan.FromSeconds(60), "the model to become Ready");
+        var published = await http.PostAsJsonAsync($"/api/models/{keyed}/publish", new
+        {
+            config = new { rateLimiting = new { requestsPerMinute = 100, requestsPerHour = 1000, tokensPerHour = 0, burstLimit = 10 } },
+        });
+        var publishBody = await published.Content.ReadAsStringAsync();
+        Assert.True(published.StatusCode == HttpStatusCode.Created, publishBody + box.Diagnostics());
+        var key = JsonNode.Parse(publishBody)!["publishedModel"]!["apiKey"]!.GetValue<string>();
+
+        // With no silo left at all, the API host still answers in the contract's shape: 503 and Retry-After, the key
+        // validation (which skips most of the pipeline) included.
         foreach (var (silo, _) in box.Silos)
         {
             silo.Kill();
         }
-        var down = await http.GetAsync($"/api/models/{names[1]}");
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
-        Assert.NotNull(down.Headers.RetryAfter);
-        Assert.Equal("Service temporarily unavailable", JsonNode.Parse(await down.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+        var down = await http.GetAsync($"/api/models/{keyed}");
+        var validation = new HttpRequestMessage(HttpMethod.Post, "/api/validate-api-key");
+        validation.Headers.Add("X-API-Key", key);
+        var validationDown = await http.SendAsync(validation);
+        foreach (var response in new[] { down, validationDown })
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.NotNull(response.Headers.RetryAfter);
+            Assert.Equal("Service temporarily unavailable", JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+        }
     }
 }
