@@ -4,7 +4,8 @@
 #   bench/compare-half.sh OTHER_CHECKOUT [RATE=10000] [ROUNDS=3] [DURATION_SECONDS=10]
 # Starts the bare baseline, this checkout's box (A) and OTHER_CHECKOUT's box (B) embedded, each with a published
 # key, then runs ROUNDS x (baseline, A, B) of wrk with connections paced as in validate-key.sh's "half" runs
-# (PACE_DELAY_MS, default 2) at about RATE req/s, and prints every run plus the median p99 per target.
+# (PACE_DELAY_MS, default 2) at about RATE req/s, and prints every run (with the CPU time the target process used per
+# request answered) plus the median p99 and CPU per request per target.
 # BOX_ENV_A / BOX_ENV_B: extra environment for A or B only (compare runtime settings with the same build by passing
 # this checkout as OTHER_CHECKOUT). B_BASELINE=1: B is a second bare endpoint run with BOX_ENV_B instead of a box
 # (BOX_ENV_B=BASELINE_SILO=box gives it an idle silo configured as the box's). Loopback only; stops only what it
