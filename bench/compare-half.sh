@@ -27,13 +27,15 @@ for tree in "$ROOT" "$OTHER"; do
 done
 start_infrastructure "$OTHER"
 
+# cluster_args LABEL: a fresh table prefix and free silo/gateway ports, so co-hosted silos never meet
+cluster_args() { echo "--Cluster:TablePrefix=cmp$1$RANDOM --Cluster:SiloPort=$(free_port) --Cluster:GatewayPort=$(free_port)"; }
+
 # start_box LABEL TREE ENV: sets PORT and PID; publishes model bench-LABEL and leaves its key in $WORK/LABEL.key
 # (not run in a subshell, so that PIDS keeps the box for cleanup)
 start_box() {
   local label="$1" tree="$2" env="$3" port
   port=$(free_port); PORT=$port
-  (exec env $env dotnet "$(BIN src/ApiHost Inference.ApiHost "$tree")" --urls http://127.0.0.1:$port \
-    --Cluster:TablePrefix="cmp$label$RANDOM" --Cluster:SiloPort="$(free_port)" --Cluster:GatewayPort="$(free_port)" \
+  (exec env $env dotnet "$(BIN src/ApiHost Inference.ApiHost "$tree")" --urls http://127.0.0.1:$port $(cluster_args "$label") \
     >"$WORK/$label.log" 2>&1) & PIDS+=($!)
   PID=$!
   wait_http "http://127.0.0.1:$port/ready"
@@ -44,8 +46,7 @@ start_box a "$ROOT" "${BOX_ENV_A:-}"; A_PORT=$PORT; A_PID=$PID
 if [[ "${B_BASELINE:-0}" == 1 ]]; then
   # B is the bare endpoint again, with BOX_ENV_B (e.g. BASELINE_SILO=box: an idle co-hosted silo).
   B_PORT=$(free_port)
-  (exec env ${BOX_ENV_B:-} dotnet "$(BIN bench/Baseline Inference.Bench.Baseline)" --urls http://127.0.0.1:$B_PORT \
-    --Cluster:TablePrefix="cmpb$RANDOM" --Cluster:SiloPort="$(free_port)" --Cluster:GatewayPort="$(free_port)" \
+  (exec env ${BOX_ENV_B:-} dotnet "$(BIN bench/Baseline Inference.Bench.Baseline)" --urls http://127.0.0.1:$B_PORT $(cluster_args b) \
     >"$WORK/b.log" 2>&1) & PIDS+=($!)
   B_PID=$!
   wait_http "http://127.0.0.1:$B_PORT/api/validate-api-key" POST
@@ -76,8 +77,8 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 echo "A = $ROOT ${BOX_ENV_A:-}; B = $OTHER ${BOX_ENV_B:-}"
+median() { sort -n | awk '{ v[NR]=$1 } END { print v[int((NR+1)/2)] }'; } # the lower middle for an even count
 for l in base a b; do
-  median() { sort -n | awk '{ v[NR]=$1 } END { print v[int((NR+1)/2)] }'; }
   printf '%-6s median p99 %.3f ms, median CPU %s us per request, over %d runs\n' "$l" \
     "$(awk -v l="$l" '$1==l { print $4 }' "$RESULTS" | median)" "$(awk -v l="$l" '$1==l { print $6 }' "$RESULTS" | median)" \
     "$(grep -c "^$l " "$RESULTS")"
