@@ -1,4 +1,5 @@
 using Inference.Grains.Gateway;
+using Inference.Grains.Keys;
 using Inference.Grains.Kubernetes;
 using k8s;
 using Microsoft.Extensions.Configuration;
@@ -32,6 +33,7 @@ public static class Extensions
     {
         services.AddKubernetes(configuration);
         services.AddHostedService<ClusterWatchService>();
+        services.TryAddSingleton<LocalApiKeys>();
         // Grain state is read with Newtonsoft.Json, which by default fills an object a property already holds
         // instead of creating one. A state class whose property starts as a shared instance (ModelState.Status =
         // ObservedStatus.Pending, the key's Usage = UsageCounters.Zero) would have that shared instance overwritten

@@ -154,7 +154,8 @@ public sealed class KeyValidationTests(ApiFixture api)
     public async Task Concurrent_validations_of_one_key_share_grain_calls_and_stay_exact()
     {
         var (name, key) = await PublishedAsync(Config(rpm: 60, rph: 1000, burst: 60));
-        var batcher = api.Services.GetRequiredService<KeyValidationBatcher>();
+        // As an API host without a silo of its own validates: by grain calls only.
+        var batcher = new KeyValidationBatcher(api.Services.GetRequiredService<IGrainFactory>(), api.Services.GetRequiredService<IMeterFactory>());
         var callsBefore = batcher.GrainCalls;
         var hash = ApiKeys.Hash(key);
 
@@ -169,6 +170,30 @@ public sealed class KeyValidationTests(ApiFixture api)
         var usage = (await (await api.Tenant("tenant-a").GetAsync($"/api/models/{name}/publish")).AssertOk())["usage"]!;
         Assert.Equal(60, usage["totalRequests"]!.GetValue<long>());
         Assert.Equal(60, usage["tokensUsed"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task A_key_active_in_the_hosts_own_silo_is_decided_without_grain_calls_and_stays_exact()
+    {
+        var (name, key) = await PublishedAsync(Config(rpm: 60, rph: 1000, burst: 60));
+        var batcher = api.Services.GetRequiredService<KeyValidationBatcher>();
+        var (callsBefore, directBefore) = (batcher.GrainCalls, batcher.DirectValidations);
+        var hash = ApiKeys.Hash(key);
+
+        var checks = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => Task.Run(() => batcher.ValidateAsync(hash, 1))));
+
+        Assert.Equal(60, checks.Count(c => c.Outcome == KeyOutcome.Valid));
+        Assert.Equal(140, checks.Count(c => c.Outcome == KeyOutcome.Limited));
+        // Only this test's key is validated here meanwhile (other tests in the collection do not run in parallel).
+        Assert.Equal(200, batcher.DirectValidations - directBefore);
+        Assert.Equal(0, batcher.GrainCalls - callsBefore);
+        // Counted in the grain itself: usage shows them, and a revocation through the grain applies at once.
+        var usage = (await (await api.Tenant("tenant-a").GetAsync($"/api/models/{name}/publish")).AssertOk())["usage"]!;
+        Assert.Equal(60, usage["totalRequests"]!.GetValue<long>());
+        Assert.Equal(60, usage["tokensUsed"]!.GetValue<long>());
+        (await api.Tenant("tenant-a").DeleteAsync($"/api/models/{name}/publish")).EnsureSuccessStatusCode();
+        Assert.Equal(KeyOutcome.Revoked, (await batcher.ValidateAsync(hash, 0)).Outcome);
+        Assert.Equal(0, batcher.GrainCalls - callsBefore);
     }
 
     [Fact]
@@ -197,7 +222,7 @@ public sealed class KeyValidationTests(ApiFixture api)
         var (_, key) = await PublishedAsync();
         var factory = api.Services.GetRequiredService<IMeterFactory>();
         var durations = new ConcurrentBag<(double Seconds, int Status)>();
-        long grainCalls = -1;
+        var counters = new ConcurrentDictionary<string, long>();
         using var listener = new MeterListener();
         // Only this host's meters: every fixture's host lives in this test process.
         listener.InstrumentPublished = (instrument, l) =>
@@ -216,7 +241,7 @@ public sealed class KeyValidationTests(ApiFixture api)
                 durations.Add((seconds, (int)all.Single(t => t.Key == "http.response.status_code").Value!));
             }
         });
-        listener.SetMeasurementEventCallback<long>((_, calls, _, _) => grainCalls = calls);
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => counters[instrument.Name] = value);
         listener.Start();
 
         var client = api.Client();
@@ -229,7 +254,9 @@ public sealed class KeyValidationTests(ApiFixture api)
         var timed = await TestEnvironment.Eventually(() => Task.FromResult(durations.ToArray()),
             d => d.Any(x => x.Status == 200) && d.Any(x => x.Status == 401), what: "both validations to be timed");
         Assert.All(timed, d => Assert.True(d.Seconds > 0));
-        Assert.True(grainCalls >= 1, $"grain calls: {grainCalls}");
+        // This host co-hosts the key's silo: the valid key was decided directly (the junk one never reached a grain).
+        Assert.True(counters.GetValueOrDefault("inference.key_validation.direct") >= 1, $"counters: {string.Join(", ", counters)}");
+        Assert.True(counters.ContainsKey("inference.key_validation.grain_calls"), $"counters: {string.Join(", ", counters)}");
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Inference.Grains.Abstractions.Keys;
+using Inference.Grains.Keys;
 
 namespace Inference.ApiHost.Keys;
 
@@ -10,6 +11,9 @@ namespace Inference.ApiHost.Keys;
 /// is sent at once, so light load pays nothing; under heavy load on a hot key the per-call cost (serialization, a hop
 /// to the key's silo and back, a grain turn) is shared by the whole batch. The grain still decides every request in
 /// order, so limits stay exact.
+/// Where the key's activation lives in this process (<see cref="LocalApiKeys"/>: the embedded default, or an API host
+/// that is a cluster member), the validation is decided against the activation directly and nothing is queued: no
+/// grain call, no hand-over between threads.
 /// The grain calls it makes are counted on the meter <see cref="MeterName"/> (how long validations take is ASP.NET
 /// Core's own <c>http.server.request.duration</c> for the route <c>/api/validate-api-key</c>).
 /// </summary>
@@ -25,6 +29,7 @@ public sealed class KeyValidationBatcher
     public const int DefaultReferenceLimit = 10_000;
 
     private readonly IGrainFactory _grains;
+    private readonly LocalApiKeys? _local;
     private readonly ConcurrentDictionary<string, KeyQueue> _queues = new(StringComparer.Ordinal);
 
     // Orleans resolves the grain interface by reflection on every GetGrain (a quarter of the handler's own CPU in a
@@ -33,12 +38,17 @@ public sealed class KeyValidationBatcher
     private readonly int _referenceLimit;
     private long _grainCalls;
 
-    public KeyValidationBatcher(IGrainFactory grains, IMeterFactory meters, int referenceLimit = DefaultReferenceLimit)
+    /// <param name="local">The keys active in this process's own silo; null for an API host without a silo.</param>
+    public KeyValidationBatcher(IGrainFactory grains, IMeterFactory meters, LocalApiKeys? local = null, int referenceLimit = DefaultReferenceLimit)
     {
         _grains = grains;
+        _local = local;
         _referenceLimit = referenceLimit;
-        meters.Create(MeterName).CreateObservableCounter("inference.key_validation.grain_calls", () => GrainCalls, "{call}",
+        var meter = meters.Create(MeterName);
+        meter.CreateObservableCounter("inference.key_validation.grain_calls", () => GrainCalls, "{call}",
             "Grain calls made for key validations (fewer than validations when concurrent ones for a key were batched)");
+        meter.CreateObservableCounter("inference.key_validation.direct", () => DirectValidations, "{validation}",
+            "Key validations decided against the key's activation in this process, without a grain call");
     }
 
     /// <summary>Keys with a call under way or requests waiting; idle keys hold no memory here.</summary>
@@ -50,8 +60,15 @@ public sealed class KeyValidationBatcher
     /// <summary>Grain calls made so far; fewer than validations when requests were batched.</summary>
     public long GrainCalls => Interlocked.Read(ref _grainCalls);
 
+    /// <summary>Validations decided against a key's activation in this process, without a grain call.</summary>
+    public long DirectValidations => _local?.Decisions ?? 0;
+
     public Task<KeyCheck> ValidateAsync(string keyHash, long tokens)
     {
+        if (_local is not null && _local.TryValidate(keyHash, tokens, out var check))
+        {
+            return Task.FromResult(check);
+        }
         while (true)
         {
             var queue = _queues.GetOrAdd(keyHash, static (hash, batcher) => new KeyQueue(batcher.Reference(hash)), this);

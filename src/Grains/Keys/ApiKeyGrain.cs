@@ -2,6 +2,7 @@ using Inference.Grains.Abstractions.Events;
 using Inference.Grains.Events;
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Logging;
 
 namespace Inference.Grains.Keys;
@@ -34,13 +35,26 @@ public sealed class ApiKeyState
 
 /// <summary>One API key. The record (owner, status, expiry, limits) is written before any change is acknowledged;
 /// usage counters and the hourly windows are written behind every <see cref="FlushPeriod"/> and on deactivation, so
-/// the validation path never waits for storage. A silo crash loses at most that period of counting.</summary>
+/// the validation path never waits for storage. A silo crash loses at most that period of counting.
+/// An active or revoked key also takes validations directly from an API host in its own process
+/// (<see cref="LocalApiKeys"/>), under the same lock as its own methods.</summary>
 public sealed class ApiKeyGrain(
     [PersistentState("apikey", StorageNames.State)] IPersistentState<ApiKeyState> state,
+    LocalApiKeys localKeys,
     TimeProvider time,
     ILogger<ApiKeyGrain> logger) : Grain, IApiKeyGrain
 {
     public static readonly TimeSpan FlushPeriod = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long an activation that took direct validations since its last flush is kept from idle
+    /// collection: direct validations are no grain calls, so Orleans would otherwise see a busy key as idle.</summary>
+    public static readonly TimeSpan DirectUseKeepAlive = TimeSpan.FromMinutes(2);
+
+    // Orleans runs this grain's methods one at a time, but direct validations run on the API host's threads: the
+    // record, the windows and the counters are read and changed only under this lock.
+    private readonly Lock _gate = new();
+    private bool _open;
+    private bool _usedDirectly;
 
     private KeyLimiter? _limiter;
     private long _totalRequests;
@@ -52,41 +66,103 @@ public sealed class ApiKeyGrain(
     private IGrainTimer? _timer;
     private Task _flushing = Task.CompletedTask;
 
-    private ApiKeyState Key => state.State;
+    // The same object as state.State, kept here because Orleans lets only the activation's own turns through
+    // state.State, and direct validations read the record from the API host's threads.
+    private ApiKeyState Key { get; set; } = null!;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        Key = state.State;
         if (Key.Status != KeyStatus.None)
         {
             Load(null);
+            OpenToDirectValidation();
         }
         return Task.CompletedTask;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        // Closed before the last flush, so nothing is counted here that the next activation would not read.
+        CloseToDirectValidation();
         await FlushAsync(cancellationToken);
+    }
+
+    /// <summary>A direct validation (<see cref="LocalApiKeys.TryValidate"/>): decided here exactly as by
+    /// <see cref="ValidateAsync"/>, or false while this activation does not take them (forwarding, rotating,
+    /// deactivating): the caller then makes the grain call.</summary>
+    internal bool TryValidateHere(long tokens, [NotNullWhen(true)] out KeyCheck? check)
+    {
+        lock (_gate)
+        {
+            if (!_open)
+            {
+                check = null;
+                return false;
+            }
+            _usedDirectly = true;
+            check = Check(time.GetUtcNow(), tokens);
+            return true;
+        }
     }
 
     public Task<KeyCheck> ValidateAsync(long tokens)
     {
-        var now = time.GetUtcNow();
-        return ForwardingTo(now) is { } successor ? successor.ValidateAsync(tokens) : Task.FromResult(Check(now, tokens));
+        IApiKeyGrain? successor;
+        lock (_gate)
+        {
+            var now = time.GetUtcNow();
+            successor = ForwardingTo(now);
+            if (successor is null)
+            {
+                return Task.FromResult(Check(now, tokens));
+            }
+        }
+        return successor.ValidateAsync(tokens);
     }
 
     public Task<KeyCheck[]> ValidateManyAsync(long[] tokens)
     {
-        var now = time.GetUtcNow();
-        if (ForwardingTo(now) is { } successor)
+        IApiKeyGrain? successor;
+        lock (_gate)
         {
-            return successor.ValidateManyAsync(tokens);
+            var now = time.GetUtcNow();
+            successor = ForwardingTo(now);
+            if (successor is null)
+            {
+                var checks = new KeyCheck[tokens.Length];
+                for (var i = 0; i < tokens.Length; i++)
+                {
+                    checks[i] = Check(now, tokens[i]);
+                }
+                return Task.FromResult(checks);
+            }
         }
-        var checks = new KeyCheck[tokens.Length];
-        for (var i = 0; i < tokens.Length; i++)
+        return successor.ValidateManyAsync(tokens);
+    }
+
+    /// <summary>Lets API hosts in this process validate against this activation directly: only for a key that
+    /// answers for itself (active or revoked; a forwarding key answers through its successor).</summary>
+    private void OpenToDirectValidation()
+    {
+        bool open;
+        lock (_gate)
         {
-            checks[i] = Check(now, tokens[i]);
+            _open = open = Key.Status is KeyStatus.Active or KeyStatus.Revoked;
         }
-        return Task.FromResult(checks);
+        if (open)
+        {
+            localKeys.Add(this.GetPrimaryKeyString(), this);
+        }
+    }
+
+    private void CloseToDirectValidation()
+    {
+        lock (_gate)
+        {
+            _open = false;
+        }
+        localKeys.Remove(this.GetPrimaryKeyString(), this);
     }
 
     /// <summary>The successor that answers for this key during its rotation grace period.</summary>
@@ -119,20 +195,25 @@ public sealed class ApiKeyGrain(
 
     public async Task IssueAsync(KeyGrant grant)
     {
-        state.State = new ApiKeyState
+        CloseToDirectValidation();
+        lock (_gate)
         {
-            Status = KeyStatus.Active,
-            Tenant = grant.Tenant,
-            Model = grant.Model,
-            Limits = grant.Limits,
-            ExpiresAt = grant.ExpiresAt,
-            Usage = grant.Usage,
-            HourStart = grant.Windows?.HourStart ?? 0,
-            HourCount = grant.Windows?.HourCount ?? 0,
-            HourTokens = grant.Windows?.HourTokens ?? 0,
-        };
-        Load(grant.Windows);
+            state.State = Key = new ApiKeyState
+            {
+                Status = KeyStatus.Active,
+                Tenant = grant.Tenant,
+                Model = grant.Model,
+                Limits = grant.Limits,
+                ExpiresAt = grant.ExpiresAt,
+                Usage = grant.Usage,
+                HourStart = grant.Windows?.HourStart ?? 0,
+                HourCount = grant.Windows?.HourCount ?? 0,
+                HourTokens = grant.Windows?.HourTokens ?? 0,
+            };
+            Load(grant.Windows);
+        }
         await state.WriteStateAsync();
+        OpenToDirectValidation();
     }
 
     public async Task SetLimitsAsync(RateLimits limits)
@@ -141,23 +222,26 @@ public sealed class ApiKeyGrain(
         {
             return;
         }
-        Key.Limits = limits;
-        if (_limiter is not null)
+        lock (_gate)
         {
-            _limiter.SetLimits(limits, time.GetUtcNow().UtcTicks);
+            Key.Limits = limits;
+            _limiter?.SetLimits(limits, time.GetUtcNow().UtcTicks);
         }
         await FlushAsync(default, force: true);
     }
 
     public async Task RevokeAsync()
     {
-        if (Key.Status is KeyStatus.None or KeyStatus.Revoked)
+        lock (_gate)
         {
-            return;
+            if (Key.Status is KeyStatus.None or KeyStatus.Revoked)
+            {
+                return;
+            }
+            Key.Status = KeyStatus.Revoked;
+            Key.Successor = null;
+            Key.GraceUntil = null;
         }
-        Key.Status = KeyStatus.Revoked;
-        Key.Successor = null;
-        Key.GraceUntil = null;
         await FlushAsync(default, force: true);
         logger.LogInformation("API key of {Tenant}/{Model} revoked", Key.Tenant, Key.Model);
     }
@@ -165,20 +249,43 @@ public sealed class ApiKeyGrain(
     public async Task RotateToAsync(string successor, KeyGrant grant, DateTimeOffset? graceUntil)
     {
         var now = time.GetUtcNow();
-        // Issued while this grain handles nothing else (it is not reentrant), so no request is counted twice
-        // or lost between the two keys.
-        await GrainFactory.GetGrain<IApiKeyGrain>(successor).IssueAsync(grant with
+        // Issued while this grain handles nothing else (it is not reentrant) and takes no direct validations (closed
+        // in the same lock as the snapshot), so no request is counted twice or lost between the two keys.
+        UsageCounters usage;
+        KeyWindows? windows;
+        lock (_gate)
         {
-            Usage = Snapshot(now),
-            Windows = _limiter?.Windows(now.UtcTicks),
-        });
-        Key.Status = graceUntil > now ? KeyStatus.Forwarding : KeyStatus.Revoked;
-        Key.Successor = Key.Status == KeyStatus.Forwarding ? successor : null;
-        Key.GraceUntil = Key.Status == KeyStatus.Forwarding ? graceUntil : null;
+            _open = false;
+            usage = Snapshot(now);
+            windows = _limiter?.Windows(now.UtcTicks);
+        }
+        localKeys.Remove(this.GetPrimaryKeyString(), this);
+        try
+        {
+            await GrainFactory.GetGrain<IApiKeyGrain>(successor).IssueAsync(grant with { Usage = usage, Windows = windows });
+        }
+        catch
+        {
+            OpenToDirectValidation();
+            throw;
+        }
+        lock (_gate)
+        {
+            Key.Status = graceUntil > now ? KeyStatus.Forwarding : KeyStatus.Revoked;
+            Key.Successor = Key.Status == KeyStatus.Forwarding ? successor : null;
+            Key.GraceUntil = Key.Status == KeyStatus.Forwarding ? graceUntil : null;
+        }
+        OpenToDirectValidation();
         await FlushAsync(default, force: true);
     }
 
-    public Task<UsageCounters> GetUsageAsync() => Task.FromResult(Snapshot(time.GetUtcNow()));
+    public Task<UsageCounters> GetUsageAsync()
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(Snapshot(time.GetUtcNow()));
+        }
+    }
 
     private KeyCheck Refused(KeyOutcome outcome) =>
         new(outcome, null, null, Key.Limits.RequestsPerMinute, 0, 0, 0, Key.Limits.RequestsPerHour, null);
@@ -217,6 +324,14 @@ public sealed class ApiKeyGrain(
 
     private Task TimerFlushAsync(CancellationToken cancellationToken)
     {
+        lock (_gate)
+        {
+            if (_usedDirectly)
+            {
+                _usedDirectly = false;
+                DelayDeactivation(DirectUseKeepAlive);
+            }
+        }
         if (!_flushing.IsCompleted)
         {
             return Task.CompletedTask;
@@ -247,23 +362,22 @@ public sealed class ApiKeyGrain(
 
     private async Task WriteAsync(CancellationToken cancellationToken, bool force)
     {
-        if (!force && !_dirty)
-        {
-            return;
-        }
-        if (Key.Status == KeyStatus.None)
-        {
-            return;
-        }
         var now = time.GetUtcNow();
-        Key.Usage = Snapshot(now);
-        if (_limiter is not null)
+        lock (_gate)
         {
-            Key.HourStart = _limiter.HourStart;
-            Key.HourCount = _limiter.HourCount;
-            Key.HourTokens = _limiter.HourTokens;
+            if ((!force && !_dirty) || Key.Status == KeyStatus.None)
+            {
+                return;
+            }
+            Key.Usage = Snapshot(now);
+            if (_limiter is not null)
+            {
+                Key.HourStart = _limiter.HourStart;
+                Key.HourCount = _limiter.HourCount;
+                Key.HourTokens = _limiter.HourTokens;
+            }
+            _dirty = false;
         }
-        _dirty = false;
         try
         {
             await state.WriteStateAsync(cancellationToken);
@@ -271,7 +385,10 @@ public sealed class ApiKeyGrain(
         catch when (!force)
         {
             // A lost write-behind costs counting precision, not correctness; the next tick retries.
-            _dirty = true;
+            lock (_gate)
+            {
+                _dirty = true;
+            }
             return;
         }
         if (!force && Key.Status == KeyStatus.Active)

@@ -3,8 +3,9 @@ using Inference.Grains.Abstractions.Publishing;
 
 namespace Inference.Grains.Keys;
 
-/// <summary>The rate-limit windows of one key, in memory, owned by its single grain activation (so never shared
-/// and never locked). A request is admitted only if every limit admits it, and only an admitted request is counted.
+/// <summary>The rate-limit windows of one key, in memory, owned by its single grain activation (not thread-safe: the
+/// grain calls it under its lock). A request is admitted only if every limit admits it, and only an admitted request
+/// is counted.
 /// <list type="bullet">
 /// <item>Burst: a token bucket holding at most <c>burstLimit</c> tokens, refilled continuously at
 /// <c>requestsPerMinute / 60</c> tokens per second; each request takes one.</item>
