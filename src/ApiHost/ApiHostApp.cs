@@ -46,7 +46,12 @@ public static class ApiHostApp
         {
             builder.WebHost.UseUrls($"http://0.0.0.0:{port}");
         }
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = 1024 * 1024;
+            // Names no server software to scanners, and is 17 bytes less on every key validation the gateway waits for.
+            k.AddServerHeader = false;
+        });
         builder.Logging.ConfigureLogLevel(configuration["LOG_LEVEL"]);
         // Request-start lines carry the full query string, and a browser's /ws token travels there. Off entirely, not
         // just quiet: while this category is enabled at any level, hosting starts an Activity and a logging scope for

@@ -47,6 +47,7 @@ public sealed class KeyValidationTests(ApiFixture api)
         // Sized, not chunked: the gateway gets the whole answer in one send, with nothing to wait for after it.
         Assert.NotEqual(true, fromHeader.Headers.TransferEncodingChunked);
         Assert.Equal((await fromHeader.Content.ReadAsByteArrayAsync()).Length, fromHeader.Content.Headers.ContentLength);
+        Assert.Empty(fromHeader.Headers.Server); // no server software named
         Assert.Equal("application/json; charset=utf-8", fromHeader.Content.Headers.ContentType!.ToString());
         Assert.Equal("50;w=60, 1000;w=3600", fromHeader.Headers.GetValues("RateLimit-Policy").Single());
 
