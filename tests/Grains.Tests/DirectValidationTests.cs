@@ -75,6 +75,21 @@ public sealed class DirectValidationTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_key_used_only_directly_is_kept_from_idle_collection()
+    {
+        var (_, hash) = await IssuedAsync(new RateLimits(1000, 10000, 0, 1000));
+        var silo = HostOf(hash);
+
+        // Direct validations are no grain calls: to Orleans the activation looks idle. Its write-behind timer (which
+        // has ticked by now, twice over) saw them and asked to be kept.
+        await Task.Delay(ApiKeyGrain.FlushPeriod * 3);
+        await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+
+        Assert.True(silo.TryValidate(hash, 0, out var check));
+        Assert.Equal(KeyOutcome.Valid, check.Outcome);
+    }
+
+    [Fact]
     public async Task Rotation_under_direct_load_neither_loses_nor_doubles_a_request()
     {
         var (grain, hash) = await IssuedAsync(new RateLimits(10_000_000, 100_000_000, 0, 10_000_000));
