@@ -106,6 +106,9 @@ public static class ApiHostApp
 
         var app = builder.Build();
         app.UseExceptionHandler();
+        // Ahead of the status pages: a validation always writes its own body, and that middleware allocates a
+        // request items dictionary on every request it sees (a fifth of a validation's allocations).
+        app.UseKeyValidationShortcut();
         app.UseStatusCodePages(async context =>
         {
             // Framework-generated errors (unknown route, wrong method) in the contract's shape too.
@@ -121,7 +124,6 @@ public static class ApiHostApp
                 await response.WriteAsJsonAsync(new ErrorBody(error), ApiJson.Options);
             }
         });
-        app.UseKeyValidationShortcut();
         if (corsOrigins.Length > 0)
         {
             app.UseCors();

@@ -85,6 +85,8 @@ public sealed class KeyValidationTests(ApiFixture api)
 
         var (_, real) = await PublishedAsync();
         var badChecksum = real[..^1] + (real[^1] == 'a' ? 'b' : 'a');
+        var batcher = api.Services.GetRequiredService<KeyValidationBatcher>();
+        var grainCallsBefore = batcher.GrainCalls;
         foreach (var junk in new[] { "nonsense", "pk_live_", badChecksum, real + "x", real.Replace("pk_live_", "pk_test_") })
         {
             var response = await anonymous.ValidateAsync(junk, source: source);
@@ -92,6 +94,8 @@ public sealed class KeyValidationTests(ApiFixture api)
             Assert.NotNull(response.Headers.GetValues("RateLimit").Single());
             Assert.NotNull(response.Headers.GetValues("RateLimit-Policy").Single());
         }
+        // Junk never reaches a grain, not even a key of the right shape with a wrong checksum.
+        Assert.Equal(grainCallsBefore, batcher.GrainCalls);
         var unknown = ApiKeys.Create().FullKey;
         Assert.True(ApiKeys.IsWellFormed(unknown));
         await (await anonymous.ValidateAsync(unknown, source: source)).AssertError(HttpStatusCode.Unauthorized, "Invalid API key");

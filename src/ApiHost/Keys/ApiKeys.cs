@@ -14,6 +14,9 @@ public static class ApiKeys
     public const int BodyLength = 43;
     public const int ChecksumLength = 6;
     public const int Length = 8 + BodyLength + ChecksumLength;
+
+    /// <summary>Characters in a key's hash: lowercase hex of its SHA-256.</summary>
+    public const int HashLength = 64;
     private const int MaskedChars = 6;
     private const string Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -29,13 +32,15 @@ public static class ApiKeys
     }
 
     /// <summary>Shape and checksum only; allocation-free.</summary>
-    public static bool IsWellFormed(ReadOnlySpan<char> key)
+    public static bool IsWellFormed(ReadOnlySpan<char> key) => HasKeyShape(key) && HasValidChecksum(key);
+
+    /// <summary>Length, prefix and alphabet: what <see cref="Hash(ReadOnlySpan{char}, Span{char})"/> needs.</summary>
+    public static bool HasKeyShape(ReadOnlySpan<char> key)
     {
         if (key.Length != Length || !key.StartsWith(Prefix, StringComparison.Ordinal))
         {
             return false;
         }
-        var body = key.Slice(Prefix.Length, BodyLength);
         foreach (var c in key[Prefix.Length..])
         {
             if (!char.IsAsciiLetterOrDigit(c))
@@ -43,18 +48,33 @@ public static class ApiKeys
                 return false;
             }
         }
+        return true;
+    }
+
+    /// <summary>The checksum of a key of the right shape (<see cref="HasKeyShape"/>).</summary>
+    public static bool HasValidChecksum(ReadOnlySpan<char> key)
+    {
         Span<char> expected = stackalloc char[ChecksumLength];
-        Checksum(body, expected);
+        Checksum(key.Slice(Prefix.Length, BodyLength), expected);
         return expected.SequenceEqual(key[(Prefix.Length + BodyLength)..]);
     }
 
     public static string Hash(ReadOnlySpan<char> key)
     {
+        Span<char> hex = stackalloc char[HashLength];
+        Hash(key, hex);
+        return new string(hex);
+    }
+
+    /// <summary>The hash into <paramref name="hex"/> (<see cref="HashLength"/> characters), for a lookup that
+    /// need not allocate it.</summary>
+    public static void Hash(ReadOnlySpan<char> key, Span<char> hex)
+    {
         Span<byte> ascii = stackalloc byte[Length];
         var written = Encoding.ASCII.GetBytes(key, ascii);
         Span<byte> hash = stackalloc byte[32];
         SHA256.HashData(ascii[..written], hash);
-        return Convert.ToHexStringLower(hash);
+        Convert.TryToHexStringLower(hash, hex, out _);
     }
 
     /// <summary>The form shown after creation: prefix and the first characters, enough to tell keys apart.</summary>

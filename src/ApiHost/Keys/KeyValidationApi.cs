@@ -101,14 +101,14 @@ public static class KeyValidationApi
             }
         }
 
-        if (key is null || !ApiKeys.IsWellFormed(key))
+        if (key is null || !ApiKeys.HasKeyShape(key))
         {
             throttle.Failed(source);
             await Answer(context, StatusCodes.Status401Unauthorized, key is null ? Missing : Invalid, throttle.Limit, Math.Max(0, failuresLeft - 1), 0, 0, "failures");
             return;
         }
 
-        var check = await keys.ValidateAsync(ApiKeys.Hash(key), tokens);
+        var check = await Decide(keys, key, tokens);
         switch (check.Outcome)
         {
             case KeyOutcome.Valid:
@@ -130,6 +130,20 @@ public static class KeyValidationApi
                 await Answer(context, StatusCodes.Status401Unauthorized, answer, throttle.Limit, Math.Max(0, failuresLeft - 1), 0, 0, "failures");
                 return;
         }
+    }
+
+    /// <summary>Decided here when the key's activation is in this process, else by its grain; a key with a wrong
+    /// checksum is unknown without touching a grain. The checksum (a second SHA-256) is only computed when the key is
+    /// not here: a hash that an activation here holds belongs to an issued key, whose checksum is good.</summary>
+    private static ValueTask<KeyCheck> Decide(KeyValidationBatcher keys, string key, long tokens)
+    {
+        Span<char> hash = stackalloc char[ApiKeys.HashLength];
+        ApiKeys.Hash(key, hash);
+        if (keys.TryValidateHere(hash, tokens, out var check))
+        {
+            return ValueTask.FromResult(check);
+        }
+        return ApiKeys.HasValidChecksum(key) ? new(keys.ValidateAsync(new string(hash), tokens)) : ValueTask.FromResult(KeyCheck.Unknown);
     }
 
     private static async Task<(ValidateKeyRequest? Body, ValidateKeyResponse? Error)> ReadBody(HttpRequest request)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Metrics;
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Keys;
@@ -63,9 +64,16 @@ public sealed class KeyValidationBatcher
     /// <summary>Validations decided against a key's activation in this process, without a grain call.</summary>
     public long DirectValidations => _local?.Decisions ?? 0;
 
+    /// <summary>Decides the validation against the key's activation in this process, when it is here and takes it.</summary>
+    public bool TryValidateHere(ReadOnlySpan<char> keyHash, long tokens, [NotNullWhen(true)] out KeyCheck? check)
+    {
+        check = null;
+        return _local is not null && _local.TryValidate(keyHash, tokens, out check);
+    }
+
     public Task<KeyCheck> ValidateAsync(string keyHash, long tokens)
     {
-        if (_local is not null && _local.TryValidate(keyHash, tokens, out var check))
+        if (TryValidateHere(keyHash, tokens, out var check))
         {
             return Task.FromResult(check);
         }

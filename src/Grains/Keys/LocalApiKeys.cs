@@ -12,8 +12,16 @@ namespace Inference.Grains.Keys;
 /// is being deactivated) is validated by a grain call as usual.</summary>
 public sealed class LocalApiKeys
 {
-    private readonly ConcurrentDictionary<string, ApiKeyGrain> _keys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ApiKeyGrain> _keys;
+    private readonly ConcurrentDictionary<string, ApiKeyGrain>.AlternateLookup<ReadOnlySpan<char>> _bySpan;
     private long _decisions;
+
+    public LocalApiKeys()
+    {
+        _keys = new(StringComparer.Ordinal);
+        // Looked up by a hash computed on the stack: a validation decided here allocates no string for it.
+        _bySpan = _keys.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
 
     /// <summary>Validations decided here so far, without a grain call.</summary>
     public long Decisions => Interlocked.Read(ref _decisions);
@@ -22,9 +30,9 @@ public sealed class LocalApiKeys
     public int Count => _keys.Count;
 
     /// <summary>Decides the validation when the key's activation is here and open to it; false: make the grain call.</summary>
-    public bool TryValidate(string keyHash, long tokens, [NotNullWhen(true)] out KeyCheck? check)
+    public bool TryValidate(ReadOnlySpan<char> keyHash, long tokens, [NotNullWhen(true)] out KeyCheck? check)
     {
-        if (_keys.TryGetValue(keyHash, out var key) && key.TryValidateHere(tokens, out check))
+        if (_bySpan.TryGetValue(keyHash, out var key) && key.TryValidateHere(tokens, out check))
         {
             Interlocked.Increment(ref _decisions);
             return true;
