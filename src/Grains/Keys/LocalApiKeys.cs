@@ -26,9 +26,6 @@ public sealed class LocalApiKeys
     /// <summary>Validations decided here so far, without a grain call.</summary>
     public long Decisions => Interlocked.Read(ref _decisions);
 
-    /// <summary>Keys whose activation takes validations directly right now.</summary>
-    public int Count => _keys.Count;
-
     /// <summary>Decides the validation when the key's activation is here and open to it; false: make the grain call.</summary>
     public bool TryValidate(ReadOnlySpan<char> keyHash, long tokens, [NotNullWhen(true)] out KeyCheck? check)
     {
