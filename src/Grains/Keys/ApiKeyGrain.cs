@@ -195,6 +195,7 @@ public sealed class ApiKeyGrain(
 
     public async Task IssueAsync(KeyGrant grant)
     {
+        // Until the record is written, direct validations wait for it like grain calls do (behind this turn).
         CloseToDirectValidation();
         lock (_gate)
         {
