@@ -107,8 +107,10 @@ public static class ApiHostApp
         var app = builder.Build();
         app.UseExceptionHandler();
         // Ahead of the status pages: a validation always writes its own body, and that middleware allocates a
-        // request items dictionary on every request it sees (a fifth of a validation's allocations).
+        // request items dictionary on every request it sees (a fifth of a validation's allocations). Ahead of
+        // routing too, which is therefore placed here rather than left to run first.
         app.UseKeyValidationShortcut();
+        app.UseRouting();
         app.UseStatusCodePages(async context =>
         {
             // Framework-generated errors (unknown route, wrong method) in the contract's shape too.

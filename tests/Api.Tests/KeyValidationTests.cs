@@ -105,6 +105,61 @@ public sealed class KeyValidationTests(ApiFixture api)
     }
 
     [Fact]
+    public async Task Answers_of_different_lengths_in_a_row_are_each_whole_and_sized()
+    {
+        // Answers are serialized into a buffer each thread reuses: a short answer after a long one must not carry
+        // anything of it.
+        var (name, key) = await PublishedAsync(Config(rpm: 3, rph: 1000, burst: 3));
+        var anonymous = api.Client();
+        var source = NewSource();
+        for (var round = 0; round < 3; round++)
+        {
+            var missing = new HttpRequestMessage(HttpMethod.Post, "/api/validate-api-key");
+            missing.Headers.Add("X-Forwarded-For", source);
+            var long_ = await anonymous.SendAsync(missing);
+            await AssertSized(long_);
+            Assert.Contains("X-API-Key", (await long_.AssertError(HttpStatusCode.Unauthorized, "API key required"))["details"]!.GetValue<string>());
+
+            var valid = await anonymous.ValidateAsync(key);
+            await AssertSized(valid);
+            var body = await valid.AssertOk();
+            Assert.Equal(3, body.AsObject().Count);
+            Assert.Equal(name, body["model"]!.GetValue<string>());
+        }
+        var limited = await anonymous.ValidateAsync(key);
+        await AssertSized(limited);
+        await limited.AssertError(HttpStatusCode.TooManyRequests, "requestsPerMinute");
+
+        static async Task AssertSized(HttpResponseMessage response) =>
+            Assert.Equal((await response.Content.ReadAsByteArrayAsync()).Length, response.Content.Headers.ContentLength);
+    }
+
+    [Fact]
+    public async Task Other_methods_and_paths_near_the_validation_path_are_not_validations()
+    {
+        var (_, key) = await PublishedAsync();
+        var anonymous = api.Client();
+        var batcher = api.Services.GetRequiredService<KeyValidationBatcher>();
+        var decided = batcher.DirectValidations + batcher.GrainCalls;
+
+        var get = new HttpRequestMessage(HttpMethod.Get, "/api/validate-api-key");
+        get.Headers.Add("X-API-Key", key);
+        await (await anonymous.SendAsync(get)).AssertError(HttpStatusCode.MethodNotAllowed, "Method not allowed");
+        var getForwarded = new HttpRequestMessage(HttpMethod.Get, "/api/validate-api-key/models/m/v1/models/m:predict");
+        getForwarded.Headers.Add("X-API-Key", key);
+        await (await anonymous.SendAsync(getForwarded)).AssertError(HttpStatusCode.MethodNotAllowed);
+        var lookalike = new HttpRequestMessage(HttpMethod.Post, "/api/validate-api-keys");
+        lookalike.Headers.Add("X-API-Key", key);
+        await (await anonymous.SendAsync(lookalike)).AssertError(HttpStatusCode.NotFound, "Not found");
+        Assert.Equal(decided, batcher.DirectValidations + batcher.GrainCalls);
+
+        // The path is matched as routing would: case-insensitively, with or without a forwarded path.
+        var upper = new HttpRequestMessage(HttpMethod.Post, "/API/Validate-Api-Key/");
+        upper.Headers.Add("X-API-Key", key);
+        (await anonymous.SendAsync(upper)).EnsureSuccessStatusCode();
+    }
+
+    [Fact]
     public async Task Repeated_failures_from_one_source_are_refused_without_looking_at_the_key()
     {
         var (_, key) = await PublishedAsync();

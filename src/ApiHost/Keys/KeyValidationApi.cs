@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
@@ -37,21 +39,44 @@ public static class KeyValidationApi
         return app;
     }
 
-    /// <summary>Runs a routed key validation right here, past the middlewares after it: it is anonymous, exempt from
-    /// the caller limit and never a WebSocket, so authentication (a request scope, a JwtBearer handler, an empty
-    /// identity), the caller limit, authorization and the WebSocket check would only cost it: together almost half of
-    /// its allocations and a tenth of its CPU, on every request through the gateway. Place it after the exception
-    /// handler (a cluster failure is a 503 like anywhere else); anything else, wrong methods included (routed to a
-    /// 405 endpoint), goes on through the pipeline.</summary>
-    public static IApplicationBuilder UseKeyValidationShortcut(this IApplicationBuilder app) =>
-        app.Use(next => context =>
-            context.GetEndpoint() is { RequestDelegate: { } validate } endpoint && endpoint.Metadata.GetMetadata<ShortcutMarker>() is not null
-                ? validate(context)
-                : next(context));
+    /// <summary>Answers key validations ahead of routing and of the middlewares after it: a validation is anonymous,
+    /// exempt from the caller limit and never a WebSocket, so authentication (a request scope, a JwtBearer handler,
+    /// an empty identity), the caller limit, authorization and the WebSocket check would only cost it, and routing
+    /// would give every forwarded validation a route-values dictionary that nothing reads. Place it after the
+    /// exception handler (a cluster failure is a 503 like anywhere else) and before <c>UseRouting</c>. The request is
+    /// still tagged with its mapped endpoint, so the framework's request metrics report its route; other methods go
+    /// on to routing (and its 405).</summary>
+    public static IApplicationBuilder UseKeyValidationShortcut(this IApplicationBuilder app)
+    {
+        var services = app.ApplicationServices;
+        var throttle = services.GetRequiredService<SourceThrottle>();
+        var keys = services.GetRequiredService<KeyValidationBatcher>();
+        ValidationEndpoints? endpoints = null; // the mapped endpoints exist once the app has been built
+        return app.Use(next => context =>
+        {
+            var request = context.Request;
+            if (!HttpMethods.IsPost(request.Method) || !request.Path.StartsWithSegments(Path, StringComparison.OrdinalIgnoreCase, out var forwardedPath))
+            {
+                return next(context);
+            }
+            endpoints ??= ValidationEndpoints.From(services.GetRequiredService<EndpointDataSource>());
+            context.SetEndpoint(forwardedPath.HasValue ? endpoints.Forwarded : endpoints.Direct);
+            return Validate(context, throttle, keys);
+        });
+    }
 
     private sealed class ShortcutMarker
     {
         public static readonly ShortcutMarker Instance = new();
+    }
+
+    private sealed record ValidationEndpoints(Endpoint Direct, Endpoint Forwarded)
+    {
+        public static ValidationEndpoints From(EndpointDataSource source)
+        {
+            var mapped = source.Endpoints.OfType<RouteEndpoint>().Where(e => e.Metadata.GetMetadata<ShortcutMarker>() is not null).ToList();
+            return new(mapped.Single(e => e.RoutePattern.Parameters.Count == 0), mapped.Single(e => e.RoutePattern.Parameters.Count > 0));
+        }
     }
 
     private static async Task Validate(HttpContext context, SourceThrottle throttle, KeyValidationBatcher keys)
@@ -84,9 +109,9 @@ public static class KeyValidationApi
         if (request.ContentLength is > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0))
         {
             var (body, bad) = await ReadBody(request);
-            if (bad is not null)
+            if (bad is { } error)
             {
-                await Answer(context, StatusCodes.Status400BadRequest, bad, throttle.Limit, failuresLeft, 0, 0, "failures");
+                await Answer(context, StatusCodes.Status400BadRequest, error, throttle.Limit, failuresLeft, 0, 0, "failures");
                 return;
             }
             key ??= body?.ApiKey;
@@ -166,27 +191,26 @@ public static class KeyValidationApi
     private static bool TryTokens(StringValues header, out long tokens) =>
         long.TryParse(header[0], NumberStyles.None, CultureInfo.InvariantCulture, out tokens);
 
-    private static Task Answer(HttpContext context, int status, ValidateKeyResponse body, KeyCheck check, int retryAfter = 0) =>
+    private static ValueTask Answer(HttpContext context, int status, in ValidateKeyResponse body, KeyCheck check, int retryAfter = 0) =>
         Answer(context, status, body, check.Limit, check.Remaining, check.ResetSeconds, retryAfter, null, check.HourLimit);
 
     /// <summary>Writes the rate-limit headers (the X-RateLimit-* trio, and the IETF draft's RateLimit /
     /// RateLimit-Policy in the draft-07 form) and the JSON answer. For a valid key the numbers are the key's
     /// per-minute window; for failures they are the source's failure budget.</summary>
-    private static Task Answer(HttpContext context, int status, ValidateKeyResponse body, int limit, int remaining, int reset,
+    private static ValueTask Answer(HttpContext context, int status, in ValidateKeyResponse body, int limit, int remaining, int reset,
         int retryAfter, string? policyName, int hourLimit = 0)
     {
         var response = context.Response;
         response.StatusCode = status;
         var headers = response.Headers;
-        var limitText = limit.ToString(CultureInfo.InvariantCulture);
+        var policy = PolicyTexts.For(limit, hourLimit, policyName);
         var remainingText = remaining.ToString(CultureInfo.InvariantCulture);
         var resetText = reset.ToString(CultureInfo.InvariantCulture);
-        headers["X-RateLimit-Limit"] = limitText;
+        headers["X-RateLimit-Limit"] = policy.Limit;
         headers["X-RateLimit-Remaining"] = remainingText;
         headers["X-RateLimit-Reset"] = resetText;
-        headers["RateLimit"] = $"limit={limitText}, remaining={remainingText}, reset={resetText}";
-        headers["RateLimit-Policy"] = policyName is not null ? $"{limitText};w=60;comment=\"{policyName}\""
-            : hourLimit > 0 ? $"{limitText};w=60, {hourLimit.ToString(CultureInfo.InvariantCulture)};w=3600" : $"{limitText};w=60";
+        headers["RateLimit"] = $"limit={policy.Limit}, remaining={remainingText}, reset={resetText}";
+        headers["RateLimit-Policy"] = policy.Policy;
         if (retryAfter > 0)
         {
             headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
@@ -195,9 +219,60 @@ public static class KeyValidationApi
         // Serialized ahead so the answer goes out with a Content-Length: one send for headers and body. Streamed
         // (WriteAsJsonAsync) it would be chunked, and the closing chunk a second send and a second wake-up of the
         // gateway on every validation.
-        var json = JsonSerializer.SerializeToUtf8Bytes(body, KeyJson.Default.ValidateKeyResponse);
+        var json = AnswerBuffer.Serialize(body);
         response.ContentType = "application/json; charset=utf-8";
         response.ContentLength = json.Length;
-        return response.Body.WriteAsync(json, context.RequestAborted).AsTask();
+        var writer = response.BodyWriter;
+        writer.Write(json);
+        var flushed = writer.FlushAsync(context.RequestAborted);
+        return flushed.IsCompletedSuccessfully ? ValueTask.CompletedTask : new ValueTask(flushed.AsTask());
+    }
+
+    /// <summary>The header texts that follow from the limits alone, kept per distinct limits instead of formatted
+    /// on every answer.</summary>
+    private sealed record PolicyTexts(string Limit, string Policy)
+    {
+        /// <summary>Bound on the limits kept: publishers choose them; past it, texts are formatted per answer.</summary>
+        private const int KeptLimit = 1024;
+
+        private static readonly ConcurrentDictionary<(int Limit, int HourLimit, string? Name), PolicyTexts> Kept = new();
+
+        public static PolicyTexts For(int limit, int hourLimit, string? name)
+        {
+            if (Kept.TryGetValue((limit, hourLimit, name), out var texts))
+            {
+                return texts;
+            }
+            var limitText = limit.ToString(CultureInfo.InvariantCulture);
+            texts = new(limitText, name is not null ? $"{limitText};w=60;comment=\"{name}\""
+                : hourLimit > 0 ? $"{limitText};w=60, {hourLimit.ToString(CultureInfo.InvariantCulture)};w=3600" : $"{limitText};w=60");
+            if (Kept.Count < KeptLimit)
+            {
+                Kept.TryAdd((limit, hourLimit, name), texts);
+            }
+            return texts;
+        }
+    }
+
+    /// <summary>A buffer and JSON writer per thread, reused for every answer: an answer is serialized and copied into
+    /// the response before anything else can run on the thread.</summary>
+    private sealed class AnswerBuffer
+    {
+        [ThreadStatic]
+        private static AnswerBuffer? t_current;
+
+        private readonly ArrayBufferWriter<byte> _buffer = new(256);
+        private readonly Utf8JsonWriter _writer;
+
+        private AnswerBuffer() => _writer = new Utf8JsonWriter(_buffer);
+
+        public static ReadOnlySpan<byte> Serialize(in ValidateKeyResponse body)
+        {
+            var current = t_current ??= new AnswerBuffer();
+            current._buffer.ResetWrittenCount();
+            current._writer.Reset();
+            JsonSerializer.Serialize(current._writer, body, KeyJson.Default.ValidateKeyResponse);
+            return current._buffer.WrittenSpan;
+        }
     }
 }
