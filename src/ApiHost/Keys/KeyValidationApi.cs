@@ -222,10 +222,15 @@ public static class KeyValidationApi
         var json = AnswerBuffer.Serialize(body);
         response.ContentType = "application/json; charset=utf-8";
         response.ContentLength = json.Length;
-        var writer = response.BodyWriter;
-        writer.Write(json);
-        var flushed = writer.FlushAsync(context.RequestAborted);
-        return flushed.IsCompletedSuccessfully ? ValueTask.CompletedTask : new ValueTask(flushed.AsTask());
+        // One write, not Write + Flush: Kestrel puts the headers and a first write straight into the connection's
+        // output; data written ahead of the headers it would stage in a pooled block first.
+        var written = response.BodyWriter.WriteAsync(json, context.RequestAborted);
+        if (written.IsCompletedSuccessfully)
+        {
+            return ValueTask.CompletedTask;
+        }
+        AnswerBuffer.GiveUp();
+        return new ValueTask(written.AsTask());
     }
 
     /// <summary>The header texts that follow from the limits alone, kept per distinct limits instead of formatted
@@ -254,8 +259,9 @@ public static class KeyValidationApi
         }
     }
 
-    /// <summary>A buffer and JSON writer per thread, reused for every answer: an answer is serialized and copied into
-    /// the response before anything else can run on the thread.</summary>
+    /// <summary>A buffer and JSON writer per thread, reused for every answer: an answer is serialized and written to
+    /// the response before anything else can run on the thread. A write that does not complete at once may still
+    /// read the buffer, so the thread then gives it up to that write and makes a new one.</summary>
     private sealed class AnswerBuffer
     {
         [ThreadStatic]
@@ -266,13 +272,15 @@ public static class KeyValidationApi
 
         private AnswerBuffer() => _writer = new Utf8JsonWriter(_buffer);
 
-        public static ReadOnlySpan<byte> Serialize(in ValidateKeyResponse body)
+        public static ReadOnlyMemory<byte> Serialize(in ValidateKeyResponse body)
         {
             var current = t_current ??= new AnswerBuffer();
             current._buffer.ResetWrittenCount();
             current._writer.Reset();
             JsonSerializer.Serialize(current._writer, body, KeyJson.Default.ValidateKeyResponse);
-            return current._buffer.WrittenSpan;
+            return current._buffer.WrittenMemory;
         }
+
+        public static void GiveUp() => t_current = null;
     }
 }
