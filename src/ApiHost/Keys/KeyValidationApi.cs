@@ -49,8 +49,6 @@ public static class KeyValidationApi
     public static IApplicationBuilder UseKeyValidationShortcut(this IApplicationBuilder app)
     {
         var services = app.ApplicationServices;
-        var throttle = services.GetRequiredService<SourceThrottle>();
-        var keys = services.GetRequiredService<KeyValidationBatcher>();
         ValidationEndpoints? endpoints = null; // the mapped endpoints exist once the app has been built
         return app.Use(next => context =>
         {
@@ -60,8 +58,9 @@ public static class KeyValidationApi
                 return next(context);
             }
             endpoints ??= ValidationEndpoints.From(services.GetRequiredService<EndpointDataSource>());
-            context.SetEndpoint(forwardedPath.HasValue ? endpoints.Forwarded : endpoints.Direct);
-            return Validate(context, throttle, keys);
+            var endpoint = forwardedPath.HasValue ? endpoints.Forwarded : endpoints.Direct;
+            context.SetEndpoint(endpoint);
+            return endpoint.RequestDelegate!(context);
         });
     }
 
