@@ -31,6 +31,7 @@ start_infrastructure() {
   local blob queue table emulator
   blob=$(free_port); queue=$(free_port); table=$(free_port); emulator=$(free_port); BASE=$(free_port)
   export JWT_SECRET="bench-$(head -c 32 /dev/urandom | base64 | tr -d '/+=')"
+  export KeyValidation__SigningKeys__k1="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
   export ADMIN_PASSWORD="bench-admin-password"
   export ConnectionStrings__Storage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:$blob/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$queue/devstoreaccount1;TableEndpoint=http://127.0.0.1:$table/devstoreaccount1;"
   export Logging__LogLevel__Default=Warning

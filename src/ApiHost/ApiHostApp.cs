@@ -13,6 +13,7 @@ using Inference.Grains.Abstractions.Events;
 using Inference.ApiHost.Publishing;
 using Inference.Grains;
 using Inference.Silo;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 
 namespace Inference.ApiHost;
@@ -41,6 +42,7 @@ public static class ApiHostApp
         var auth = AuthSettings.From(configuration);
         var clustered = mode == HostingMode.Client || orleans.Clustering == ClusteringMode.AzureTable;
         CheckSecrets(auth, clustered, builder);
+        CheckKeySigningSecret(configuration, clustered);
 
         if (configuration["PORT"] is { Length: > 0 } port && configuration["urls"] is null)
         {
@@ -93,7 +95,9 @@ public static class ApiHostApp
             builder.Services.AddCors(o => o.AddDefaultPolicy(p => p.WithOrigins(corsOrigins).AllowAnyHeader().AllowAnyMethod()
                 .WithExposedHeaders("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")));
         }
-        builder.Services.AddOptions<KeyValidationOptions>().Bind(configuration.GetSection(KeyValidationOptions.Section));
+        builder.Services.AddOptions<KeyValidationOptions>().BindConfiguration(KeyValidationOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<KeyValidationOptions>, KeyValidationOptionsCheck>();
+        builder.Services.AddSingleton<ApiKeySigner>();
         builder.Services.AddSingleton<SourceThrottle>();
         builder.Services.AddSingleton<KeyValidationBatcher>();
         builder.Services.AddExceptionHandler<UnavailableHandler>();
@@ -173,6 +177,19 @@ public static class ApiHostApp
             auth.JwtSecret = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48));
             Console.Error.WriteLine("warning: JWT_SECRET not set (or shorter than 32 bytes): generated one for this run; tokens end with the process.");
         }
+    }
+
+    /// <summary>Keys are signed with a cluster secret; a laptop run without one gets one for the run (its keys stop
+    /// working at restart, which the box avoids by keeping one in .box/); a cluster must be given one.</summary>
+    private static void CheckKeySigningSecret(ConfigurationManager configuration, bool clustered)
+    {
+        if (configuration.GetSection($"{KeyValidationOptions.Section}:{nameof(KeyValidationOptions.SigningKeys)}").GetChildren().Any() || clustered)
+        {
+            return;
+        }
+        configuration[$"{KeyValidationOptions.Section}:{nameof(KeyValidationOptions.SigningKeys)}:k1"] =
+            Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48));
+        Console.Error.WriteLine("warning: KeyValidation__SigningKeys__k1 not set: generated an API key signing secret for this run; keys published now stop working at restart.");
     }
 
     /// <summary>CORS_ORIGINS: comma-separated exact origins; unset or empty means no cross-origin access at all.</summary>

@@ -26,6 +26,9 @@ public class ApiFixture : IAsyncLifetime
 
     public Uri BaseAddress { get; private set; } = null!;
 
+    /// <summary>The secret API keys are signed with; kept across restarts, as a deployment keeps it.</summary>
+    public string KeySigningSecret { get; } = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48));
+
     /// <summary>The origin this host allows through CORS_ORIGINS; null for none.</summary>
     public virtual string? CorsOrigin => "https://console.example.test";
 
@@ -66,6 +69,7 @@ public class ApiFixture : IAsyncLifetime
             {
                 ["KUBECONFIG"] = Emulator.KubeconfigPath,
                 ["JWT_SECRET"] = Tokens.Secret,
+                ["KeyValidation:SigningKeys:k1"] = KeySigningSecret,
                 ["Auth:Jwks"] = JwksPath,
                 ["ConnectionStrings:Storage"] = TestEnvironment.StorageConnectionString,
                 ["Cluster:TablePrefix"] = TablePrefix,

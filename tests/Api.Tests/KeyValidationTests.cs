@@ -13,6 +13,8 @@ namespace Inference.Api.Tests;
 [Collection(ApiCollection.Name)]
 public sealed class KeyValidationTests(ApiFixture api)
 {
+    private ApiKeySigner Signer => api.Services.GetRequiredService<ApiKeySigner>();
+
     private async Task<(string Name, string Key)> PublishedAsync(object? config = null)
     {
         var tenant = api.Tenant("tenant-a");
@@ -60,8 +62,9 @@ public sealed class KeyValidationTests(ApiFixture api)
         var fromBearer = await anonymous.SendAsync(bearer);
         Assert.Equal(name, (await fromBearer.AssertOk())["model"]!.GetValue<string>());
 
-        // Envoy's HTTP ext_authz appends the original path to the configured one.
-        var forwarded = new HttpRequestMessage(HttpMethod.Post, $"/api/validate-api-key/models/{name}/v1/models/{name}:predict");
+        // Envoy's HTTP ext_authz prefixes the policy's path (which names the publication) to the original one.
+        var forwarded = new HttpRequestMessage(HttpMethod.Post, $"/api/validate-api-key/tenant-a/{name}/models/{name}/v1/models/{name}:predict");
+        forwarded.Headers.Host = "api.router.inference-in-a-box";
         forwarded.Headers.Add("X-API-Key", key);
         (await anonymous.SendAsync(forwarded)).EnsureSuccessStatusCode();
 
@@ -96,8 +99,8 @@ public sealed class KeyValidationTests(ApiFixture api)
         }
         // Junk never reaches a grain, not even a key of the right shape with a wrong checksum.
         Assert.Equal(grainCallsBefore, batcher.GrainCalls);
-        var unknown = ApiKeys.Create().FullKey;
-        Assert.True(ApiKeys.IsWellFormed(unknown));
+        var unknown = Signer.Create().FullKey;
+        Assert.True(Signer.IsGenuine(unknown));
         await (await anonymous.ValidateAsync(unknown, source: source)).AssertError(HttpStatusCode.Unauthorized, "Invalid API key");
         await (await anonymous.PostRaw("/api/validate-api-key", "{\"apiKey\": ")).AssertError(HttpStatusCode.BadRequest);
         await (await anonymous.PostJson("/api/validate-api-key", new { apiKey = real, tokens = -5 })).AssertError(HttpStatusCode.BadRequest, "tokens");
@@ -145,9 +148,9 @@ public sealed class KeyValidationTests(ApiFixture api)
         var get = new HttpRequestMessage(HttpMethod.Get, "/api/validate-api-key");
         get.Headers.Add("X-API-Key", key);
         await (await anonymous.SendAsync(get)).AssertError(HttpStatusCode.MethodNotAllowed, "Method not allowed");
-        var getForwarded = new HttpRequestMessage(HttpMethod.Get, "/api/validate-api-key/models/m/v1/models/m:predict");
-        getForwarded.Headers.Add("X-API-Key", key);
-        await (await anonymous.SendAsync(getForwarded)).AssertError(HttpStatusCode.MethodNotAllowed);
+        var traceForwarded = new HttpRequestMessage(HttpMethod.Trace, "/api/validate-api-key/tenant-a/m/v1/models/m:predict");
+        traceForwarded.Headers.Add("X-API-Key", key);
+        await (await anonymous.SendAsync(traceForwarded)).AssertError(HttpStatusCode.MethodNotAllowed);
         var lookalike = new HttpRequestMessage(HttpMethod.Post, "/api/validate-api-keys");
         lookalike.Headers.Add("X-API-Key", key);
         await (await anonymous.SendAsync(lookalike)).AssertError(HttpStatusCode.NotFound, "Not found");
@@ -160,17 +163,18 @@ public sealed class KeyValidationTests(ApiFixture api)
     }
 
     [Fact]
-    public async Task Repeated_failures_from_one_source_are_refused_without_looking_at_the_key()
+    public async Task Repeated_failures_from_one_source_are_refused_but_its_valid_key_is_not()
     {
         var (_, key) = await PublishedAsync();
         var anonymous = api.Client();
         var attacker = NewSource();
         for (var i = 0; i < 100; i++)
         {
-            await (await anonymous.ValidateAsync(ApiKeys.Create().FullKey, source: attacker)).AssertError(HttpStatusCode.Unauthorized);
+            await (await anonymous.ValidateAsync(Signer.Create().FullKey, source: attacker)).AssertError(HttpStatusCode.Unauthorized);
         }
 
-        var refused = await anonymous.ValidateAsync(key, source: attacker);
+        await (await anonymous.ValidateAsync(key, source: attacker)).AssertOk();
+        var refused = await anonymous.ValidateAsync(Signer.Create().FullKey, source: attacker);
         await refused.AssertError(HttpStatusCode.TooManyRequests, "Too many failed validations");
         Assert.True(int.Parse(refused.Headers.GetValues("Retry-After").Single()) is > 0 and <= 60);
         Assert.Equal("0", refused.Headers.GetValues("X-RateLimit-Remaining").Single());
@@ -270,7 +274,7 @@ public sealed class KeyValidationTests(ApiFixture api)
         // Keys that are well formed but unknown (anyone can forge the checksum) each take a reference, up to the bound.
         for (var i = 0; i < 5; i++)
         {
-            Assert.Equal(KeyOutcome.Unknown, (await batcher.ValidateAsync(ApiKeys.Hash(ApiKeys.Create().FullKey), 0)).Outcome);
+            Assert.Equal(KeyOutcome.Unknown, (await batcher.ValidateAsync(ApiKeys.Hash(Signer.Create().FullKey), 0)).Outcome);
             Assert.InRange(batcher.ReferencesKept, 1, 3);
         }
         Assert.Equal(KeyOutcome.Valid, (await batcher.ValidateAsync(hash, 0)).Outcome);
@@ -364,23 +368,23 @@ public sealed class KeyValidationTests(ApiFixture api)
     }
 
     [Fact]
-    public void Keys_are_long_random_checksummed_and_masked()
+    public void Keys_are_long_random_signed_and_masked()
     {
-        var a = ApiKeys.Create();
-        var b = ApiKeys.Create();
+        var a = Signer.Create();
+        var b = Signer.Create();
         Assert.NotEqual(a.FullKey, b.FullKey);
         Assert.Equal(ApiKeys.Length, a.FullKey.Length);
-        Assert.True(ApiKeys.IsWellFormed(a.FullKey));
+        Assert.True(Signer.IsGenuine(a.FullKey));
         Assert.Equal(64, a.Hash.Length);
         Assert.Equal(ApiKeys.Hash(a.FullKey), a.Hash);
         Assert.Equal(a.FullKey[..14] + "...", a.Masked);
-        // Any single-character change is caught by the checksum (or the alphabet).
+        // Any single-character change is caught by the tag (or the alphabet).
         var chars = a.FullKey.ToCharArray();
         for (var i = 8; i < chars.Length; i++)
         {
             var copy = (char[])chars.Clone();
             copy[i] = copy[i] == 'Z' ? 'Y' : 'Z';
-            Assert.False(ApiKeys.IsWellFormed(new string(copy)), $"change at {i} not detected");
+            Assert.False(Signer.IsGenuine(new string(copy)), $"change at {i} not detected");
         }
     }
 }

@@ -10,7 +10,7 @@ namespace Inference.Api.Tests;
 [Collection(ApiCollection.Name)]
 public sealed partial class PublishingApiTests(ApiFixture api)
 {
-    [GeneratedRegex("^pk_live_[0-9A-Za-z]{49}$")]
+    [GeneratedRegex("^pk_live_[0-9A-Za-z]{53}$")]
     private static partial Regex FullKey();
 
     private static string ObjectName(JsonNode published, string kind) =>
@@ -66,7 +66,9 @@ public sealed partial class PublishingApiTests(ApiFixture api)
         var traffic = await kube.GatewayObjectAsync("gateway.envoyproxy.io", "v1alpha1", "backendtrafficpolicies", routeName);
         Assert.Equal(100, traffic!["spec"]!["rateLimit"]!["local"]!["rules"]![1]!["limit"]!["requests"]!.GetValue<int>());
         var security = await kube.GatewayObjectAsync("gateway.envoyproxy.io", "v1alpha1", "securitypolicies", routeName);
-        Assert.Equal("/api/validate-api-key", security!["spec"]!["extAuth"]!["http"]!["path"]!.GetValue<string>());
+        // The check learns which publication a request is for from the path Envoy prefixes to the original one.
+        Assert.Equal($"/api/validate-api-key/tenant-a/{name}", security!["spec"]!["extAuth"]!["http"]!["path"]!.GetValue<string>());
+        Assert.Contains("x-envoy-external-address", security["spec"]!["extAuth"]!["headersToExtAuth"]!.AsArray().Select(h => h!.GetValue<string>()));
         Assert.Equal(routeName, security["spec"]!["targetRefs"]![0]!["name"]!.GetValue<string>());
         // The tenant's namespace grants the gateway's routes access to this model's predictor Service, and nothing else.
         var grant = await kube.ReferenceGrantAsync("tenant-a", routeName);

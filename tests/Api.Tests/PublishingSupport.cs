@@ -30,7 +30,7 @@ public static class PublishingSupport
     }
 
     public static object Config(int rpm = 100, int rph = 5000, long tokens = 100000, int burst = 10, string? modelType = null,
-        string? path = null, string? host = null, string? expiresAt = null, string? tenantId = null) => new
+        string? path = null, string? host = null, string? expiresAt = null, string? tenantId = null, string[]? allowedTenants = null) => new
     {
         config = new
         {
@@ -39,7 +39,7 @@ public static class PublishingSupport
             externalPath = path,
             publicHostname = host ?? "api.router.inference-in-a-box",
             rateLimiting = new { requestsPerMinute = rpm, requestsPerHour = rph, tokensPerHour = tokens, burstLimit = burst },
-            authentication = new { requireApiKey = true, allowedTenants = new[] { "tenant-a" } },
+            authentication = new { requireApiKey = true, allowedTenants = allowedTenants ?? [] },
             metadata = new { description = "test model" },
             expiresAt,
         },

@@ -14,6 +14,9 @@ public sealed class BoxCluster : IAsyncDisposable
 {
     public const string AdminPassword = "cluster-test-admin-password";
 
+    /// <summary>The secret every API host signs and checks API keys with.</summary>
+    public static readonly string KeySigningSecret = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48));
+
     private readonly List<ServiceProcess> _processes = [];
     private IHost? _client;
 
@@ -75,6 +78,7 @@ public sealed class BoxCluster : IAsyncDisposable
         ["ConnectionStrings__Storage"] = TestEnvironment.StorageConnectionString,
         ["KUBECONFIG"] = Emulator.KubeconfigPath,
         ["JWT_SECRET"] = Tokens.Secret,
+        ["KeyValidation__SigningKeys__k1"] = KeySigningSecret,
         ["ADMIN_PASSWORD"] = AdminPassword,
         ["Logging__LogLevel__Default"] = "Warning",
     }.Where(d => !_settings.ContainsKey(d.Key))));

@@ -24,12 +24,12 @@ public sealed class DirectValidationTests(ClusterFixture fixture)
 
     /// <summary>The silo whose activation of the key takes direct validations (found by validating once there).</summary>
     private LocalApiKeys HostOf(string hash) =>
-        Silos.Single(silo => silo.TryValidate(hash, 0, out var check) && check.Outcome == KeyOutcome.Valid);
+        Silos.Single(silo => silo.TryValidate(hash, 0, null, out var check) && check.Outcome == KeyOutcome.Valid);
 
     /// <summary>One validation: directly where the key's activation takes it, else by a grain call (what
     /// <c>KeyValidationBatcher</c> does).</summary>
     private Task<KeyCheck> ValidateAsync(LocalApiKeys silo, string hash) =>
-        silo.TryValidate(hash, 0, out var check) ? Task.FromResult(check) : fixture.Grains.GetGrain<IApiKeyGrain>(hash).ValidateAsync(0);
+        silo.TryValidate(hash, 0, null, out var check) ? Task.FromResult(check) : fixture.Grains.GetGrain<IApiKeyGrain>(hash).ValidateAsync(0);
 
     [Fact]
     public async Task Direct_validations_and_grain_calls_on_one_key_count_together_exactly()
@@ -38,7 +38,7 @@ public sealed class DirectValidationTests(ClusterFixture fixture)
         var silo = HostOf(hash);
 
         // 150 direct validations on threads of their own, racing 150 grain calls: the per-minute limit still holds exactly.
-        var direct = Enumerable.Range(0, 150).Select(_ => Task.Run(() => silo.TryValidate(hash, 0, out var c) ? c : null));
+        var direct = Enumerable.Range(0, 150).Select(_ => Task.Run(() => silo.TryValidate(hash, 0, null, out var c) ? c : null));
         var calls = Enumerable.Range(0, 150).Select(_ => grain.ValidateAsync(0));
         var checks = await Task.WhenAll(direct.Concat(calls.Select(async c => (KeyCheck?)await c)));
 
@@ -49,7 +49,7 @@ public sealed class DirectValidationTests(ClusterFixture fixture)
 
         // A revocation through the grain applies to direct validations at once.
         await grain.RevokeAsync();
-        Assert.True(silo.TryValidate(hash, 0, out var revoked));
+        Assert.True(silo.TryValidate(hash, 0, null, out var revoked));
         Assert.Equal(KeyOutcome.Revoked, revoked.Outcome);
     }
 
@@ -61,13 +61,13 @@ public sealed class DirectValidationTests(ClusterFixture fixture)
         var counted = 1;
         for (var i = 0; i < 9; i++)
         {
-            Assert.True(silo.TryValidate(hash, 0, out _));
+            Assert.True(silo.TryValidate(hash, 0, null, out _));
             counted++;
         }
 
         await grain.Cast<IGrainManagementExtension>().DeactivateOnIdle();
         // Each probe taken before the deactivation is one more request counted.
-        await TestEnvironment.Eventually(() => Task.FromResult(silo.TryValidate(hash, 0, out _) && ++counted > 0), taken => !taken,
+        await TestEnvironment.Eventually(() => Task.FromResult(silo.TryValidate(hash, 0, null, out _) && ++counted > 0), taken => !taken,
             what: "the deactivated key to leave the silo's direct validations");
 
         // Written on deactivation, read back by the next activation (made by this grain call).
@@ -85,7 +85,7 @@ public sealed class DirectValidationTests(ClusterFixture fixture)
         await Task.Delay(ApiKeyGrain.FlushPeriod * 3);
         await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
 
-        Assert.True(silo.TryValidate(hash, 0, out var check));
+        Assert.True(silo.TryValidate(hash, 0, null, out var check));
         Assert.Equal(KeyOutcome.Valid, check.Outcome);
     }
 
@@ -121,6 +121,6 @@ public sealed class DirectValidationTests(ClusterFixture fixture)
         // from the old key's count at the moment of rotation and counted the rest.
         var usage = await fixture.Grains.GetGrain<IApiKeyGrain>(successor).GetUsageAsync();
         Assert.Equal(Interlocked.Read(ref valid), usage.TotalRequests);
-        Assert.False(silo.TryValidate(hash, 0, out _)); // forwarding: only through the grain call
+        Assert.False(silo.TryValidate(hash, 0, null, out _)); // forwarding: only through the grain call
     }
 }

@@ -65,7 +65,7 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
     {
         var used = fixture.Grains.GetGrain<IApiKeyGrain>("usage-" + Guid.NewGuid().ToString("N"));
         await used.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(100, 1000, 1000, 10), null, UsageCounters.Zero));
-        await used.ValidateManyAsync([7, 7, 7]);
+        await used.ValidateManyAsync([new(7), new(7), new(7)]);
         // Deactivation writes the counters; the next call reads them back from storage.
         await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
         Assert.Equal(3, (await used.GetUsageAsync()).TotalRequests);
@@ -87,7 +87,7 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(4, 100, 100, 10), null, UsageCounters.Zero));
 
         // 60 tokens fit, 50 more would pass 100, 30 fit, then the fifth admitted request would pass 4 per minute.
-        var checks = await key.ValidateManyAsync([60, 50, 30, 0, 0, 0]);
+        var checks = await key.ValidateManyAsync([new(60), new(50), new(30), new(0), new(0), new(0)]);
         Assert.Equal(
             [KeyOutcome.Valid, KeyOutcome.Limited, KeyOutcome.Valid, KeyOutcome.Valid, KeyOutcome.Valid, KeyOutcome.Limited],
             checks.Select(c => c.Outcome));
@@ -102,11 +102,11 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         var successor = "batch-" + Guid.NewGuid().ToString("N");
         await key.RotateToAsync(successor, new KeyGrant("tenant-a", "m", new RateLimits(5, 100, 100, 10), null, UsageCounters.Zero),
             DateTimeOffset.UtcNow.AddHours(1));
-        var forwarded = await key.ValidateManyAsync([0, 0]);
+        var forwarded = await key.ValidateManyAsync([new(0), new(0)]);
         Assert.Equal([KeyOutcome.Valid, KeyOutcome.Limited], forwarded.Select(c => c.Outcome));
         Assert.Equal(5, (await fixture.Grains.GetGrain<IApiKeyGrain>(successor).GetUsageAsync()).TotalRequests);
 
         var revoked = fixture.Grains.GetGrain<IApiKeyGrain>("batch-" + Guid.NewGuid().ToString("N"));
-        Assert.All(await revoked.ValidateManyAsync([0, 0]), c => Assert.Equal(KeyOutcome.Unknown, c.Outcome));
+        Assert.All(await revoked.ValidateManyAsync([new(0), new(0)]), c => Assert.Equal(KeyOutcome.Unknown, c.Outcome));
     }
 }

@@ -8,10 +8,17 @@ using Microsoft.Extensions.Primitives;
 
 namespace Inference.ApiHost.Keys;
 
-/// <summary><c>POST /api/validate-api-key</c>: the gateway's external authorization, called on every external
-/// request. Anonymous by design; cheap for junk (checksum first, no grain), at most one grain call for a real key
+/// <summary>Key validation, the gateway's external authorization, called on every external request. Two forms:
+/// <list type="bullet">
+/// <item><c>POST /api/validate-api-key</c> with only a key (the contract's form), for callers that do their own
+/// routing: any publication's valid key is admitted.</item>
+/// <item><c>{METHOD} /api/validate-api-key/{namespace}/{model}{original path}</c>, what each publication's
+/// SecurityPolicy sends (Envoy prepends the policy's path to the original path and keeps the original method and
+/// host): only that publication's key is admitted, and only for the publication's host and path prefix.</item>
+/// </list>
+/// Anonymous by design; cheap for junk (the key's keyed tag first, no grain), at most one grain call for a real key
 /// (shared with the requests for the same key that arrive meanwhile: <see cref="KeyValidationBatcher"/>), and
-/// refusing sources that keep failing.</summary>
+/// refusing the failures of sources that keep failing, never a valid key.</summary>
 public static class KeyValidationApi
 {
     public const string Path = "/api/validate-api-key";
@@ -19,23 +26,36 @@ public static class KeyValidationApi
     /// <summary>Bound on the JSON body: a key and a token count fit in far less.</summary>
     private const int BodyLimit = 4 * 1024;
 
+    /// <summary>Bound on one request's token cost, far above any real one: the key's hourly sums stay far from
+    /// overflowing.</summary>
+    public const long MaxTokens = 1L << 40;
+
+    /// <summary>A namespace or model name is a DNS label.</summary>
+    private const int MaxNameLength = 63;
+
     private static readonly ValidateKeyResponse Missing = new(false, Error: "API key required", Details: "Send the key in the X-API-Key header, as 'Authorization: Bearer <key>', or as {\"apiKey\": \"...\"}");
     private static readonly ValidateKeyResponse Invalid = new(false, Error: "Invalid API key");
     private static readonly ValidateKeyResponse Revoked = new(false, Error: "API key revoked");
     private static readonly ValidateKeyResponse Expired = new(false, Error: "API key expired");
     private static readonly ValidateKeyResponse Limited = new(false, Error: "Rate limit exceeded");
+    private static readonly ValidateKeyResponse WrongPublication = new(false, Error: "API key not valid for this route", Details: "The key belongs to another publication, host or path");
+    private static readonly ValidateKeyResponse BadTarget = new(false, Error: "Invalid request format", Details: "Forwarded validations go to /api/validate-api-key/{namespace}/{model}/{original path}");
     private static readonly ValidateKeyResponse SourceLimited = new(false, Error: "Too many failed validations", Details: "This source sent too many invalid keys; retry later");
-    private static readonly ValidateKeyResponse BadTokens = new(false, Error: "Invalid request format", Details: "Field 'tokens' must be a non-negative integer");
+    private static readonly ValidateKeyResponse BadTokens = new(false, Error: "Invalid request format", Details: $"Field 'tokens' (or X-Tokens) must be an integer from 0 to {MaxTokens}");
 
     public static IEndpointRouteBuilder MapKeyValidationApi(this IEndpointRouteBuilder app)
     {
         // Resolved once: the hot path does no service lookups.
         var throttle = app.ServiceProvider.GetRequiredService<SourceThrottle>();
         var keys = app.ServiceProvider.GetRequiredService<KeyValidationBatcher>();
-        RequestDelegate validate = context => Validate(context, throttle, keys);
-        app.MapPost(Path, validate).AllowAnonymous().WithMetadata(ShortcutMarker.Instance);
-        // Envoy's HTTP external authorization appends the original request path to the configured path.
-        app.MapPost(Path + "/{**forwardedPath}", validate).AllowAnonymous().WithMetadata(ShortcutMarker.Instance);
+        var signer = app.ServiceProvider.GetRequiredService<ApiKeySigner>();
+        RequestDelegate validate = context => Validate(context, throttle, keys, signer);
+        app.MapPost(Path, validate).AllowAnonymous().WithMetadata(ShortcutMarker.Instance)
+            .WithName("ValidateApiKey").WithSummary("Validate an API key (the contract's form: any publication's key)");
+        // Envoy's HTTP external authorization sends the original request's method, with the policy's path prefixed
+        // to the original path.
+        app.MapMethods(Path + "/{namespace}/{model}/{**forwardedPath}", ForwardedMethods, validate).AllowAnonymous().WithMetadata(ShortcutMarker.Instance)
+            .WithName("ValidateApiKeyForPublication").WithSummary("Validate an API key for one publication, as its SecurityPolicy calls it");
         return app;
     }
 
@@ -46,6 +66,9 @@ public static class KeyValidationApi
     /// exception handler (a cluster failure is a 503 like anywhere else) and before <c>UseRouting</c>. The request is
     /// still tagged with its mapped endpoint, so the framework's request metrics report its route; other methods go
     /// on to routing (and its 405).</summary>
+    private static readonly string[] ForwardedMethods = [HttpMethods.Get, HttpMethods.Head, HttpMethods.Post, HttpMethods.Put,
+        HttpMethods.Delete, HttpMethods.Patch, HttpMethods.Options];
+
     public static IApplicationBuilder UseKeyValidationShortcut(this IApplicationBuilder app)
     {
         var services = app.ApplicationServices;
@@ -53,16 +76,24 @@ public static class KeyValidationApi
         return app.Use(next => context =>
         {
             var request = context.Request;
-            if (!HttpMethods.IsPost(request.Method) || !request.Path.StartsWithSegments(Path, StringComparison.OrdinalIgnoreCase, out var forwardedPath))
+            if (!request.Path.StartsWithSegments(Path, StringComparison.OrdinalIgnoreCase, out var forwardedPath)
+                || !(HttpMethods.IsPost(request.Method) || (IsForwarded(forwardedPath) && IsForwardedMethod(request.Method))))
             {
                 return next(context);
             }
             endpoints ??= ValidationEndpoints.From(services.GetRequiredService<EndpointDataSource>());
-            var endpoint = forwardedPath.HasValue ? endpoints.Forwarded : endpoints.Direct;
+            var endpoint = IsForwarded(forwardedPath) ? endpoints.Forwarded : endpoints.Direct;
             context.SetEndpoint(endpoint);
             return endpoint.RequestDelegate!(context);
         });
     }
+
+    /// <summary>The bare path, with or without a final slash, is the contract's form; anything longer is forwarded.</summary>
+    private static bool IsForwarded(PathString rest) => rest.HasValue && rest.Value != "/";
+
+    private static bool IsForwardedMethod(string method) =>
+        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method)
+        || HttpMethods.IsPatch(method) || HttpMethods.IsOptions(method);
 
     private sealed class ShortcutMarker
     {
@@ -78,17 +109,15 @@ public static class KeyValidationApi
         }
     }
 
-    private static async Task Validate(HttpContext context, SourceThrottle throttle, KeyValidationBatcher keys)
+    private static async Task Validate(HttpContext context, SourceThrottle throttle, KeyValidationBatcher keys, ApiKeySigner signer)
     {
         var source = throttle.Source(context);
-        var retry = throttle.RetryAfter(source, out var failuresLeft);
-        if (retry > 0)
+        var request = context.Request;
+        if (!TryTarget(request, out var target))
         {
-            await Answer(context, StatusCodes.Status429TooManyRequests, SourceLimited, throttle.Limit, 0, retry, retry, "failures");
+            await Answer(context, StatusCodes.Status400BadRequest, BadTarget, throttle.Limit, throttle.Limit, 0, 0, "failures");
             return;
         }
-
-        var request = context.Request;
         string? key = null;
         long tokens = 0;
         if (request.Headers.TryGetValue("X-API-Key", out var header) && header.Count > 0)
@@ -102,37 +131,39 @@ public static class KeyValidationApi
         }
         if (request.Headers.TryGetValue("X-Tokens", out var tokenHeader) && !TryTokens(tokenHeader, out tokens))
         {
-            await Answer(context, StatusCodes.Status400BadRequest, BadTokens, throttle.Limit, failuresLeft, 0, 0, "failures");
+            await Answer(context, StatusCodes.Status400BadRequest, BadTokens, throttle.Limit, throttle.Limit, 0, 0, "failures");
             return;
         }
-        if (request.ContentLength is > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0))
+        if (HttpMethods.IsPost(request.Method) && (request.ContentLength is > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0)))
         {
             var (body, bad) = await ReadBody(request);
             if (bad is { } error)
             {
-                await Answer(context, StatusCodes.Status400BadRequest, error, throttle.Limit, failuresLeft, 0, 0, "failures");
+                await Answer(context, StatusCodes.Status400BadRequest, error, throttle.Limit, throttle.Limit, 0, 0, "failures");
                 return;
             }
             key ??= body?.ApiKey;
             if (body?.Tokens is { } t)
             {
-                if (t < 0)
+                if (t is < 0 or > MaxTokens)
                 {
-                    await Answer(context, StatusCodes.Status400BadRequest, BadTokens, throttle.Limit, failuresLeft, 0, 0, "failures");
+                    await Answer(context, StatusCodes.Status400BadRequest, BadTokens, throttle.Limit, throttle.Limit, 0, 0, "failures");
                     return;
                 }
                 tokens = t;
             }
         }
-
-        if (key is null || !ApiKeys.HasKeyShape(key))
+        if (key is null)
         {
-            throttle.Failed(source);
-            await Answer(context, StatusCodes.Status401Unauthorized, key is null ? Missing : Invalid, throttle.Limit, Math.Max(0, failuresLeft - 1), 0, 0, "failures");
+            // Not a failed validation: a request with no key (a gateway probe, a client that forgot it) costs nothing
+            // and counts against no one.
+            await Answer(context, StatusCodes.Status401Unauthorized, Missing, throttle.Limit, throttle.Limit, 0, 0, "failures");
             return;
         }
 
-        var check = await Decide(keys, key, tokens);
+        // Decided first, so that a valid key is admitted whatever its source's failures; the throttle only refuses
+        // failures (and a forged key costs a tag check, no grain).
+        var check = ApiKeys.HasKeyShape(key) ? await Decide(keys, signer, key, tokens, target) : KeyCheck.Unknown;
         switch (check.Outcome)
         {
             case KeyOutcome.Valid:
@@ -143,31 +174,73 @@ public static class KeyValidationApi
             case KeyOutcome.Limited:
                 await Answer(context, StatusCodes.Status429TooManyRequests, Limited with { Details = $"Limit '{check.LimitedBy}' reached" }, check, check.RetryAfterSeconds);
                 return;
-            default:
-                throttle.Failed(source);
-                var answer = check.Outcome switch
-                {
-                    KeyOutcome.Revoked => Revoked,
-                    KeyOutcome.Expired => Expired,
-                    _ => Invalid,
-                };
-                await Answer(context, StatusCodes.Status401Unauthorized, answer, throttle.Limit, Math.Max(0, failuresLeft - 1), 0, 0, "failures");
-                return;
         }
+        var retry = throttle.RetryAfter(source, out var failuresLeft);
+        if (retry > 0)
+        {
+            await Answer(context, StatusCodes.Status429TooManyRequests, SourceLimited, throttle.Limit, 0, retry, retry, "failures");
+            return;
+        }
+        throttle.Failed(source);
+        var (status, answer) = check.Outcome switch
+        {
+            KeyOutcome.Forbidden => (StatusCodes.Status403Forbidden, WrongPublication),
+            KeyOutcome.Revoked => (StatusCodes.Status401Unauthorized, Revoked),
+            KeyOutcome.Expired => (StatusCodes.Status401Unauthorized, Expired),
+            _ => (StatusCodes.Status401Unauthorized, Invalid),
+        };
+        await Answer(context, status, answer, throttle.Limit, Math.Max(0, failuresLeft - 1), 0, 0, "failures");
     }
 
-    /// <summary>Decided here when the key's activation is in this process, else by its grain; a key with a wrong
-    /// checksum is unknown without touching a grain. The checksum (a second SHA-256) is only computed when the key is
-    /// not here: a hash that an activation here holds belongs to an issued key, whose checksum is good.</summary>
-    private static ValueTask<KeyCheck> Decide(KeyValidationBatcher keys, string key, long tokens)
+    /// <summary>What a forwarded validation is for: <c>/{namespace}/{model}</c> from the policy's path, then the
+    /// original path; the original host (Envoy keeps it on the check), the model header openai routes match on, and
+    /// the calling tenant. The bare form names no publication: only a calling tenant, if one is sent.</summary>
+    private static bool TryTarget(HttpRequest request, out KeyTarget? target)
+    {
+        target = null;
+        var headers = request.Headers;
+        var caller = headers["X-Caller-Tenant"] is { Count: > 0 } c ? c[0] : null;
+        request.Path.StartsWithSegments(Path, StringComparison.OrdinalIgnoreCase, out var rest);
+        if (!IsForwarded(rest))
+        {
+            if (caller is not null)
+            {
+                target = new KeyTarget(null, null, null, null, null, caller);
+            }
+            return true;
+        }
+        var path = rest.Value.AsSpan(1);
+        var first = path.IndexOf('/');
+        if (first <= 0)
+        {
+            return false;
+        }
+        var ns = path[..first];
+        path = path[(first + 1)..];
+        var second = path.IndexOf('/');
+        var model = second < 0 ? path : path[..second];
+        if (model.IsEmpty || ns.Length > MaxNameLength || model.Length > MaxNameLength)
+        {
+            return false;
+        }
+        var original = second < 0 ? "/" : path[second..].ToString();
+        var modelHeader = headers["X-AI-EG-Model"] is { Count: > 0 } m ? m[0] : null;
+        target = new KeyTarget(ns.ToString(), model.ToString(), request.Host.Host, original, modelHeader, caller);
+        return true;
+    }
+
+    /// <summary>Decided here when the key's activation is in this process, else by its grain. A key whose tag is wrong
+    /// is unknown without touching a grain; the tag (an HMAC) is only computed when the key is not here: a hash that
+    /// an activation here holds belongs to an issued key.</summary>
+    private static ValueTask<KeyCheck> Decide(KeyValidationBatcher keys, ApiKeySigner signer, string key, long tokens, KeyTarget? target)
     {
         Span<char> hash = stackalloc char[ApiKeys.HashLength];
         ApiKeys.Hash(key, hash);
-        if (keys.TryValidateHere(hash, tokens, out var check))
+        if (keys.TryValidateHere(hash, tokens, target, out var check))
         {
             return ValueTask.FromResult(check);
         }
-        return ApiKeys.HasValidChecksum(key) ? new(keys.ValidateAsync(new string(hash), tokens)) : ValueTask.FromResult(KeyCheck.Unknown);
+        return signer.IsGenuine(key) ? new(keys.ValidateAsync(new string(hash), tokens, target)) : ValueTask.FromResult(KeyCheck.Unknown);
     }
 
     private static async Task<(ValidateKeyRequest? Body, ValidateKeyResponse? Error)> ReadBody(HttpRequest request)
@@ -188,7 +261,7 @@ public static class KeyValidationApi
     }
 
     private static bool TryTokens(StringValues header, out long tokens) =>
-        long.TryParse(header[0], NumberStyles.None, CultureInfo.InvariantCulture, out tokens);
+        long.TryParse(header[0], NumberStyles.None, CultureInfo.InvariantCulture, out tokens) && tokens <= MaxTokens;
 
     private static ValueTask Answer(HttpContext context, int status, in ValidateKeyResponse body, KeyCheck check, int retryAfter = 0) =>
         Answer(context, status, body, check.Limit, check.Remaining, check.ResetSeconds, retryAfter, null, check.HourLimit);
@@ -221,6 +294,10 @@ public static class KeyValidationApi
         var json = AnswerBuffer.Serialize(body);
         response.ContentType = "application/json; charset=utf-8";
         response.ContentLength = json.Length;
+        if (HttpMethods.IsHead(context.Request.Method))
+        {
+            return ValueTask.CompletedTask;
+        }
         // One write, not Write + Flush: Kestrel puts the headers and a first write straight into the connection's
         // output; data written ahead of the headers it would stage in a pooled block first.
         var written = response.BodyWriter.WriteAsync(json, context.RequestAborted);

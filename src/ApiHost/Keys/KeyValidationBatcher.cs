@@ -37,6 +37,7 @@ public sealed class KeyValidationBatcher
     // profile); a key's queue lives only while calls are under way, so its reference is kept here.
     private readonly ConcurrentDictionary<string, IApiKeyGrain> _references = new(StringComparer.Ordinal);
     private readonly int _referenceLimit;
+    private readonly RefusedKeys _refused;
     private long _grainCalls;
 
     /// <param name="local">The keys active in this process's own silo; null for an API host without a silo.</param>
@@ -45,6 +46,7 @@ public sealed class KeyValidationBatcher
         _grains = grains;
         _local = local;
         _referenceLimit = referenceLimit;
+        _refused = new RefusedKeys(TimeProvider.System, referenceLimit);
         var meter = meters.Create(MeterName);
         meter.CreateObservableCounter("inference.key_validation.grain_calls", () => GrainCalls, "{call}",
             "Grain calls made for key validations (fewer than validations when concurrent ones for a key were batched)");
@@ -65,22 +67,26 @@ public sealed class KeyValidationBatcher
     public long DirectValidations => _local?.Decisions ?? 0;
 
     /// <summary>Decides the validation against the key's activation in this process, when it is here and takes it.</summary>
-    public bool TryValidateHere(ReadOnlySpan<char> keyHash, long tokens, [NotNullWhen(true)] out KeyCheck? check)
+    public bool TryValidateHere(ReadOnlySpan<char> keyHash, long tokens, KeyTarget? target, [NotNullWhen(true)] out KeyCheck? check)
     {
         check = null;
-        return _local is not null && _local.TryValidate(keyHash, tokens, out check);
+        return _local is not null && _local.TryValidate(keyHash, tokens, target, out check);
     }
 
-    public Task<KeyCheck> ValidateAsync(string keyHash, long tokens)
+    public Task<KeyCheck> ValidateAsync(string keyHash, long tokens, KeyTarget? target = null)
     {
-        if (TryValidateHere(keyHash, tokens, out var check))
+        if (TryValidateHere(keyHash, tokens, target, out var check))
         {
             return Task.FromResult(check);
+        }
+        if (_refused.TryGet(keyHash) is { } refused)
+        {
+            return Task.FromResult(refused);
         }
         while (true)
         {
             var queue = _queues.GetOrAdd(keyHash, static (hash, batcher) => new KeyQueue(batcher.Reference(hash)), this);
-            if (queue.TryEnqueue(tokens, out var answer, out var startPump))
+            if (queue.TryEnqueue(new KeyRequest(tokens, target), out var answer, out var startPump))
             {
                 if (startPump)
                 {
@@ -116,17 +122,20 @@ public sealed class KeyValidationBatcher
             {
                 if (batch.Count == 1)
                 {
-                    batch[0].Answer.TrySetResult(await queue.Grain.ValidateAsync(batch[0].Tokens));
+                    var check = await queue.Grain.ValidateAsync(batch[0].Request.Tokens, batch[0].Request.Target);
+                    _refused.Remember(keyHash, check);
+                    batch[0].Answer.TrySetResult(check);
                     continue;
                 }
-                var tokens = new long[batch.Count];
-                for (var i = 0; i < tokens.Length; i++)
+                var requests = new KeyRequest[batch.Count];
+                for (var i = 0; i < requests.Length; i++)
                 {
-                    tokens[i] = batch[i].Tokens;
+                    requests[i] = batch[i].Request;
                 }
-                var checks = await queue.Grain.ValidateManyAsync(tokens);
+                var checks = await queue.Grain.ValidateManyAsync(requests);
                 for (var i = 0; i < batch.Count; i++)
                 {
+                    _refused.Remember(keyHash, checks[i]);
                     batch[i].Answer.TrySetResult(checks[i]);
                 }
             }
@@ -141,7 +150,7 @@ public sealed class KeyValidationBatcher
         _queues.TryRemove(new KeyValuePair<string, KeyQueue>(keyHash, queue));
     }
 
-    private readonly record struct Waiting(long Tokens, TaskCompletionSource<KeyCheck> Answer);
+    private readonly record struct Waiting(KeyRequest Request, TaskCompletionSource<KeyCheck> Answer);
 
     private sealed class KeyQueue(IApiKeyGrain grain)
     {
@@ -152,10 +161,10 @@ public sealed class KeyValidationBatcher
 
         public IApiKeyGrain Grain { get; } = grain;
 
-        public bool TryEnqueue(long tokens, out Task<KeyCheck> answer, out bool startPump)
+        public bool TryEnqueue(KeyRequest request, out Task<KeyCheck> answer, out bool startPump)
         {
             // Continuations run off the pump, so one slow HTTP response cannot hold up the next batch.
-            var waiting = new Waiting(tokens, new TaskCompletionSource<KeyCheck>(TaskCreationOptions.RunContinuationsAsynchronously));
+            var waiting = new Waiting(request, new TaskCompletionSource<KeyCheck>(TaskCreationOptions.RunContinuationsAsynchronously));
             answer = waiting.Answer.Task;
             lock (_gate)
             {

@@ -6,13 +6,75 @@ public sealed class KeyValidationOptions
 {
     public const string Section = "KeyValidation";
 
-    /// <summary>Failed validations one source may cause per minute before it is refused outright (429).</summary>
+    /// <summary>Failed validations one source may cause per minute before its failures are refused outright (429).
+    /// A valid key is never refused by it.</summary>
     public int FailuresPerMinute { get; set; } = 100;
 
-    /// <summary>Proxies (the gateway) whose <c>X-Forwarded-For</c> names the real source; from anyone else the
-    /// header is ignored, so a caller cannot pick its own identity to dodge the failure limit.</summary>
+    /// <summary>Proxies (the gateway's Envoy pods), as addresses or CIDR ranges, whose <c>X-Envoy-External-Address</c>
+    /// or <c>X-Forwarded-For</c> names the real client; from anyone else those headers are ignored, so a caller
+    /// cannot pick its own identity to dodge the failure limit.</summary>
     public List<string> TrustedProxies { get; set; } = [];
 
-    internal HashSet<IPAddress> TrustedProxyAddresses() =>
-        [.. TrustedProxies.Select(p => IPAddress.Parse(p.Trim()))];
+    /// <summary>The secrets that sign API keys, by id (two lowercase letters or digits, written into every key):
+    /// base64 of at least 32 random bytes each, the same on every API host. Keep a retired secret here as long as
+    /// keys it signed should work; new keys are signed with <see cref="ActiveSigningKey"/>.
+    /// Set as <c>KeyValidation__SigningKeys__k1=...</c>.</summary>
+    public Dictionary<string, string> SigningKeys { get; set; } = [];
+
+    /// <summary>The id in <see cref="SigningKeys"/> that signs new keys; may be left out when there is only one.</summary>
+    public string? ActiveSigningKey { get; set; }
+
+    public const int MinSigningKeyBytes = 32;
+
+    internal string ActiveSigningKeyId() => ActiveSigningKey ?? (SigningKeys.Count == 1 ? SigningKeys.Keys.Single() : "");
+
+    /// <summary>What is wrong with the settings, naming the variable to set; null when they are usable.</summary>
+    public string? Problem()
+    {
+        if (SigningKeys.Count == 0)
+        {
+            return $"KeyValidation__SigningKeys__k1 must be set: base64 of at least {MinSigningKeyBytes} random bytes (e.g. `openssl rand -base64 48`), the same on every API host.";
+        }
+        foreach (var (id, secret) in SigningKeys)
+        {
+            if (id.Length != ApiKeys.KeyIdLength || !id.All(c => char.IsAsciiDigit(c) || char.IsAsciiLetterLower(c)))
+            {
+                return $"KeyValidation__SigningKeys__{id}: a signing key id is {ApiKeys.KeyIdLength} lowercase letters or digits.";
+            }
+            var bytes = new byte[secret.Length];
+            if (!Convert.TryFromBase64String(secret, bytes, out var length) || length < MinSigningKeyBytes)
+            {
+                return $"KeyValidation__SigningKeys__{id} must be base64 of at least {MinSigningKeyBytes} bytes.";
+            }
+        }
+        if (!SigningKeys.ContainsKey(ActiveSigningKeyId()))
+        {
+            return "KeyValidation__ActiveSigningKey must name one of KeyValidation__SigningKeys when there are several.";
+        }
+        if (FailuresPerMinute < 1)
+        {
+            return "KeyValidation__FailuresPerMinute must be at least 1.";
+        }
+        foreach (var proxy in TrustedProxies)
+        {
+            if (!IPNetwork.TryParse(proxy.Trim(), out _) && !IPAddress.TryParse(proxy.Trim(), out _))
+            {
+                return $"KeyValidation__TrustedProxies: '{proxy}' is neither an address nor a CIDR range.";
+            }
+        }
+        return null;
+    }
+
+    internal IPNetwork[] TrustedProxyNetworks() =>
+        [.. TrustedProxies.Select(p => p.Trim()).Select(p => IPNetwork.TryParse(p, out var network) ? network
+            : new IPNetwork(IPAddress.Parse(p), IPAddress.Parse(p).AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128))];
+}
+
+/// <summary>Fails start-up with the variable to set, rather than a generic "validation failed".</summary>
+internal sealed class KeyValidationOptionsCheck : Microsoft.Extensions.Options.IValidateOptions<KeyValidationOptions>
+{
+    public Microsoft.Extensions.Options.ValidateOptionsResult Validate(string? name, KeyValidationOptions options) =>
+        options.Problem() is { } problem
+            ? Microsoft.Extensions.Options.ValidateOptionsResult.Fail(problem)
+            : Microsoft.Extensions.Options.ValidateOptionsResult.Success;
 }

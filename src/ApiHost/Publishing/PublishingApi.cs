@@ -25,7 +25,7 @@ public static class PublishingApi
         return app;
     }
 
-    private static async Task<IResult> Publish(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
+    private static async Task<IResult> Publish(HttpContext context, IGrainFactory grains, ApiKeySigner signer, string name, [FromQuery(Name = "namespace")] string? ns)
     {
         var (request, bodyError) = await ReadConfigAsync(context.Request);
         if (bodyError is not null)
@@ -38,7 +38,7 @@ public static class PublishingApi
         {
             return error;
         }
-        var key = ApiKeys.Create();
+        var key = signer.Create();
         var result = await grain!.PublishAsync(request.ToSpec(), key);
         return ApiResults.From(result, view => Results.Json(
             new PublishChangeResponse("Model published successfully", PublishedModelResponse.From(view)),
@@ -74,7 +74,7 @@ public static class PublishingApi
         return error ?? ApiResults.From(await grain!.UnpublishAsync(), _ => Results.Json(new MessageResponse("Model unpublished successfully"), ApiJson.Options));
     }
 
-    private static async Task<IResult> RotateKey(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
+    private static async Task<IResult> RotateKey(HttpContext context, IGrainFactory grains, ApiKeySigner signer, string name, [FromQuery(Name = "namespace")] string? ns)
     {
         var request = new RotateKeyRequest(null, null);
         if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
@@ -91,7 +91,7 @@ public static class PublishingApi
         {
             return error;
         }
-        var key = ApiKeys.Create();
+        var key = signer.Create();
         var result = await grain!.RotateKeyAsync(key, TimeSpan.FromSeconds(request.GracePeriodSeconds ?? 0));
         return ApiResults.From(result, rotated => Results.Json(
             new RotateKeyResponse("API key rotated successfully", key.FullKey, rotated.UpdatedAt, rotated.OldKeyValidUntil), ApiJson.Options));

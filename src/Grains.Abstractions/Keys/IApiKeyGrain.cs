@@ -8,20 +8,26 @@ namespace Inference.Grains.Abstractions.Keys;
 public interface IApiKeyGrain : IGrainWithStringKey
 {
     /// <summary>Checks the key and, when it is valid and within its limits, counts the request and
-    /// <paramref name="tokens"/> against them.</summary>
+    /// <paramref name="tokens"/> against them.
+    /// <paramref name="target"/>, when given, is what the request is for (the gateway's route); a key presented
+    /// anywhere but on its own publication is refused (<see cref="KeyOutcome.Forbidden"/>) and nothing is counted.</summary>
     [Alias("Validate")]
-    Task<KeyCheck> ValidateAsync(long tokens);
+    Task<KeyCheck> ValidateAsync(long tokens, KeyTarget? target = null);
 
     /// <summary>Several validations as one call, decided in order exactly as if they had arrived one by one: what an
     /// API host sends for the requests that queued up behind its previous call for this key.</summary>
-    [Alias("ValidateMany")]
-    Task<KeyCheck[]> ValidateManyAsync(long[] tokens);
+    [Alias("ValidateRequests")]
+    Task<KeyCheck[]> ValidateManyAsync(KeyRequest[] requests);
 
     [Alias("Issue")]
     Task IssueAsync(KeyGrant grant);
 
     [Alias("SetLimits")]
     Task SetLimitsAsync(RateLimits limits);
+
+    /// <summary>Where the key may be used from now on (a publication's route changed); applies to the next validation.</summary>
+    [Alias("SetScope")]
+    Task SetScopeAsync(KeyScope scope);
 
     [Alias("Revoke")]
     Task RevokeAsync();
@@ -43,7 +49,35 @@ public sealed record KeyGrant(
     [property: Id(2)] RateLimits Limits,
     [property: Id(3)] DateTimeOffset? ExpiresAt,
     [property: Id(4)] UsageCounters Usage,
-    [property: Id(5)] KeyWindows? Windows = null);
+    [property: Id(5)] KeyWindows? Windows = null,
+    [property: Id(6)] KeyScope? Scope = null);
+
+/// <summary>The one publication a key opens: its route on the gateway, and the calling tenants it admits.
+/// <see cref="PathPrefix"/> is null where the route matches on a header rather than a path (openai routes match the
+/// model header); <see cref="AllowedTenants"/> empty admits any caller.</summary>
+[GenerateSerializer, Immutable, Alias("inference.KeyScope")]
+public sealed record KeyScope(
+    [property: Id(0)] string Hostname,
+    [property: Id(1)] string? PathPrefix,
+    [property: Id(2)] IReadOnlyList<string> AllowedTenants);
+
+/// <summary>What a validation request is for, as the gateway tells it: the publication named by the check's path
+/// (<c>/api/validate-api-key/{Namespace}/{Model}/...</c>), and, when forwarded, the original request's host, path and
+/// model header, and the calling tenant. Null parts are not checked.</summary>
+[GenerateSerializer, Immutable, Alias("inference.KeyTarget")]
+public sealed record KeyTarget(
+    [property: Id(0)] string? Namespace,
+    [property: Id(1)] string? Model,
+    [property: Id(2)] string? Host,
+    [property: Id(3)] string? Path,
+    [property: Id(4)] string? ModelHeader,
+    [property: Id(5)] string? CallerTenant);
+
+/// <summary>One validation in a batch: its token cost and what it is for.</summary>
+[GenerateSerializer, Immutable, Alias("inference.KeyRequest")]
+public readonly record struct KeyRequest(
+    [property: Id(0)] long Tokens,
+    [property: Id(1)] KeyTarget? Target = null);
 
 public enum KeyOutcome
 {
@@ -52,6 +86,9 @@ public enum KeyOutcome
     Revoked,
     Expired,
     Limited,
+
+    /// <summary>A valid key presented for another publication (or route, or calling tenant) than its own.</summary>
+    Forbidden,
 }
 
 /// <summary>A validation answer with what the rate-limit headers need. <see cref="Limit"/>/<see cref="Remaining"/>/

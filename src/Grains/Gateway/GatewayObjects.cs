@@ -188,7 +188,10 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
             ["targetRefs"] = target.DeepClone(),
             ["extAuth"] = new JsonObject
             {
-                ["headersToExtAuth"] = new JsonArray("x-api-key", "authorization"),
+                // The key, the client's address for the failure throttle, the model header openai routes match on, and
+                // the calling tenant for publications restricted to some (set by the gateway from an authenticated source).
+                ["headersToExtAuth"] = new JsonArray("x-api-key", "authorization", "x-forwarded-for", "x-envoy-external-address",
+                    "x-ai-eg-model", "x-caller-tenant"),
                 ["http"] = new JsonObject
                 {
                     ["backendRefs"] = new JsonArray(new JsonObject
@@ -197,7 +200,9 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
                         ["namespace"] = _gateway.AuthServiceNamespace,
                         ["port"] = _gateway.AuthServicePort,
                     }),
-                    ["path"] = _gateway.AuthPath,
+                    // Envoy prepends this to the original path: the check learns which publication the request is
+                    // for, and refuses any other publication's key.
+                    ["path"] = $"{_gateway.AuthPath.TrimEnd('/')}/{ns}/{model}",
                     ["headersToBackend"] = new JsonArray("x-tenant", "x-model"),
                 },
             },

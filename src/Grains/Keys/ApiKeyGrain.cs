@@ -31,6 +31,7 @@ public sealed class ApiKeyState
     [Id(8)] public long HourStart { get; set; }
     [Id(9)] public int HourCount { get; set; }
     [Id(10)] public long HourTokens { get; set; }
+    [Id(11)] public KeyScope? Scope { get; set; }
 }
 
 /// <summary>One API key. The record (owner, status, expiry, limits) is written before any change is acknowledged;
@@ -45,6 +46,8 @@ public sealed class ApiKeyGrain(
     ILogger<ApiKeyGrain> logger) : Grain, IApiKeyGrain
 {
     public static readonly TimeSpan FlushPeriod = TimeSpan.FromSeconds(5);
+
+    private static readonly KeyTarget NoTarget = new(null, null, null, null, null, null);
 
     /// <summary>How long an activation that took direct validations since its last flush is kept from idle
     /// collection: direct validations are no grain calls, so Orleans would otherwise see a busy key as idle.</summary>
@@ -91,7 +94,7 @@ public sealed class ApiKeyGrain(
     /// <summary>A direct validation (<see cref="LocalApiKeys.TryValidate"/>): decided here exactly as by
     /// <see cref="ValidateAsync"/>, or false while this activation does not take them (forwarding, rotating,
     /// deactivating): the caller then makes the grain call.</summary>
-    internal bool TryValidateHere(long tokens, [NotNullWhen(true)] out KeyCheck? check)
+    internal bool TryValidateHere(long tokens, KeyTarget? target, [NotNullWhen(true)] out KeyCheck? check)
     {
         lock (_gate)
         {
@@ -101,12 +104,12 @@ public sealed class ApiKeyGrain(
                 return false;
             }
             _usedDirectly = true;
-            check = Check(time.GetUtcNow(), tokens);
+            check = Check(time.GetUtcNow(), tokens, target);
             return true;
         }
     }
 
-    public Task<KeyCheck> ValidateAsync(long tokens)
+    public Task<KeyCheck> ValidateAsync(long tokens, KeyTarget? target = null)
     {
         IApiKeyGrain? successor;
         lock (_gate)
@@ -115,13 +118,13 @@ public sealed class ApiKeyGrain(
             successor = ForwardingTo(now);
             if (successor is null)
             {
-                return Task.FromResult(Check(now, tokens));
+                return Task.FromResult(Check(now, tokens, target));
             }
         }
-        return successor.ValidateAsync(tokens);
+        return successor.ValidateAsync(tokens, target);
     }
 
-    public Task<KeyCheck[]> ValidateManyAsync(long[] tokens)
+    public Task<KeyCheck[]> ValidateManyAsync(KeyRequest[] requests)
     {
         IApiKeyGrain? successor;
         lock (_gate)
@@ -130,15 +133,15 @@ public sealed class ApiKeyGrain(
             successor = ForwardingTo(now);
             if (successor is null)
             {
-                var checks = new KeyCheck[tokens.Length];
-                for (var i = 0; i < tokens.Length; i++)
+                var checks = new KeyCheck[requests.Length];
+                for (var i = 0; i < requests.Length; i++)
                 {
-                    checks[i] = Check(now, tokens[i]);
+                    checks[i] = Check(now, requests[i].Tokens, requests[i].Target);
                 }
                 return Task.FromResult(checks);
             }
         }
-        return successor.ValidateManyAsync(tokens);
+        return successor.ValidateManyAsync(requests);
     }
 
     /// <summary>Lets API hosts in this process validate against this activation directly: only for a key that
@@ -171,14 +174,21 @@ public sealed class ApiKeyGrain(
             ? GrainFactory.GetGrain<IApiKeyGrain>(successor)
             : null;
 
-    private KeyCheck Check(DateTimeOffset now, long tokens)
+    private KeyCheck Check(DateTimeOffset now, long tokens, KeyTarget? target)
     {
+        tokens = Math.Max(0, tokens);
         switch (Key.Status)
         {
             case KeyStatus.Active when _limiter is not null:
                 if (Key.ExpiresAt <= now)
                 {
                     return Refused(KeyOutcome.Expired);
+                }
+                // Before the limiter: a request the key does not open is not counted against it.
+                if ((target is not null || Key.Scope?.AllowedTenants.Count > 0)
+                    && !KeyScopes.Admits(Key.Tenant, Key.Model, Key.Scope, target ?? NoTarget))
+                {
+                    return Refused(KeyOutcome.Forbidden);
                 }
                 var check = _limiter.TryAcquire(now.UtcTicks, tokens, Key.Tenant, Key.Model);
                 if (check.Outcome == KeyOutcome.Valid)
@@ -206,6 +216,7 @@ public sealed class ApiKeyGrain(
                 Model = grant.Model,
                 Limits = grant.Limits,
                 ExpiresAt = grant.ExpiresAt,
+                Scope = grant.Scope,
                 Usage = grant.Usage,
                 HourStart = grant.Windows?.HourStart ?? 0,
                 HourCount = grant.Windows?.HourCount ?? 0,
@@ -227,6 +238,19 @@ public sealed class ApiKeyGrain(
         {
             Key.Limits = limits;
             _limiter?.SetLimits(limits, time.GetUtcNow().UtcTicks);
+        }
+        await FlushAsync(default, force: true);
+    }
+
+    public async Task SetScopeAsync(KeyScope scope)
+    {
+        if (Key.Status == KeyStatus.None)
+        {
+            return;
+        }
+        lock (_gate)
+        {
+            Key.Scope = scope;
         }
         await FlushAsync(default, force: true);
     }
@@ -315,7 +339,7 @@ public sealed class ApiKeyGrain(
         }
         _totalRequests++;
         _requestsToday++;
-        _tokensUsed += tokens;
+        _tokensUsed = KeyLimiter.Saturating(_tokensUsed, tokens);
         _lastAccess = now;
         _dirty = true;
     }

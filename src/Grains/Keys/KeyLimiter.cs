@@ -56,7 +56,7 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         {
             (limitedBy, retryTicks) = ("requestsPerHour", HourStart + TimeSpan.TicksPerHour - now);
         }
-        else if (_limits.TokensPerHour > 0 && (HourTokens >= _limits.TokensPerHour || HourTokens + tokens > _limits.TokensPerHour))
+        else if (_limits.TokensPerHour > 0 && (HourTokens >= _limits.TokensPerHour || tokens > _limits.TokensPerHour - HourTokens))
         {
             (limitedBy, retryTicks) = ("tokensPerHour", HourStart + TimeSpan.TicksPerHour - now);
         }
@@ -75,7 +75,8 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         }
         Append(now);
         HourCount++;
-        HourTokens += tokens;
+        // Saturating: a caller reporting absurd token counts must not wrap the hour's total to a negative one.
+        HourTokens = Saturating(HourTokens, tokens);
         _burst -= 1;
         return new KeyCheck(KeyOutcome.Valid, tenant, model, _limits.RequestsPerMinute, Remaining(), Reset(now), 0, _limits.RequestsPerHour, null);
     }
@@ -155,4 +156,6 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         Array.Copy(entries, entries.Length - keep, log, 0, keep);
         return log;
     }
+
+    internal static long Saturating(long a, long b) => b > long.MaxValue - a ? long.MaxValue : a + b;
 }

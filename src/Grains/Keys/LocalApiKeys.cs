@@ -27,9 +27,9 @@ public sealed class LocalApiKeys
     public long Decisions => Interlocked.Read(ref _decisions);
 
     /// <summary>Decides the validation when the key's activation is here and open to it; false: make the grain call.</summary>
-    public bool TryValidate(ReadOnlySpan<char> keyHash, long tokens, [NotNullWhen(true)] out KeyCheck? check)
+    public bool TryValidate(ReadOnlySpan<char> keyHash, long tokens, KeyTarget? target, [NotNullWhen(true)] out KeyCheck? check)
     {
-        if (_bySpan.TryGetValue(keyHash, out var key) && key.TryValidateHere(tokens, out check))
+        if (_bySpan.TryGetValue(keyHash, out var key) && key.TryValidateHere(tokens, target, out check))
         {
             Interlocked.Increment(ref _decisions);
             return true;

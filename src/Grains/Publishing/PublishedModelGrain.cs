@@ -7,6 +7,7 @@ using Inference.Grains.Abstractions.Publishing;
 using Inference.Grains.Abstractions.Tenants;
 using Inference.Grains.Gateway;
 using Inference.Grains.Kubernetes;
+using Inference.Grains.Keys;
 using Microsoft.Extensions.Logging;
 
 namespace Inference.Grains.Publishing;
@@ -80,7 +81,7 @@ public sealed class PublishedModelGrain(
         var keyGrain = GrainFactory.GetGrain<IApiKeyGrain>(key.Hash);
         try
         {
-            await keyGrain.IssueAsync(new KeyGrant(Namespace, Name, config.RateLimiting, spec.ExpiresAt, UsageCounters.Zero));
+            await keyGrain.IssueAsync(new KeyGrant(Namespace, Name, config.RateLimiting, spec.ExpiresAt, UsageCounters.Zero, Scope: KeyScopes.Of(config)));
             state.State = new PublishedModelState
             {
                 Exists = true,
@@ -144,7 +145,9 @@ public sealed class PublishedModelGrain(
             }
             return e.Error with { Error = "Failed to update published model" };
         }
-        await GrainFactory.GetGrain<IApiKeyGrain>(Pub.KeyHash).SetLimitsAsync(config.RateLimiting);
+        var key = GrainFactory.GetGrain<IApiKeyGrain>(Pub.KeyHash);
+        await key.SetLimitsAsync(config.RateLimiting);
+        await key.SetScopeAsync(KeyScopes.Of(config));
         Pub.Config = config;
         Pub.UpdatedAt = time.GetUtcNow();
         await state.WriteStateAsync();
@@ -194,7 +197,7 @@ public sealed class PublishedModelGrain(
         }
         var now = time.GetUtcNow();
         DateTimeOffset? graceUntil = gracePeriod > TimeSpan.Zero ? now + gracePeriod : null;
-        var grant = new KeyGrant(Namespace, Name, Pub.Config!.RateLimiting, Pub.ExpiresAt, UsageCounters.Zero);
+        var grant = new KeyGrant(Namespace, Name, Pub.Config!.RateLimiting, Pub.ExpiresAt, UsageCounters.Zero, Scope: KeyScopes.Of(Pub.Config));
         await GrainFactory.GetGrain<IApiKeyGrain>(Pub.KeyHash).RotateToAsync(key.Hash, grant, graceUntil);
         Pub.KeyHash = key.Hash;
         Pub.MaskedKey = key.Masked;
