@@ -1,6 +1,8 @@
 using Inference.Grains.Gateway;
 using Inference.Grains.Keys;
 using Inference.Grains.Kubernetes;
+using Inference.Grains.Models;
+using Inference.Grains.Tenants;
 using k8s;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -34,6 +36,12 @@ public static class Extensions
         services.AddKubernetes(configuration);
         services.AddHostedService<ClusterWatchService>();
         services.TryAddSingleton<LocalApiKeys>();
+        services.AddOptions<TenantQuotaOptions>().BindConfiguration(TenantQuotaOptions.Section)
+            .Validate(o => o.IsValid, $"{TenantQuotaOptions.Section}: every quota must be at least 1")
+            .ValidateOnStart();
+        services.AddOptions<ModelStorageOptions>().BindConfiguration(ModelStorageOptions.Section)
+            .Validate(o => o.IsValid, $"{ModelStorageOptions.Section}:AllowedHosts: each entry must be a host name, an IP address or a CIDR range")
+            .ValidateOnStart();
         // Grain state is read with Newtonsoft.Json, which by default fills an object a property already holds
         // instead of creating one. A state class whose property starts as a shared instance (ModelState.Status =
         // ObservedStatus.Pending, the key's Usage = UsageCounters.Zero) would have that shared instance overwritten

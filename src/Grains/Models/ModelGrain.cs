@@ -5,7 +5,9 @@ using Inference.Grains.Abstractions.Publishing;
 using Inference.Grains.Abstractions.Tenants;
 using Inference.Grains.Events;
 using Inference.Grains.Kubernetes;
+using Inference.Grains.Tenants;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Inference.Grains.Models;
 
@@ -15,6 +17,7 @@ namespace Inference.Grains.Models;
 public sealed class ModelGrain(
     [PersistentState("model", StorageNames.State)] IPersistentState<ModelState> state,
     IInferenceServices inferenceServices,
+    IOptions<ModelStorageOptions> storage,
     TimeProvider time,
     ILogger<ModelGrain> logger) : Grain, IModelGrain
 {
@@ -38,7 +41,7 @@ public sealed class ModelGrain(
 
     public async Task<Result<ModelView>> CreateAsync(ModelSpec spec)
     {
-        if ((ModelRules.CheckName(Name) ?? ModelRules.Check(spec)) is { } invalid)
+        if ((ModelRules.CheckName(Name) ?? ModelRules.Check(spec, storage.Value)) is { } invalid)
         {
             return invalid;
         }
@@ -46,16 +49,28 @@ public sealed class ModelGrain(
         {
             return new ApiError(ErrorKind.Conflict, "Model already exists", $"Model '{Name}' already exists in namespace '{Namespace}'");
         }
+        var tenant = GrainFactory.GetGrain<ITenantGrain>(Namespace);
+        var replicas = TenantQuotaOptions.ReplicasOf(spec);
+        var reserved = await tenant.ReserveModelAsync(Name, replicas);
+        if (!reserved.IsSuccess)
+        {
+            return reserved.Error!;
+        }
         InferenceServiceSnapshot created;
         try
         {
             created = await inferenceServices.CreateAsync(Namespace, Name, spec);
         }
-        catch (KubernetesCallException e)
+        catch (Exception e)
         {
-            return e.Error.Kind == ErrorKind.Conflict
-                ? e.Error with { Error = "Model already exists" }
-                : e.Error;
+            await tenant.ReleaseModelAsync(Name);
+            if (e is not KubernetesCallException k)
+            {
+                throw;
+            }
+            return k.Error.Kind == ErrorKind.Conflict
+                ? k.Error with { Error = "Model already exists" }
+                : k.Error;
         }
 
         var now = time.GetUtcNow();
@@ -63,12 +78,21 @@ public sealed class ModelGrain(
         try
         {
             await CommitAsync();
-            await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name);
+            await tenant.AddModelAsync(Name, replicas);
         }
         catch (Exception e)
         {
             // The InferenceService must not outlive a record we failed to keep.
             logger.LogError(e, "Persisting model {Namespace}/{Name} failed; removing its InferenceService", Namespace, Name);
+            try
+            {
+                // Also drops the index entry, should the failure have come after it was written.
+                await tenant.RemoveModelAsync(Name);
+            }
+            catch (Exception indexError)
+            {
+                logger.LogWarning(indexError, "Releasing the quota of model {Namespace}/{Name} failed", Namespace, Name);
+            }
             var gone = Model.GoneUids;
             Remember(gone, created.Uid);
             state.State = new ModelState { GoneUids = gone };
@@ -102,24 +126,40 @@ public sealed class ModelGrain(
             return NotFound;
         }
         var spec = patch.ApplyTo(Model.Spec);
-        if (ModelRules.Check(spec) is { } invalid)
+        if (ModelRules.Check(spec, storage.Value) is { } invalid)
         {
             return invalid;
+        }
+        var tenant = GrainFactory.GetGrain<ITenantGrain>(Namespace);
+        var replicas = TenantQuotaOptions.ReplicasOf(spec);
+        var resized = replicas != TenantQuotaOptions.ReplicasOf(Model.Spec);
+        if (resized && await tenant.ReserveModelAsync(Name, replicas) is { IsSuccess: false } refused)
+        {
+            return refused.Error!;
         }
         InferenceServiceSnapshot updated;
         try
         {
             updated = await inferenceServices.UpdateAsync(Namespace, Name, spec);
         }
-        catch (KubernetesCallException e)
+        catch (Exception e)
         {
-            return e.Error with { Error = "Failed to update model" };
+            if (resized)
+            {
+                await tenant.ReleaseModelAsync(Name);
+            }
+            if (e is not KubernetesCallException k)
+            {
+                throw;
+            }
+            return k.Error with { Error = "Failed to update model" };
         }
         Model.Spec = updated.Spec;
         Model.Status = updated.Status;
         Model.Generation = updated.Generation;
         Model.UpdatedAt = time.GetUtcNow();
         await CommitAsync();
+        await tenant.AddModelAsync(Name, TenantQuotaOptions.ReplicasOf(Model.Spec));
         logger.LogInformation("Model {Namespace}/{Name} updated", Namespace, Name);
         await PublishAsync(ChangeTypes.ModelUpdated, _committed!);
         return Result<ModelView>.Ok(_committed!);
@@ -169,7 +209,7 @@ public sealed class ModelGrain(
             // Created outside this service (kubectl, a lost reply) but labelled as ours: adopt it.
             Adopt(snapshot, now);
             await CommitAsync();
-            await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name);
+            await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name, TenantQuotaOptions.ReplicasOf(Model.Spec));
             await PublishAsync(ChangeTypes.ModelCreated, _committed!);
             return;
         }
@@ -189,6 +229,11 @@ public sealed class ModelGrain(
         Model.Generation = snapshot.Generation;
         Model.UpdatedAt = now;
         await CommitAsync();
+        if (specChanged)
+        {
+            // Changed outside this service (kubectl): the quota counts what the cluster runs.
+            await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name, TenantQuotaOptions.ReplicasOf(Model.Spec));
+        }
         await PublishAsync(specChanged ? ChangeTypes.ModelUpdated : ChangeTypes.ModelStatusChanged, _committed!);
     }
 

@@ -46,7 +46,7 @@ public static partial class ModelRules
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
     private static partial Regex NamespaceLabel();
 
-    public static ApiError? Check(ModelSpec spec)
+    public static ApiError? Check(ModelSpec spec, ModelStorageOptions storage)
     {
         if (string.IsNullOrEmpty(spec.Framework))
         {
@@ -60,7 +60,7 @@ public static partial class ModelRules
         {
             return Invalid("Field 'storageUri' is required");
         }
-        if (CheckStorageUri(spec.StorageUri) is { } uriError)
+        if (CheckStorageUri(spec.StorageUri, storage) is { } uriError)
         {
             return uriError;
         }
@@ -87,7 +87,7 @@ public static partial class ModelRules
         return null;
     }
 
-    private static ApiError? CheckStorageUri(string value)
+    private static ApiError? CheckStorageUri(string value, ModelStorageOptions storage)
     {
         if (value.Length > MaxStorageUriLength || value.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
         {
@@ -98,6 +98,21 @@ public static partial class ModelRules
         if (!StorageSchemes.Contains(scheme) || value.Length == colon + 3)
         {
             return Invalid($"Field 'storageUri' must start with one of: {string.Join(", ", StorageSchemes.Select(s => s + "://"))}");
+        }
+        return scheme is "https" or "http" ? CheckStorageHost(value, storage) : null;
+    }
+
+    /// <summary>The host is read the way .NET reads URLs (so "127.1", "0x7f.0.0.1" and "[::ffff:127.0.0.1]" are
+    /// the loopback address they are); a backslash, which URL parsers disagree about, is refused outright.</summary>
+    private static ApiError? CheckStorageHost(string value, ModelStorageOptions storage)
+    {
+        if (value.Contains('\\') || !Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.DnsSafeHost.Length == 0)
+        {
+            return Invalid("Field 'storageUri' must be a valid URL with a host");
+        }
+        if (storage.Refuses(uri.DnsSafeHost))
+        {
+            return Invalid($"Field 'storageUri' must not name a loopback, link-local or private address or localhost ('{uri.Host}'); an admin can allow an in-cluster model store with {ModelStorageOptions.Section}:AllowedHosts");
         }
         return null;
     }

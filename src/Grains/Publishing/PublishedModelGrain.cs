@@ -69,14 +69,49 @@ public sealed class PublishedModelGrain(
         }
         var config = resolved.Value!;
 
+        // Quota, then route, then the gateway: nothing reaches the cluster for a publication that may not exist.
+        var tenant = GrainFactory.GetGrain<ITenantGrain>(Namespace);
+        var reserved = await tenant.ReservePublicationAsync(Name);
+        if (!reserved.IsSuccess)
+        {
+            return reserved.Error!;
+        }
+        var claim = RouteClaims.For(Namespace, Name, config);
+        var routes = Routes(config);
+        async Task GiveBack()
+        {
+            await routes.ReleaseAsync(claim);
+            await tenant.ReleasePublicationAsync(Name);
+        }
+        Result<bool> claimed;
+        try
+        {
+            claimed = await routes.ClaimAsync(claim);
+        }
+        catch
+        {
+            await tenant.ReleasePublicationAsync(Name);
+            throw;
+        }
+        if (!claimed.IsSuccess)
+        {
+            await tenant.ReleasePublicationAsync(Name);
+            return claimed.Error!;
+        }
+
         IReadOnlyList<GatewayObjectRef> objects;
         try
         {
             objects = await gateway.ApplyAsync(Namespace, Name, config, update: false);
         }
-        catch (KubernetesCallException e)
+        catch (Exception e)
         {
-            return e.Error;
+            await GiveBack();
+            if (e is not KubernetesCallException k)
+            {
+                throw;
+            }
+            return k.Error;
         }
         var keyGrain = GrainFactory.GetGrain<IApiKeyGrain>(key.Hash);
         try
@@ -94,7 +129,7 @@ public sealed class PublishedModelGrain(
                 ExpiresAt = spec.ExpiresAt,
             };
             await state.WriteStateAsync();
-            await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddPublishedAsync(Name);
+            await tenant.AddPublishedAsync(Name);
         }
         catch (Exception e)
         {
@@ -102,6 +137,7 @@ public sealed class PublishedModelGrain(
             state.State = new PublishedModelState();
             await keyGrain.RevokeAsync();
             await gateway.DeleteAsync(objects);
+            await GiveBack();
             throw;
         }
         logger.LogInformation("Model {Namespace}/{Name} published at {Url} (key {MaskedKey})", Namespace, Name, PublishDocs.ExternalUrl(config), key.Masked);
@@ -128,6 +164,19 @@ public sealed class PublishedModelGrain(
         {
             return invalid;
         }
+        // The new route is taken before the gateway moves to it and the old one given up only after: a route in
+        // use is never free for another publication. Re-claiming an unchanged route changes nothing (and restores
+        // a claim a publication made before claims were kept).
+        var oldClaim = RouteClaims.For(Namespace, Name, old);
+        var newClaim = RouteClaims.For(Namespace, Name, config);
+        var oldRoutes = Routes(old);
+        var newRoutes = Routes(config);
+        var moved = oldRoutes.GetPrimaryKeyString() != newRoutes.GetPrimaryKeyString() || oldClaim != newClaim;
+        var claimed = await newRoutes.ClaimAsync(newClaim);
+        if (!claimed.IsSuccess)
+        {
+            return claimed.Error!;
+        }
         try
         {
             await gateway.ApplyAsync(Namespace, Name, config, update: true);
@@ -143,6 +192,10 @@ public sealed class PublishedModelGrain(
             {
                 logger.LogError(restore, "Restoring the gateway objects of {Namespace}/{Name} failed", Namespace, Name);
             }
+            if (moved)
+            {
+                await newRoutes.ReleaseAsync(newClaim);
+            }
             return e.Error with { Error = "Failed to update published model" };
         }
         var key = GrainFactory.GetGrain<IApiKeyGrain>(Pub.KeyHash);
@@ -151,6 +204,10 @@ public sealed class PublishedModelGrain(
         Pub.Config = config;
         Pub.UpdatedAt = time.GetUtcNow();
         await state.WriteStateAsync();
+        if (moved)
+        {
+            await oldRoutes.ReleaseAsync(oldClaim);
+        }
         logger.LogInformation("Publication of {Namespace}/{Name} updated", Namespace, Name);
         var view = View(await Usage(), Pub.MaskedKey);
         await Announce(ChangeTypes.PublicationUpdated, view);
@@ -177,6 +234,9 @@ public sealed class PublishedModelGrain(
             return e.Error with { Error = "Failed to unpublish model" };
         }
         var last = View(UsageCounters.Zero, Pub.MaskedKey);
+        // Given up once the gateway no longer serves it, and before the record goes: a failure here leaves the
+        // publication in place, so unpublishing again (or deleting the model) releases it.
+        await Routes(Pub.Config!).ReleaseAsync(RouteClaims.For(Namespace, Name, Pub.Config!));
         await state.ClearStateAsync();
         state.State = new PublishedModelState();
         await GrainFactory.GetGrain<ITenantGrain>(Namespace).RemovePublishedAsync(Name);
@@ -211,6 +271,9 @@ public sealed class PublishedModelGrain(
     /// <summary>Events carry the masked key only: the full key exists in the publish and rotate answers alone.</summary>
     private Task Announce(string type, PublishedModelView view) =>
         GrainFactory.PublishChangeAsync(type, Namespace, "publication", Name, view, time.GetUtcNow(), logger);
+
+    private IHostRoutesGrain Routes(PublishConfig config) =>
+        GrainFactory.GetGrain<IHostRoutesGrain>(RouteClaims.HostKey(config.PublicHostname));
 
     private Task<UsageCounters> Usage() => GrainFactory.GetGrain<IApiKeyGrain>(Pub.KeyHash).GetUsageAsync();
 
