@@ -282,9 +282,11 @@ public sealed partial class PublishingApiTests(ApiFixture api)
         var bList = await (await b.GetAsync("/api/published-models")).AssertOk();
         Assert.All(bList["publishedModels"]!.AsArray(), m => Assert.Equal("tenant-b", m!["namespace"]!.GetValue<string>()));
 
-        // The same model name in tenant-b publishes independently: its own key, its own gateway objects.
+        // The same model name in tenant-b publishes independently: its own key, its own gateway objects, its own
+        // route (tenant-a's default route /models/{name} on the shared host is taken).
         await api.ReadyModelAsync(b, name: name);
-        var bPublished = await b.PublishAsync(name);
+        await (await b.PostJson($"/api/models/{name}/publish", Config())).AssertError(HttpStatusCode.Conflict, "already claimed");
+        var bPublished = await b.PublishAsync(name, Config(path: $"/tenant-b/models/{name}"));
         Assert.NotEqual(key, bPublished.Key());
         Assert.Equal("tenant-b", (await (await b.ValidateAsync(bPublished.Key())).AssertOk())["tenant"]!.GetValue<string>());
         Assert.Equal("tenant-a", (await (await a.ValidateAsync(key)).AssertOk())["tenant"]!.GetValue<string>());
@@ -304,7 +306,7 @@ public sealed partial class PublishingApiTests(ApiFixture api)
         (await a.ValidateAsync(key)).EnsureSuccessStatusCode();
 
         // An admin publishes into a tenant by naming it.
-        var adminPublished = await admin.PublishAsync(name, query: "?namespace=tenant-b");
+        var adminPublished = await admin.PublishAsync(name, Config(path: $"/tenant-b/models/{name}"), query: "?namespace=tenant-b");
         Assert.Equal("tenant-b", adminPublished["publishedModel"]!["namespace"]!.GetValue<string>());
         await (await admin.PostJson($"/api/models/{name}/publish?namespace=tenant-b", Config(tenantId: "tenant-a"))).AssertError(HttpStatusCode.BadRequest, "tenantId");
         await (await b.DeleteAsync($"/api/models/{name}")).AssertOk();
