@@ -199,7 +199,7 @@ public sealed class StorageUriTests(TenantLimitsFixture api)
         "https://[::ffff:127.0.0.1]/model",
         "https://[fe80::1]/model",
         "https://[fd12:3456::1]/model",
-        "https://10.20.0.1\\@example.com/model",
+        "https://example.com\\@127.0.0.1/model",
     };
 
     public static TheoryData<string> Admitted => new()
