@@ -40,7 +40,8 @@ public static class Extensions
             .Validate(o => o.IsValid, $"{TenantQuotaOptions.Section}: every quota must be at least 1")
             .ValidateOnStart();
         services.AddOptions<ModelStorageOptions>().BindConfiguration(ModelStorageOptions.Section)
-            .Validate(o => o.IsValid, $"{ModelStorageOptions.Section}:AllowedHosts: each entry must be a host name, an IP address or a CIDR range")
+            .Validate(o => o.IsValid,
+                $"{ModelStorageOptions.Section}:AllowedHosts: each entry must be a host name, an IP address or a CIDR range")
             .ValidateOnStart();
         // Grain state is read with Newtonsoft.Json, which by default fills an object a property already holds
         // instead of creating one. A state class whose property starts as a shared instance (ModelState.Status =

@@ -112,7 +112,8 @@ public static partial class ModelRules
         }
         if (storage.Refuses(uri.DnsSafeHost))
         {
-            return Invalid($"Field 'storageUri' must not name a loopback, link-local or private address or localhost ('{uri.Host}'); an admin can allow an in-cluster model store with {ModelStorageOptions.Section}:AllowedHosts");
+            return Invalid($"Field 'storageUri' must not name a loopback, link-local or private address or localhost ('{uri.Host}'); "
+                + $"an admin can allow an in-cluster model store with {ModelStorageOptions.Section}:AllowedHosts");
         }
         return null;
     }

@@ -53,7 +53,8 @@ public sealed class TenantGrain(
             if (others + replicas > _quotas.MaxReplicas)
             {
                 return Task.FromResult<Result<bool>>(Exceeded(
-                    $"Tenant '{Tenant}' may have at most {_quotas.MaxReplicas} replicas in total (the sum of its models' maxReplicas); {others} are taken by other models and this model asks for {replicas}"));
+                    $"Tenant '{Tenant}' may have at most {_quotas.MaxReplicas} replicas in total (the sum of its models' maxReplicas); "
+                    + $"{others} are taken by other models and this model asks for {replicas}"));
             }
         }
         _pendingModels[name] = replicas;
@@ -102,7 +103,8 @@ public sealed class TenantGrain(
             if (count >= _quotas.MaxPublications)
             {
                 return Task.FromResult<Result<bool>>(Exceeded(
-                    $"Tenant '{Tenant}' may have at most {_quotas.MaxPublications} published models; unpublish one before publishing another"));
+                    $"Tenant '{Tenant}' may have at most {_quotas.MaxPublications} published models; "
+                    + "unpublish one before publishing another"));
             }
         }
         _pendingPublications.Add(name);
