@@ -99,7 +99,8 @@ public static class ApiHostApp
         builder.Services.AddSingleton<IValidateOptions<KeyValidationOptions>, KeyValidationOptionsCheck>();
         builder.Services.AddSingleton<ApiKeySigner>();
         builder.Services.AddSingleton<SourceThrottle>();
-        builder.Services.AddSingleton<KeyValidationBatcher>();
+        builder.Services.AddSingleton<KeyLeases>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<KeyLeases>());
         builder.Services.AddExceptionHandler<UnavailableHandler>();
         builder.Services.AddProblemDetails();
         builder.Services.AddRealtime(configuration);

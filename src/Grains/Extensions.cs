@@ -35,7 +35,6 @@ public static class Extensions
     {
         services.AddKubernetes(configuration);
         services.AddHostedService<ClusterWatchService>();
-        services.TryAddSingleton<LocalApiKeys>();
         services.AddOptions<TenantQuotaOptions>().BindConfiguration(TenantQuotaOptions.Section)
             .Validate(o => o.IsValid, $"{TenantQuotaOptions.Section}: every quota must be at least 1")
             .ValidateOnStart();

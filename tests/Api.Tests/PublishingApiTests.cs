@@ -80,7 +80,7 @@ public sealed partial class PublishingApiTests(ApiFixture api)
 
         // The key works; GET shows the usage and only the masked key.
         (await tenant.ValidateAsync(key)).EnsureSuccessStatusCode();
-        var got = await (await tenant.GetAsync($"/api/models/{name}/publish")).AssertOk();
+        var got = await tenant.SettledPublicationAsync(name, 1);
         var masked = got["apiKey"]!.GetValue<string>();
         Assert.Equal(key[..14] + "...", masked);
         Assert.Equal(masked, got["documentation"]!["authHeaders"]!["X-API-Key"]!.GetValue<string>());
@@ -330,7 +330,7 @@ public sealed partial class PublishingApiTests(ApiFixture api)
         Assert.NotNull(rotated["updatedAt"]);
         await (await tenant.ValidateAsync(first)).AssertError(HttpStatusCode.Unauthorized, "revoked");
         (await tenant.ValidateAsync(second)).EnsureSuccessStatusCode();
-        var got = await (await tenant.GetAsync($"/api/models/{name}/publish")).AssertOk();
+        var got = await tenant.SettledPublicationAsync(name, 2);
         Assert.Equal(second[..14] + "...", got["apiKey"]!.GetValue<string>());
         // Usage carries over from the old key to the new one.
         Assert.Equal(2, got["usage"]!["totalRequests"]!.GetValue<long>());

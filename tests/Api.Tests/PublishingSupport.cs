@@ -49,6 +49,12 @@ public static class PublishingSupport
     public static async Task<JsonNode> PublishAsync(this HttpClient client, string name, object? body = null, string query = "") =>
         await (await client.PostJson($"/api/models/{name}/publish{query}", body ?? Config())).AssertOk(HttpStatusCode.Created);
 
+    /// <summary>The publication once its usage shows <paramref name="totalRequests"/>: API hosts report what they
+    /// admitted from their leases with their next lease request, or within a lease period.</summary>
+    public static Task<JsonNode> SettledPublicationAsync(this HttpClient tenant, string name, long totalRequests, string query = "") =>
+        TestEnvironment.Eventually(async () => await (await tenant.GetAsync($"/api/models/{name}/publish{query}")).AssertOk(),
+            p => p["usage"]!["totalRequests"]!.GetValue<long>() == totalRequests, what: $"usage to show {totalRequests} requests");
+
     public static string Key(this JsonNode published) => published["publishedModel"]!["apiKey"]!.GetValue<string>();
 
     /// <summary>A validation call as a gateway makes it: key in X-API-Key, optional token cost, optional source.</summary>

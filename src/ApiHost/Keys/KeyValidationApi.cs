@@ -16,9 +16,9 @@ namespace Inference.ApiHost.Keys;
 /// SecurityPolicy sends (Envoy prepends the policy's path to the original path and keeps the original method and
 /// host): only that publication's key is admitted, and only for the publication's host and path prefix.</item>
 /// </list>
-/// Anonymous by design; cheap for junk (the key's keyed tag first, no grain), at most one grain call for a real key
-/// (shared with the requests for the same key that arrive meanwhile: <see cref="KeyValidationBatcher"/>), and
-/// refusing the failures of sources that keep failing, never a valid key.</summary>
+/// Anonymous by design; cheap for junk (the key's keyed tag first, no grain), decided for a real key from a lease its
+/// grain grants (<see cref="KeyLeases"/>: no grain call while the lease lasts), and refusing the failures of sources
+/// that keep failing, never a valid key.</summary>
 public static class KeyValidationApi
 {
     public const string Path = "/api/validate-api-key";
@@ -47,7 +47,7 @@ public static class KeyValidationApi
     {
         // Resolved once: the hot path does no service lookups.
         var throttle = app.ServiceProvider.GetRequiredService<SourceThrottle>();
-        var keys = app.ServiceProvider.GetRequiredService<KeyValidationBatcher>();
+        var keys = app.ServiceProvider.GetRequiredService<KeyLeases>();
         var signer = app.ServiceProvider.GetRequiredService<ApiKeySigner>();
         RequestDelegate validate = context => Validate(context, throttle, keys, signer);
         app.MapPost(Path, validate).AllowAnonymous().WithMetadata(ShortcutMarker.Instance)
@@ -109,7 +109,7 @@ public static class KeyValidationApi
         }
     }
 
-    private static async Task Validate(HttpContext context, SourceThrottle throttle, KeyValidationBatcher keys, ApiKeySigner signer)
+    private static async Task Validate(HttpContext context, SourceThrottle throttle, KeyLeases keys, ApiKeySigner signer)
     {
         var source = throttle.Source(context);
         var request = context.Request;
@@ -229,14 +229,14 @@ public static class KeyValidationApi
         return true;
     }
 
-    /// <summary>Decided here when the key's activation is in this process, else by its grain. A key whose tag is wrong
-    /// is unknown without touching a grain; the tag (an HMAC) is only computed when the key is not here: a hash that
-    /// an activation here holds belongs to an issued key.</summary>
-    private static ValueTask<KeyCheck> Decide(KeyValidationBatcher keys, ApiKeySigner signer, string key, long tokens, KeyTarget? target)
+    /// <summary>Decided from the key's lease on this host, else from one its grain grants. A key whose tag is wrong is
+    /// unknown without touching a grain; the tag (an HMAC) is only computed when the key is not held here: only an
+    /// issued key gets a lease.</summary>
+    private static ValueTask<KeyCheck> Decide(KeyLeases keys, ApiKeySigner signer, string key, long tokens, KeyTarget? target)
     {
         Span<char> hash = stackalloc char[ApiKeys.HashLength];
         ApiKeys.Hash(key, hash);
-        if (keys.TryValidateHere(hash, tokens, target, out var check))
+        if (keys.TryDecideHeld(hash, tokens, target, out var check))
         {
             return ValueTask.FromResult(check);
         }

@@ -19,6 +19,18 @@ public interface IApiKeyGrain : IGrainWithStringKey
     [Alias("ValidateRequests")]
     Task<KeyCheck[]> ValidateManyAsync(KeyRequest[] requests);
 
+    /// <summary>A lease for an API host (<see cref="LeaseRequest"/>): the key's record and a grant of admissions the host
+    /// may spend on its own until the lease's deadline. The grant is counted as admitted here when it is made, so no
+    /// limit is exceeded whatever the hosts do; what the host did not spend of its previous grant comes back with the
+    /// request and is refunded. A key that is refused, limited or forwarding gets no grant, only the answer
+    /// (<see cref="KeyLease.Refusal"/>, or <see cref="KeyLease.Leasable"/> false: validate each request by a call).</summary>
+    [Alias("Lease")]
+    Task<KeyLease> LeaseAsync(LeaseRequest request);
+
+    /// <summary>A host gives up its lease (it went idle, or is stopping): the unspent part is refunded, the usage counted.</summary>
+    [Alias("Return")]
+    Task ReturnAsync(string host, LeaseReport report);
+
     [Alias("Issue")]
     Task IssueAsync(KeyGrant grant);
 
@@ -118,3 +130,61 @@ public sealed record KeyWindows(
     [property: Id(3)] long[] MinuteLog,
     [property: Id(4)] double BurstTokens,
     [property: Id(5)] long BurstAt);
+
+/// <summary>An API host that holds leases: told to drop a key's lease before a revocation or a change of the key's
+/// record is acknowledged, and answers with what it had spent of it.</summary>
+[Alias("inference.IKeyLeaseHolder")]
+public interface IKeyLeaseHolder : IGrainObserver
+{
+    [Alias("Drop")]
+    Task<LeaseReport[]> DropAsync(string keyHash);
+}
+
+/// <summary>What a host did with its previous grant of a key: admissions and tokens spent (usage), and what it leaves
+/// unspent (refunded). <see cref="GrantedAt"/> identifies the grant.</summary>
+[GenerateSerializer, Immutable, Alias("inference.LeaseReport")]
+public readonly record struct LeaseReport(
+    [property: Id(0)] long GrantedAt,
+    [property: Id(1)] int Spent,
+    [property: Id(2)] int Unspent,
+    [property: Id(3)] long TokensSpent,
+    [property: Id(4)] long TokensUnspent)
+{
+    public bool IsEmpty => Spent == 0 && Unspent == 0 && TokensSpent == 0 && TokensUnspent == 0;
+}
+
+/// <summary>A host asks for a lease: who it is (and the observer that drops its leases), how many admissions and
+/// tokens it expects to need for the next lease period, and the report on its previous grant of this key.</summary>
+[GenerateSerializer, Immutable, Alias("inference.LeaseRequest")]
+public sealed record LeaseRequest(
+    [property: Id(0)] string Host,
+    [property: Id(1)] IKeyLeaseHolder Holder,
+    [property: Id(2)] int Wanted,
+    [property: Id(3)] long WantedTokens,
+    [property: Id(4)] LeaseReport Previous);
+
+/// <summary>The key as a host needs it to decide on its own: owner, route, expiry, limits (for the headers).</summary>
+[GenerateSerializer, Immutable, Alias("inference.KeyRecord")]
+public sealed record KeyRecord(
+    [property: Id(0)] string Tenant,
+    [property: Id(1)] string Model,
+    [property: Id(2)] KeyScope? Scope,
+    [property: Id(3)] DateTimeOffset? ExpiresAt,
+    [property: Id(4)] int Limit,
+    [property: Id(5)] int HourLimit);
+
+/// <summary>A lease: <see cref="Granted"/> admissions and <see cref="TokenBudget"/> tokens (-1: the key has no token
+/// limit) to spend until <see cref="Period"/> after the request was sent. <see cref="Remaining"/> and
+/// <see cref="ResetSeconds"/> describe the key's windows after the grant (for the headers). Without a grant,
+/// <see cref="Refusal"/> is the answer for the request that asked, or <see cref="Leasable"/> is false.</summary>
+[GenerateSerializer, Immutable, Alias("inference.KeyLease")]
+public sealed record KeyLease(
+    [property: Id(0)] bool Leasable,
+    [property: Id(1)] KeyRecord? Record,
+    [property: Id(2)] int Granted,
+    [property: Id(3)] long TokenBudget,
+    [property: Id(4)] long GrantedAt,
+    [property: Id(5)] TimeSpan Period,
+    [property: Id(6)] int Remaining,
+    [property: Id(7)] int ResetSeconds,
+    [property: Id(8)] KeyCheck? Refusal);

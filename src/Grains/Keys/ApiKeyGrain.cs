@@ -2,7 +2,6 @@ using Inference.Grains.Abstractions.Events;
 using Inference.Grains.Events;
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
-using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Logging;
 
 namespace Inference.Grains.Keys;
@@ -34,32 +33,36 @@ public sealed class ApiKeyState
     [Id(11)] public KeyScope? Scope { get; set; }
 }
 
-/// <summary>One API key. The record (owner, status, expiry, limits) is written before any change is acknowledged;
-/// usage counters and the hourly windows are written behind every <see cref="FlushPeriod"/> and on deactivation, so
-/// the validation path never waits for storage. A silo crash loses at most that period of counting.
-/// An active or revoked key also takes validations directly from an API host in its own process
-/// (<see cref="LocalApiKeys"/>), under the same lock as its own methods.</summary>
+/// <summary>One API key, the one place its limits and counters live. API hosts decide validations on their own from a
+/// lease this grain grants (<see cref="LeaseAsync"/>): the record and a number of admissions, counted here as admitted
+/// when granted, so no limit is ever exceeded. A change of the record (revocation, rotation, limits, route) is
+/// acknowledged only after every host holding a lease has dropped it, or its lease has run out.
+/// The record is written before any change is acknowledged; usage counters and the hourly windows are written behind
+/// every <see cref="FlushPeriod"/> and on deactivation, so validation never waits for storage. A silo crash loses at
+/// most that period of counting.</summary>
 public sealed class ApiKeyGrain(
     [PersistentState("apikey", StorageNames.State)] IPersistentState<ApiKeyState> state,
-    LocalApiKeys localKeys,
     TimeProvider time,
     ILogger<ApiKeyGrain> logger) : Grain, IApiKeyGrain
 {
     public static readonly TimeSpan FlushPeriod = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long a lease lasts: the bound on how early an admission is counted, and on how long a host that
+    /// does not answer delays a revocation.</summary>
+    public static readonly TimeSpan LeasePeriod = TimeSpan.FromSeconds(1);
+
+    /// <summary>The most of any limit's headroom one lease takes, so that several hosts share what is left and grants
+    /// shrink to one request each near a limit.</summary>
+    public const double LeaseShare = 0.25;
+
+    /// <summary>How long a host is given to drop a lease before the change waits out the lease instead.</summary>
+    private static readonly TimeSpan DropTimeout = TimeSpan.FromSeconds(2);
+
     private static readonly KeyTarget NoTarget = new(null, null, null, null, null, null);
 
-    /// <summary>How long an activation that took direct validations since its last flush is kept from idle
-    /// collection: direct validations are no grain calls, so Orleans would otherwise see a busy key as idle.</summary>
-    public static readonly TimeSpan DirectUseKeepAlive = TimeSpan.FromMinutes(2);
-
-    // Orleans runs this grain's methods one at a time, but direct validations run on the API host's threads: the
-    // record, the windows and the counters are read and changed only under this lock.
-    private readonly Lock _gate = new();
-    private bool _open;
-    private bool _usedDirectly;
-
+    private readonly Dictionary<(string Host, long GrantedAt), Holder> _holders = [];
     private KeyLimiter? _limiter;
+    private KeyRecord? _record;
     private long _totalRequests;
     private long _requestsToday;
     private DateOnly _today;
@@ -69,103 +72,152 @@ public sealed class ApiKeyGrain(
     private IGrainTimer? _timer;
     private Task _flushing = Task.CompletedTask;
 
-    // The same object as state.State, kept here because Orleans lets only the activation's own turns through
-    // state.State, and direct validations read the record from the API host's threads.
-    private ApiKeyState Key { get; set; } = null!;
+    private ApiKeyState Key => state.State;
+
+    /// <summary>A host's current grant: what to refund when it reports, whom to tell when the record changes.</summary>
+    private sealed record Holder(IKeyLeaseHolder Observer, long GrantedAt, int Granted, long TokenBudget, DateTimeOffset Until);
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        Key = state.State;
         if (Key.Status != KeyStatus.None)
         {
             Load(null);
-            OpenToDirectValidation();
         }
         return Task.CompletedTask;
     }
 
-    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        // Closed before the last flush, so nothing is counted here that the next activation would not read.
-        CloseToDirectValidation();
-        await FlushAsync(cancellationToken);
-    }
-
-    /// <summary>A direct validation (<see cref="LocalApiKeys.TryValidate"/>): decided here exactly as by
-    /// <see cref="ValidateAsync"/>, or false while this activation does not take them (forwarding, rotating,
-    /// deactivating): the caller then makes the grain call.</summary>
-    internal bool TryValidateHere(long tokens, KeyTarget? target, [NotNullWhen(true)] out KeyCheck? check)
-    {
-        lock (_gate)
-        {
-            if (!_open)
-            {
-                check = null;
-                return false;
-            }
-            _usedDirectly = true;
-            check = Check(time.GetUtcNow(), tokens, target);
-            return true;
-        }
-    }
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => FlushAsync(cancellationToken);
 
     public Task<KeyCheck> ValidateAsync(long tokens, KeyTarget? target = null)
     {
-        IApiKeyGrain? successor;
-        lock (_gate)
-        {
-            var now = time.GetUtcNow();
-            successor = ForwardingTo(now);
-            if (successor is null)
-            {
-                return Task.FromResult(Check(now, tokens, target));
-            }
-        }
-        return successor.ValidateAsync(tokens, target);
+        var now = time.GetUtcNow();
+        return ForwardingTo(now) is { } successor ? successor.ValidateAsync(tokens, target) : Task.FromResult(Check(now, tokens, target));
     }
 
     public Task<KeyCheck[]> ValidateManyAsync(KeyRequest[] requests)
     {
-        IApiKeyGrain? successor;
-        lock (_gate)
+        var now = time.GetUtcNow();
+        if (ForwardingTo(now) is { } successor)
         {
-            var now = time.GetUtcNow();
-            successor = ForwardingTo(now);
-            if (successor is null)
+            return successor.ValidateManyAsync(requests);
+        }
+        var checks = new KeyCheck[requests.Length];
+        for (var i = 0; i < requests.Length; i++)
+        {
+            checks[i] = Check(now, requests[i].Tokens, requests[i].Target);
+        }
+        return Task.FromResult(checks);
+    }
+
+    public Task<KeyLease> LeaseAsync(LeaseRequest request)
+    {
+        var now = time.GetUtcNow();
+        Settle(request.Host, request.Previous, now);
+        ForgetLapsed(now);
+        if (Key.Status == KeyStatus.Forwarding && Key.GraceUntil > now)
+        {
+            // Answered through the successor, request by request, for the short while the grace period lasts.
+            return Task.FromResult(new KeyLease(false, null, 0, 0, 0, LeasePeriod, 0, 0, null));
+        }
+        if (Key.Status != KeyStatus.Active || _limiter is null || _record is null || Key.ExpiresAt <= now)
+        {
+            return Task.FromResult(Refusal(Check(now, 0, null)));
+        }
+        var ticks = now.UtcTicks;
+        var granted = _limiter.Grant(ticks, request.Wanted, request.WantedTokens, LeaseShare, out var tokenBudget, out var refusal, Key.Tenant, Key.Model);
+        if (granted == 0)
+        {
+            return Task.FromResult(new KeyLease(true, _record, 0, 0, ticks, LeasePeriod, 0, 0, refusal));
+        }
+        _holders[(request.Host, ticks)] = new Holder(request.Holder, ticks, granted, tokenBudget, now + LeasePeriod);
+        var (remaining, reset) = _limiter.Headroom(ticks);
+        return Task.FromResult(new KeyLease(true, _record, granted, tokenBudget, ticks, LeasePeriod, remaining, reset, null));
+    }
+
+    public Task ReturnAsync(string host, LeaseReport report)
+    {
+        Settle(host, report, time.GetUtcNow());
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Counts what a host spent of its grant and refunds what it did not (when the grant is this activation's
+    /// own: a grant from before a restart is not in these windows).</summary>
+    private void Settle(string host, LeaseReport report, DateTimeOffset now)
+    {
+        if (report.IsEmpty)
+        {
+            return;
+        }
+        var spent = Math.Max(0, report.Spent);
+        if (_holders.Remove((host, report.GrantedAt), out var holder))
+        {
+            spent = Math.Min(spent, holder.Granted);
+            _limiter?.Refund(now.UtcTicks, holder.GrantedAt, Math.Clamp(report.Unspent, 0, holder.Granted - spent),
+                holder.TokenBudget >= 0 ? Math.Clamp(report.TokensUnspent, 0, holder.TokenBudget) : 0,
+                holder.TokenBudget < 0 ? report.TokensSpent : 0);
+        }
+        Count(now, spent, Math.Max(0, report.TokensSpent));
+    }
+
+    /// <summary>Grants whose host never reported (it went away): their unspent part stays counted, as lost capacity.</summary>
+    private void ForgetLapsed(DateTimeOffset now)
+    {
+        if (_holders.Count == 0)
+        {
+            return;
+        }
+        foreach (var lapsed in _holders.Where(h => h.Value.Until + LeasePeriod < now).Select(h => h.Key).ToList())
+        {
+            _holders.Remove(lapsed);
+        }
+    }
+
+    /// <summary>Before a change of the record is acknowledged: every host holding a lease drops it (and reports), or
+    /// its lease runs out.</summary>
+    private async Task DropLeasesAsync()
+    {
+        var now = time.GetUtcNow();
+        var live = _holders.Where(h => h.Value.Until > now).GroupBy(h => h.Key.Host).ToList();
+        if (live.Count == 0)
+        {
+            _holders.Clear();
+            return;
+        }
+        var key = this.GetPrimaryKeyString();
+        var answers = await Task.WhenAll(live.Select(async host =>
+        {
+            try
             {
-                var checks = new KeyCheck[requests.Length];
-                for (var i = 0; i < requests.Length; i++)
+                return (Host: host.Key, Until: host.Max(h => h.Value.Until), Reports: await host.First().Value.Observer.DropAsync(key).WaitAsync(DropTimeout, time));
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException or OperationCanceledException)
+            {
+                return (Host: host.Key, Until: host.Max(h => h.Value.Until), Reports: (LeaseReport[]?)null);
+            }
+        }));
+        var unanswered = TimeSpan.Zero;
+        foreach (var (host, until, reports) in answers)
+        {
+            if (reports is not null)
+            {
+                foreach (var report in reports)
                 {
-                    checks[i] = Check(now, requests[i].Tokens, requests[i].Target);
+                    Settle(host, report, time.GetUtcNow());
                 }
-                return Task.FromResult(checks);
+            }
+            else
+            {
+                var left = until - time.GetUtcNow();
+                unanswered = left > unanswered ? left : unanswered;
             }
         }
-        return successor.ValidateManyAsync(requests);
-    }
-
-    /// <summary>Lets API hosts in this process validate against this activation directly: only for a key that
-    /// answers for itself (active or revoked; a forwarding key answers through its successor).</summary>
-    private void OpenToDirectValidation()
-    {
-        bool open;
-        lock (_gate)
+        _holders.Clear();
+        if (unanswered > TimeSpan.Zero)
         {
-            _open = open = Key.Status is KeyStatus.Active or KeyStatus.Revoked;
+            logger.LogWarning("A host holding a lease of an API key of {Tenant}/{Model} did not drop it; waiting {Wait} for the lease to run out",
+                Key.Tenant, Key.Model, unanswered);
+            await Task.Delay(unanswered, time);
         }
-        if (open)
-        {
-            localKeys.Add(this.GetPrimaryKeyString(), this);
-        }
-    }
-
-    private void CloseToDirectValidation()
-    {
-        lock (_gate)
-        {
-            _open = false;
-        }
-        localKeys.Remove(this.GetPrimaryKeyString(), this);
     }
 
     /// <summary>The successor that answers for this key during its rotation grace period.</summary>
@@ -193,7 +245,7 @@ public sealed class ApiKeyGrain(
                 var check = _limiter.TryAcquire(now.UtcTicks, tokens, Key.Tenant, Key.Model);
                 if (check.Outcome == KeyOutcome.Valid)
                 {
-                    Count(now, tokens);
+                    Count(now, 1, tokens);
                 }
                 return check;
             case KeyStatus.Forwarding or KeyStatus.Revoked:
@@ -203,29 +255,26 @@ public sealed class ApiKeyGrain(
         }
     }
 
+    private static KeyLease Refusal(KeyCheck check) => new(true, null, 0, 0, 0, LeasePeriod, 0, 0, check);
+
     public async Task IssueAsync(KeyGrant grant)
     {
-        // Until the record is written, direct validations wait for it like grain calls do (behind this turn).
-        CloseToDirectValidation();
-        lock (_gate)
+        await DropLeasesAsync();
+        state.State = new ApiKeyState
         {
-            state.State = Key = new ApiKeyState
-            {
-                Status = KeyStatus.Active,
-                Tenant = grant.Tenant,
-                Model = grant.Model,
-                Limits = grant.Limits,
-                ExpiresAt = grant.ExpiresAt,
-                Scope = grant.Scope,
-                Usage = grant.Usage,
-                HourStart = grant.Windows?.HourStart ?? 0,
-                HourCount = grant.Windows?.HourCount ?? 0,
-                HourTokens = grant.Windows?.HourTokens ?? 0,
-            };
-            Load(grant.Windows);
-        }
+            Status = KeyStatus.Active,
+            Tenant = grant.Tenant,
+            Model = grant.Model,
+            Limits = grant.Limits,
+            ExpiresAt = grant.ExpiresAt,
+            Scope = grant.Scope,
+            Usage = grant.Usage,
+            HourStart = grant.Windows?.HourStart ?? 0,
+            HourCount = grant.Windows?.HourCount ?? 0,
+            HourTokens = grant.Windows?.HourTokens ?? 0,
+        };
+        Load(grant.Windows);
         await state.WriteStateAsync();
-        OpenToDirectValidation();
     }
 
     public async Task SetLimitsAsync(RateLimits limits)
@@ -234,11 +283,10 @@ public sealed class ApiKeyGrain(
         {
             return;
         }
-        lock (_gate)
-        {
-            Key.Limits = limits;
-            _limiter?.SetLimits(limits, time.GetUtcNow().UtcTicks);
-        }
+        Key.Limits = limits;
+        _limiter?.SetLimits(limits, time.GetUtcNow().UtcTicks);
+        _record = Record();
+        await DropLeasesAsync();
         await FlushAsync(default, force: true);
     }
 
@@ -248,76 +296,61 @@ public sealed class ApiKeyGrain(
         {
             return;
         }
-        lock (_gate)
-        {
-            Key.Scope = scope;
-        }
+        Key.Scope = scope;
+        _record = Record();
+        await DropLeasesAsync();
         await FlushAsync(default, force: true);
     }
 
     public async Task RevokeAsync()
     {
-        lock (_gate)
+        if (Key.Status is KeyStatus.None or KeyStatus.Revoked)
         {
-            if (Key.Status is KeyStatus.None or KeyStatus.Revoked)
-            {
-                return;
-            }
-            Key.Status = KeyStatus.Revoked;
-            Key.Successor = null;
-            Key.GraceUntil = null;
+            return;
         }
+        Key.Status = KeyStatus.Revoked;
+        Key.Successor = null;
+        Key.GraceUntil = null;
+        _record = null;
+        await DropLeasesAsync();
         await FlushAsync(default, force: true);
         logger.LogInformation("API key of {Tenant}/{Model} revoked", Key.Tenant, Key.Model);
     }
 
     public async Task RotateToAsync(string successor, KeyGrant grant, DateTimeOffset? graceUntil)
     {
+        // Leases are dropped (their use counted, the rest refunded) before the windows are handed over, and this grain
+        // handles nothing else meanwhile (it is not reentrant), so no request is counted twice or lost between the keys.
+        _record = null;
+        await DropLeasesAsync();
         var now = time.GetUtcNow();
-        // Issued while this grain handles nothing else (it is not reentrant) and takes no direct validations (closed
-        // in the same lock as the snapshot), so no request is counted twice or lost between the two keys.
-        UsageCounters usage;
-        KeyWindows? windows;
-        lock (_gate)
-        {
-            _open = false;
-            usage = Snapshot(now);
-            windows = _limiter?.Windows(now.UtcTicks);
-        }
-        localKeys.Remove(this.GetPrimaryKeyString(), this);
         try
         {
-            await GrainFactory.GetGrain<IApiKeyGrain>(successor).IssueAsync(grant with { Usage = usage, Windows = windows });
+            await GrainFactory.GetGrain<IApiKeyGrain>(successor).IssueAsync(grant with { Usage = Snapshot(now), Windows = _limiter?.Windows(now.UtcTicks) });
         }
         catch
         {
-            OpenToDirectValidation();
+            _record = Key.Status == KeyStatus.Active ? Record() : null;
             throw;
         }
-        lock (_gate)
-        {
-            Key.Status = graceUntil > now ? KeyStatus.Forwarding : KeyStatus.Revoked;
-            Key.Successor = Key.Status == KeyStatus.Forwarding ? successor : null;
-            Key.GraceUntil = Key.Status == KeyStatus.Forwarding ? graceUntil : null;
-        }
-        OpenToDirectValidation();
+        Key.Status = graceUntil > now ? KeyStatus.Forwarding : KeyStatus.Revoked;
+        Key.Successor = Key.Status == KeyStatus.Forwarding ? successor : null;
+        Key.GraceUntil = Key.Status == KeyStatus.Forwarding ? graceUntil : null;
         await FlushAsync(default, force: true);
     }
 
-    public Task<UsageCounters> GetUsageAsync()
-    {
-        lock (_gate)
-        {
-            return Task.FromResult(Snapshot(time.GetUtcNow()));
-        }
-    }
+    public Task<UsageCounters> GetUsageAsync() => Task.FromResult(Snapshot(time.GetUtcNow()));
 
     private KeyCheck Refused(KeyOutcome outcome) =>
         new(outcome, null, null, Key.Limits.RequestsPerMinute, 0, 0, 0, Key.Limits.RequestsPerHour, null);
 
+    private KeyRecord Record() =>
+        new(Key.Tenant, Key.Model, Key.Scope, Key.ExpiresAt, Key.Limits.RequestsPerMinute, Key.Limits.RequestsPerHour);
+
     private void Load(KeyWindows? windows)
     {
         _limiter = new KeyLimiter(Key.Limits, windows ?? new KeyWindows(Key.HourStart, Key.HourCount, Key.HourTokens, [], Key.Limits.BurstLimit, 0));
+        _record = Key.Status == KeyStatus.Active ? Record() : null;
         _totalRequests = Key.Usage.TotalRequests;
         _requestsToday = Key.Usage.RequestsToday;
         _tokensUsed = Key.Usage.TokensUsed;
@@ -329,16 +362,20 @@ public sealed class ApiKeyGrain(
         _timer ??= this.RegisterGrainTimer(TimerFlushAsync, new GrainTimerCreationOptions(FlushPeriod, FlushPeriod) { Interleave = true });
     }
 
-    private void Count(DateTimeOffset now, long tokens)
+    private void Count(DateTimeOffset now, int requests, long tokens)
     {
+        if (requests == 0 && tokens == 0)
+        {
+            return;
+        }
         var day = DateOnly.FromDateTime(now.UtcDateTime);
         if (day != _today)
         {
             _today = day;
             _requestsToday = 0;
         }
-        _totalRequests++;
-        _requestsToday++;
+        _totalRequests += requests;
+        _requestsToday += requests;
         _tokensUsed = KeyLimiter.Saturating(_tokensUsed, tokens);
         _lastAccess = now;
         _dirty = true;
@@ -349,14 +386,6 @@ public sealed class ApiKeyGrain(
 
     private Task TimerFlushAsync(CancellationToken cancellationToken)
     {
-        lock (_gate)
-        {
-            if (_usedDirectly)
-            {
-                _usedDirectly = false;
-                DelayDeactivation(DirectUseKeepAlive);
-            }
-        }
         if (!_flushing.IsCompleted)
         {
             return Task.CompletedTask;
@@ -388,21 +417,18 @@ public sealed class ApiKeyGrain(
     private async Task WriteAsync(CancellationToken cancellationToken, bool force)
     {
         var now = time.GetUtcNow();
-        lock (_gate)
+        if ((!force && !_dirty) || Key.Status == KeyStatus.None)
         {
-            if ((!force && !_dirty) || Key.Status == KeyStatus.None)
-            {
-                return;
-            }
-            Key.Usage = Snapshot(now);
-            if (_limiter is not null)
-            {
-                Key.HourStart = _limiter.HourStart;
-                Key.HourCount = _limiter.HourCount;
-                Key.HourTokens = _limiter.HourTokens;
-            }
-            _dirty = false;
+            return;
         }
+        Key.Usage = Snapshot(now);
+        if (_limiter is not null)
+        {
+            Key.HourStart = _limiter.HourStart;
+            Key.HourCount = _limiter.HourCount;
+            Key.HourTokens = _limiter.HourTokens;
+        }
+        _dirty = false;
         try
         {
             await state.WriteStateAsync(cancellationToken);
@@ -410,10 +436,7 @@ public sealed class ApiKeyGrain(
         catch when (!force)
         {
             // A lost write-behind costs counting precision, not correctness; the next tick retries.
-            lock (_gate)
-            {
-                _dirty = true;
-            }
+            _dirty = true;
             return;
         }
         if (!force && Key.Status == KeyStatus.Active)

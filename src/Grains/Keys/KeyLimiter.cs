@@ -50,6 +50,25 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         Evict(now);
         RollHour(now);
         Refill(now);
+        if (Limiting(now, tokens) is { } refusal)
+        {
+            return refusal;
+        }
+        Append(now);
+        HourCount++;
+        // Saturating: a caller reporting absurd token counts must not wrap the hour's total to a negative one.
+        HourTokens = Saturating(HourTokens, tokens);
+        _burst -= 1;
+        return new KeyCheck(KeyOutcome.Valid, tenant, model, _limits.RequestsPerMinute, Remaining(), Reset(now), 0, _limits.RequestsPerHour, null);
+
+        KeyCheck? Limiting(long now, long tokens) => LimitedBy(now, tokens) is ({ } limitedBy, var retryTicks)
+            ? new KeyCheck(KeyOutcome.Limited, tenant, model, _limits.RequestsPerMinute, Remaining(), Reset(now), Seconds(retryTicks), _limits.RequestsPerHour, limitedBy)
+            : null;
+    }
+
+    /// <summary>The limit that refuses a request of <paramref name="tokens"/> now, and for how long; null when none does.</summary>
+    private (string? Name, long RetryTicks) LimitedBy(long now, long tokens)
+    {
         var retryTicks = 0L;
         string? limitedBy = null;
         if (HourCount >= _limits.RequestsPerHour)
@@ -68,17 +87,94 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         {
             (limitedBy, retryTicks) = ("burstLimit", (long)((1 - _burst) * 60 * TimeSpan.TicksPerSecond / _limits.RequestsPerMinute));
         }
-        if (limitedBy is not null)
+        return (limitedBy, retryTicks);
+    }
+
+    /// <summary>Admits and counts up to <paramref name="wanted"/> requests at once for a lease, at most
+    /// <paramref name="share"/> of what every limit has left (at least one, where one is left), and reserves up to
+    /// <paramref name="wantedTokens"/> tokens (of the same share) when the key has a token limit. Zero granted: the
+    /// refusal says which limit and for how long.</summary>
+    public int Grant(long now, int wanted, long wantedTokens, double share, out long tokenBudget, out KeyCheck? refusal,
+        string tenant, string model)
+    {
+        Evict(now);
+        RollHour(now);
+        Refill(now);
+        refusal = null;
+        tokenBudget = -1;
+        var minuteLeft = _limits.RequestsPerMinute - _count;
+        var hourLeft = _limits.RequestsPerHour - HourCount;
+        var burstLeft = (int)Math.Floor(_burst);
+        var tokensLeft = _limits.TokensPerHour > 0 ? _limits.TokensPerHour - HourTokens : long.MaxValue;
+        var headroom = Math.Min(Math.Min(minuteLeft, hourLeft), burstLeft);
+        if (headroom <= 0 || tokensLeft <= 0)
         {
-            var retry = Seconds(retryTicks);
-            return new KeyCheck(KeyOutcome.Limited, tenant, model, _limits.RequestsPerMinute, Remaining(), Reset(now), retry, _limits.RequestsPerHour, limitedBy);
+            var (limitedBy, retryTicks) = LimitedBy(now, 0);
+            refusal = new KeyCheck(KeyOutcome.Limited, tenant, model, _limits.RequestsPerMinute, Remaining(), Reset(now), Seconds(retryTicks),
+                _limits.RequestsPerHour, limitedBy ?? "burstLimit");
+            return 0;
         }
-        Append(now);
-        HourCount++;
-        // Saturating: a caller reporting absurd token counts must not wrap the hour's total to a negative one.
-        HourTokens = Saturating(HourTokens, tokens);
-        _burst -= 1;
-        return new KeyCheck(KeyOutcome.Valid, tenant, model, _limits.RequestsPerMinute, Remaining(), Reset(now), 0, _limits.RequestsPerHour, null);
+        var granted = Math.Min(Math.Max(1, wanted), Math.Max(1, (int)(headroom * share)));
+        if (_limits.TokensPerHour > 0)
+        {
+            tokenBudget = Math.Min(Math.Max(0, wantedTokens), Math.Max(1, (long)(tokensLeft * share)));
+            HourTokens += tokenBudget;
+        }
+        for (var i = 0; i < granted; i++)
+        {
+            Append(now);
+        }
+        HourCount += granted;
+        _burst -= granted;
+        return granted;
+    }
+
+    /// <summary>Gives back what a lease granted at <paramref name="grantedAt"/> did not spend: the window entries it
+    /// took (the newest ones with that time), the hour's counts while the hour is the same, and the burst tokens.</summary>
+    public void Refund(long now, long grantedAt, int unspent, long tokensUnspent, long tokensSpentUnreserved)
+    {
+        RollHour(now);
+        // Tokens spent on a key without a token limit were reserved by no grant: counted as they are reported.
+        HourTokens = Saturating(HourTokens, Math.Max(0, tokensSpentUnreserved));
+        if (unspent > 0)
+        {
+            Evict(now);
+            var removed = 0;
+            var kept = 0;
+            var entries = new long[_count];
+            for (var i = _count - 1; i >= 0; i--)
+            {
+                var at = _log[(_head + i) % _log.Length];
+                if (removed < unspent && at == grantedAt)
+                {
+                    removed++;
+                    continue;
+                }
+                entries[_count - 1 - kept++] = at;
+            }
+            if (removed > 0)
+            {
+                Array.Copy(entries, _count - kept, _log, 0, kept);
+                _head = 0;
+                _count = kept;
+            }
+            if (grantedAt - grantedAt % TimeSpan.TicksPerHour == HourStart)
+            {
+                HourCount = Math.Max(0, HourCount - unspent);
+            }
+            _burst = Math.Min(_limits.BurstLimit, _burst + unspent);
+        }
+        if (tokensUnspent > 0 && grantedAt - grantedAt % TimeSpan.TicksPerHour == HourStart)
+        {
+            HourTokens = Math.Max(0, HourTokens - tokensUnspent);
+        }
+    }
+
+    /// <summary>What every limit has left now, for the headers.</summary>
+    public (int Remaining, int Reset) Headroom(long now)
+    {
+        Evict(now);
+        return (Remaining(), Reset(now));
     }
 
     /// <summary>The windows as they stand, to persist (hour) or hand to a rotated key's successor (all).</summary>
@@ -157,5 +253,5 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         return log;
     }
 
-    internal static long Saturating(long a, long b) => b > long.MaxValue - a ? long.MaxValue : a + b;
+    public static long Saturating(long a, long b) => b > long.MaxValue - a ? long.MaxValue : a + b;
 }
