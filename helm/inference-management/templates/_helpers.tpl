@@ -61,6 +61,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "%s-admin" (include "inference-management.fullname" .)) .Values.secrets.admin.existingSecret }}
 {{- end }}
 
+{{- define "inference-management.keySigningSecret" -}}
+{{- default (printf "%s-key-signing" (include "inference-management.fullname" .)) .Values.secrets.keySigning.existingSecret }}
+{{- end }}
+
 {{/* Name of the Secret with the cluster's TLS files (tls.crt, tls.key, ca.crt). */}}
 {{- define "inference-management.tlsSecret" -}}
 {{- default (printf "%s-cluster-tls" (include "inference-management.fullname" .)) .Values.tls.existingSecret }}
