@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Inference.TestSupport;
@@ -95,6 +96,84 @@ public sealed class HelmChartTests
         var (exitCode, output) = await Helm(Arguments());
         Assert.NotEqual(0, exitCode);
         Assert.Contains("tls.existingSecret", output);
+    }
+
+    private const string SigningKeyPrefix = "KeyValidation__SigningKeys__";
+
+    [Fact]
+    public async Task Only_API_hosts_get_the_key_signing_secret_and_a_generated_one_is_kept_and_long_enough()
+    {
+        var docs = await Render("tls.generate=true");
+        var secret = Single(docs, "Secret", "r-inference-management-key-signing");
+        // Losing it would invalidate every key issued so far, so uninstall leaves it like the grain state.
+        Assert.Equal("keep", Scalar(secret, "metadata", "annotations", "helm.sh/resource-policy"));
+        var signingKey = Convert.FromBase64String(Decode(Find(secret, "data")!, "k1"));
+        Assert.True(signingKey.Length >= 32, $"{signingKey.Length} bytes");
+
+        var apiHost = ApiHostContainer(docs);
+        Assert.Contains($"{SigningKeyPrefix}k1", EnvNames(apiHost, docs));
+        Assert.DoesNotContain("KeyValidation__ActiveSigningKey", EnvNames(apiHost, docs));
+
+        var silo = Find(Single(docs, "Deployment", "r-inference-management-silo"), "spec", "template", "spec")!;
+        Assert.DoesNotContain(EnvNames(Assert.Single(Sequence(silo, "containers")), docs), n => n.StartsWith("KeyValidation__", StringComparison.Ordinal));
+        Assert.DoesNotContain(Sequence(silo, "volumes"), v => Scalar(v, "secret", "secretName") == "r-inference-management-key-signing");
+    }
+
+    [Fact]
+    public async Task An_existing_key_signing_Secret_is_referenced_with_its_active_id()
+    {
+        var docs = await Render("tls.generate=true", "secrets.keySigning.existingSecret=my-keys", "secrets.keySigning.activeKey=k2");
+        Assert.DoesNotContain(docs, d => Scalar(d, "kind") == "Secret" && Scalar(d, "metadata", "name")!.EndsWith("key-signing", StringComparison.Ordinal));
+
+        var apiHost = ApiHostContainer(docs);
+        var source = Assert.Single(Sequence(apiHost, "envFrom"));
+        Assert.Equal(SigningKeyPrefix, Scalar(source, "prefix"));
+        Assert.Equal("my-keys", Scalar(source, "secretRef", "name"));
+        Assert.Equal("k2", Env(apiHost)["KeyValidation__ActiveSigningKey"]);
+    }
+
+    [Fact]
+    public async Task Signing_keys_given_in_values_are_checked_before_anything_is_installed()
+    {
+        var k1 = Convert.ToBase64String(RandomNumberGenerator.GetBytes(48));
+        var k2 = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var docs = await Render("tls.generate=true", $"secrets.keySigning.keys.k1={k1}", $"secrets.keySigning.keys.k2={k2}", "secrets.keySigning.activeKey=k2");
+        var data = Find(Single(docs, "Secret", "r-inference-management-key-signing"), "data")!;
+        Assert.Equal(k1, Decode(data, "k1"));
+        Assert.Equal(k2, Decode(data, "k2"));
+        var apiHost = ApiHostContainer(docs);
+        Assert.Contains($"{SigningKeyPrefix}k2", EnvNames(apiHost, docs));
+        Assert.Equal("k2", Env(apiHost)["KeyValidation__ActiveSigningKey"]);
+
+        // The API host would refuse to start on each of these; the chart says so at install instead.
+        var shortKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(31));
+        foreach (var (settings, message) in new[]
+        {
+            (new[] { $"secrets.keySigning.keys.k1={shortKey}" }, "secrets.keySigning.keys.k1"),
+            ([$"secrets.keySigning.keys.K1={k1}"], "secrets.keySigning.keys.K1"),
+            ([$"secrets.keySigning.keys.k1={k1}", $"secrets.keySigning.keys.k2={k2}"], "secrets.keySigning.activeKey"),
+            ([$"secrets.keySigning.keys.k1={k1}", "secrets.keySigning.activeKey=k9"], "secrets.keySigning.activeKey"),
+        })
+        {
+            var (exitCode, output) = await Helm(Arguments(["tls.generate=true", .. settings]));
+            Assert.NotEqual(0, exitCode);
+            Assert.Contains(message, output);
+        }
+    }
+
+    private static YamlNode ApiHostContainer(List<YamlMappingNode> docs) =>
+        Assert.Single(Sequence(Single(docs, "Deployment", "r-inference-management-apihost"), "spec", "template", "spec", "containers"));
+
+    /// <summary>The variables a container gets: its env, and each key of a rendered Secret it takes with envFrom.</summary>
+    private static List<string> EnvNames(YamlNode container, List<YamlMappingNode> docs)
+    {
+        var names = Env(container).Keys.ToList();
+        foreach (var source in Sequence(container, "envFrom"))
+        {
+            var secret = Single(docs, "Secret", Scalar(source, "secretRef", "name")!);
+            names.AddRange(((YamlMappingNode)Find(secret, "data")!).Children.Keys.Select(k => Scalar(source, "prefix") + ((YamlScalarNode)k).Value));
+        }
+        return names;
     }
 
     private static string Decode(YamlNode data, string key) => Encoding.UTF8.GetString(Convert.FromBase64String(Scalar(data, key)!));
