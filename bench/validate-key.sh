@@ -31,6 +31,9 @@ for p in src/ApiHost src/Silo src/KubeEmulator bench/Baseline; do
 done
 start_infrastructure
 API_DLL="$(BIN src/ApiHost Inference.ApiHost)"
+# Cluster runs use mutual TLS between silos and the API client, as ./box cluster and the chart do.
+dotnet "$(BIN src/Silo Inference.Silo)" certs "$WORK/certs" >/dev/null
+export Cluster__Tls__CertificatePath="$WORK/certs/tls.crt" Cluster__Tls__KeyPath="$WORK/certs/tls.key" Cluster__Tls__CaPath="$WORK/certs/ca.crt"
 
 # run_wrk LABEL URL CONNECTIONS THREADS -> "label rps p50_ms p99_ms non2xx"
 run_wrk() {

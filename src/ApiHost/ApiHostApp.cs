@@ -81,6 +81,7 @@ public static class ApiHostApp
                 client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = FailureDetection.ResponseTimeout);
                 client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2));
                 client.AddMemoryStreams(ChangeStreams.Provider);
+                client.UseClusterTls(required: true);
             });
             builder.Services.AddKubernetes(configuration);
         }

@@ -1,5 +1,13 @@
 using Inference.Silo;
 
+if (args is ["certs", var directory, ..])
+{
+    // `Inference.Silo certs DIR`: the box's cluster CA and node certificate (see ClusterCertificates).
+    var written = ClusterCertificates.Ensure(directory, TimeProvider.System);
+    Console.WriteLine(written ? $"wrote a new cluster CA and node certificate to {directory}" : $"kept the cluster certificates in {directory}");
+    return 0;
+}
+
 // A silo process for cluster mode: it hosts grains and nothing else; API hosts reach it as Orleans clients.
 // Content root = the binaries' folder, not the working directory (see ApiHostApp.Build).
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -7,3 +15,4 @@ builder.UseOrleans(silo => silo.ConfigureInferenceSilo(builder.Configuration));
 var app = builder.Build();
 app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
 app.Run();
+return 0;

@@ -56,6 +56,9 @@ public static class SiloConfiguration
             o.ResponseTimeout = FailureDetection.ResponseTimeout;
             o.SystemResponseTimeout = FailureDetection.ResponseTimeout;
         });
+        // Localhost clustering is one process on loopback; anything that forms a cluster over the network
+        // must authenticate its peers.
+        silo.UseClusterTls(required: settings.Clustering != ClusteringMode.Localhost);
         silo.Services.AddInferenceGrains(configuration);
         return silo;
     }

@@ -1,3 +1,5 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using Azure.Data.Tables;
 using Inference.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
@@ -24,6 +26,7 @@ public sealed class BoxCluster : IAsyncDisposable
 
     private BoxCluster(EmulatorHost emulator, Tokens tokens, string clusterId, string tablePrefix, IReadOnlyDictionary<string, string>? settings)
     {
+        Certificates = Directory.CreateTempSubdirectory("box-cluster-certs-").FullName;
         _settings = settings ?? new Dictionary<string, string>();
         Emulator = emulator;
         Tokens = tokens;
@@ -39,6 +42,10 @@ public sealed class BoxCluster : IAsyncDisposable
 
     public string TablePrefix { get; }
 
+    /// <summary>The cluster's CA and node certificate (ca.crt, tls.crt, tls.key), made by the silo's `certs`
+    /// command as ./box cluster makes them.</summary>
+    public string Certificates { get; }
+
     public List<(ServiceProcess Process, int SiloPort)> Silos { get; } = [];
 
     public List<(ServiceProcess Process, Uri BaseAddress)> ApiHosts { get; } = [];
@@ -52,6 +59,7 @@ public sealed class BoxCluster : IAsyncDisposable
         var cluster = new BoxCluster(emulator, Tokens.WithRandomSecret(), "c" + Guid.NewGuid().ToString("N")[..8], TestEnvironment.UniqueTablePrefix(), settings);
         try
         {
+            await GenerateCertificatesAsync(cluster.Certificates);
             for (var i = 0; i < silos; i++)
             {
                 await cluster.StartSiloAsync();
@@ -81,6 +89,9 @@ public sealed class BoxCluster : IAsyncDisposable
         ["KeyValidation__SigningKeys__k1"] = KeySigningSecret,
         ["ADMIN_PASSWORD"] = AdminPassword,
         ["Logging__LogLevel__Default"] = "Warning",
+        ["Cluster__Tls__CertificatePath"] = Path.Combine(Certificates, "tls.crt"),
+        ["Cluster__Tls__KeyPath"] = Path.Combine(Certificates, "tls.key"),
+        ["Cluster__Tls__CaPath"] = Path.Combine(Certificates, "ca.crt"),
     }.Where(d => !_settings.ContainsKey(d.Key))));
 
     public async Task<ServiceProcess> StartSiloAsync()
@@ -114,6 +125,15 @@ public sealed class BoxCluster : IAsyncDisposable
 
     private async Task ConnectClientAsync()
     {
+        _client = await StartClientAsync(client => client.UseTls(
+            X509Certificate2.CreateFromPemFile(Path.Combine(Certificates, "tls.crt"), Path.Combine(Certificates, "tls.key")),
+            o => o.RemoteCertificateValidation = IssuedBy(Path.Combine(Certificates, "ca.crt"))));
+    }
+
+    /// <summary>Starts an Orleans client of this cluster (membership from its table), with the connection security
+    /// <paramref name="security"/> sets up, or none. Throws when the client cannot connect.</summary>
+    public async Task<IHost> StartClientAsync(Action<IClientBuilder>? security)
+    {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.UseOrleansClient(client =>
@@ -129,9 +149,49 @@ public sealed class BoxCluster : IAsyncDisposable
                 o.TableName = TablePrefix + "membership";
             });
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10));
+            security?.Invoke(client);
         });
-        _client = builder.Build();
-        await _client.StartAsync();
+        var host = builder.Build();
+        try
+        {
+            await host.StartAsync();
+            return host;
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The test's own client trusts the silos only with a certificate from the cluster's CA.</summary>
+    private static Orleans.Connections.Security.RemoteCertificateValidator IssuedBy(string caPath)
+    {
+        var trusted = new X509Certificate2Collection();
+        trusted.ImportFromPemFile(caPath);
+        return (certificate, _, errors) =>
+        {
+            if (errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
+            {
+                return false;
+            }
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.AddRange(trusted);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            return chain.Build(certificate);
+        };
+    }
+
+    /// <summary>Runs `Inference.Silo certs DIR`, the command ./box cluster runs.</summary>
+    public static async Task GenerateCertificatesAsync(string directory)
+    {
+        using var command = ServiceProcess.Start("certs", "Silo", "Inference.Silo", new Dictionary<string, string>(), "certs", directory);
+        var exitCode = await command.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        if (exitCode != 0)
+        {
+            throw new InvalidOperationException($"certs exited with {exitCode}\n{command.RecentOutput}");
+        }
     }
 
     private static async Task WaitHealthy(ServiceProcess process, Uri url)
@@ -179,5 +239,6 @@ public sealed class BoxCluster : IAsyncDisposable
             process.Dispose();
         }
         await Emulator.DisposeAsync();
+        Directory.Delete(Certificates, recursive: true);
     }
 }

@@ -82,6 +82,22 @@ public sealed class ServiceProcess : IDisposable
 
     public string RecentOutput => $"--- {Name} ---\n" + string.Join('\n', _output);
 
+    /// <summary>Waits for a command to finish; kills it past <paramref name="limit"/>.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan limit)
+    {
+        using var cancel = new CancellationTokenSource(limit);
+        try
+        {
+            await _process.WaitForExitAsync(cancel.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+            throw new TimeoutException($"{Name} did not finish within {limit}\n{RecentOutput}");
+        }
+        return _process.ExitCode;
+    }
+
     /// <summary>SIGKILL: no shutdown hooks, no goodbye to the cluster, as when a node dies.</summary>
     public void Kill()
     {

@@ -61,7 +61,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "%s-admin" (include "inference-management.fullname" .)) .Values.secrets.admin.existingSecret }}
 {{- end }}
 
-{{/* Environment shared by silos and API hosts: Orleans, storage, JWT, Kubernetes, logging. */}}
+{{- define "inference-management.keySigningSecret" -}}
+{{- default (printf "%s-key-signing" (include "inference-management.fullname" .)) .Values.secrets.keySigning.existingSecret }}
+{{- end }}
+
+{{/* Name of the Secret with the cluster's TLS files (tls.crt, tls.key, ca.crt). */}}
+{{- define "inference-management.tlsSecret" -}}
+{{- default (printf "%s-cluster-tls" (include "inference-management.fullname" .)) .Values.tls.existingSecret }}
+{{- end }}
+
+{{/* Environment shared by silos and API hosts: Orleans (with its TLS), storage, Kubernetes, logging. */}}
 {{- define "inference-management.commonEnv" -}}
 - name: POD_NAME
   valueFrom:
@@ -88,11 +97,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     secretKeyRef:
       name: {{ include "inference-management.storageSecret" . }}
       key: {{ .Values.secrets.storage.key }}
-- name: JWT_SECRET
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "inference-management.jwtSecret" . }}
-      key: {{ .Values.secrets.jwt.key }}
+{{- if .Values.tls.enabled }}
+# Mutual TLS on the silo and gateway ports: only pods holding a certificate of this release's CA are peers.
+- name: Cluster__Tls__CertificatePath
+  value: /etc/inference-management/cluster-tls/tls.crt
+- name: Cluster__Tls__KeyPath
+  value: /etc/inference-management/cluster-tls/tls.key
+- name: Cluster__Tls__CaPath
+  value: /etc/inference-management/cluster-tls/ca.crt
+{{- else }}
+- name: Cluster__Tls__Disabled
+  value: "true"
+{{- end }}
 - name: Kubernetes__TenantLabel
   value: {{ .Values.kubernetes.tenantLabel | quote }}
 - name: LOG_LEVEL
@@ -111,4 +127,25 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/* The cluster TLS Secret as a volume and its mount, for silos and API hosts alike (when tls.enabled). */}}
+{{- define "inference-management.tlsVolume" -}}
+- name: cluster-tls
+  secret:
+    secretName: {{ include "inference-management.tlsSecret" . }}
+    # Owner root, group fsGroup (podSecurityContext): readable by the app user and no one else.
+    defaultMode: 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- define "inference-management.tlsVolumeMount" -}}
+- name: cluster-tls
+  mountPath: /etc/inference-management/cluster-tls
+  readOnly: true
 {{- end }}

