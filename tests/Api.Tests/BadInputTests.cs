@@ -94,15 +94,14 @@ public sealed class BadInputTests(ApiFixture api)
     }
 
     [Fact]
-    public async Task A_body_cut_short_of_its_announced_length_is_a_400()
+    public async Task A_body_that_cannot_be_read_is_a_400_in_the_contract_shape()
     {
+        // Chunked encoding with a chunk size that is not hexadecimal: the server fails reading the body itself.
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(api.BaseAddress.Host, api.BaseAddress.Port);
-        var body = """{"name":"cut""";
-        var head = $"POST /api/models HTTP/1.1\r\nHost: {api.BaseAddress.Authority}\r\nAuthorization: Bearer {api.Tokens.Tenant("tenant-a")}\r\n"
-            + $"Content-Type: application/json\r\nContent-Length: {body.Length + 100}\r\n\r\n{body}";
-        await socket.SendAsync(Encoding.ASCII.GetBytes(head));
-        socket.Shutdown(SocketShutdown.Send);
+        var request = $"POST /api/models HTTP/1.1\r\nHost: {api.BaseAddress.Authority}\r\nAuthorization: Bearer {api.Tokens.Tenant("tenant-a")}\r\n"
+            + "Connection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{\"name\":\"x\"}\r\n0\r\n\r\n";
+        await socket.SendAsync(Encoding.ASCII.GetBytes(request));
         var answer = new StringBuilder();
         var buffer = new byte[4096];
         int read;
@@ -112,8 +111,9 @@ public sealed class BadInputTests(ApiFixture api)
         }
         var text = answer.ToString();
         Assert.StartsWith("HTTP/1.1 400", text);
-        Assert.Contains("\"error\"", text);
-        Assert.Contains("\"details\"", text);
+        var json = JsonNode.Parse(text[text.IndexOf('{')..(text.LastIndexOf('}') + 1)])!;
+        Assert.NotNull(json["error"]);
+        Assert.NotNull(json["details"]);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Inference.ApiHost.Auth;
@@ -122,8 +123,10 @@ public static class PredictApi
                     text = text[..settings.MaxErrorBodyChars] + "...";
                 }
                 logger.LogWarning("Prediction for {Tenant}/{Model} failed upstream with {Status}", tenant, name, (int)response.StatusCode);
-                return ApiResults.Error(StatusCodes.Status502BadGateway, "Model returned an error",
-                    $"Upstream status {(int)response.StatusCode}: {text}");
+                // The model refusing the input is the caller's to fix; anything else is the model's failure.
+                return response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.UnprocessableEntity
+                    ? ApiResults.Error(StatusCodes.Status400BadRequest, "Model rejected the input", $"Upstream status {(int)response.StatusCode}: {text}")
+                    : ApiResults.Error(StatusCodes.Status502BadGateway, "Model returned an error", $"Upstream status {(int)response.StatusCode}: {text}");
             }
             await CopyAnswerAsync(context, response, settings, logger, timeout.Token);
             return Results.Empty;
