@@ -34,6 +34,8 @@ public static class Extensions
     public static IServiceCollection AddInferenceGrains(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddKubernetes(configuration);
+        services.AddMetrics();
+        services.TryAddSingleton<WatchMetrics>();
         services.AddHostedService<ClusterWatchService>();
         services.AddOptions<TenantQuotaOptions>().BindConfiguration(TenantQuotaOptions.Section)
             .Validate(o => o.IsValid, $"{TenantQuotaOptions.Section}: every quota must be at least 1")

@@ -42,11 +42,16 @@ public class ApiFixture : IAsyncLifetime
     protected virtual void Configure(IDictionary<string, string?> settings)
     {
     }
+    /// <summary>Emulator settings a derived fixture changes (e.g. a data file to start from).</summary>
+    protected virtual void ConfigureEmulator(KubeEmulator.EmulatorOptions options)
+    {
+    }
+
     public CapturedLogs Logs { get; } = new();
 
     public async Task InitializeAsync()
     {
-        Emulator = await EmulatorHost.StartAsync();
+        Emulator = await EmulatorHost.StartAsync(ConfigureEmulator);
         await File.WriteAllTextAsync(JwksPath, Tokens.ExternalJwks());
         await StartAppAsync();
     }

@@ -25,7 +25,12 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         Emulator = await EmulatorHost.StartAsync();
         var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["KUBECONFIG"] = Emulator.KubeconfigPath })
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["KUBECONFIG"] = Emulator.KubeconfigPath,
+                // A failing object is retried soon after it heals, so tests that heal one need not wait long.
+                ["Kubernetes:WatchRetryMax"] = "00:00:02",
+            })
             .Build();
         var table = TestEnvironment.UniqueTablePrefix() + "grains";
         var builder = new InProcessTestClusterBuilder(2);

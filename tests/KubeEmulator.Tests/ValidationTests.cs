@@ -25,6 +25,22 @@ public sealed class ValidationTests(EmulatorFixture emulator) : IClassFixture<Em
     }
 
     [Fact]
+    public async Task A_final_newline_passes_no_name_rule_nor_CRD_pattern_as_in_Go()
+    {
+        var ns = await emulator.NewNamespaceAsync();
+        var (code, _) = await FailsAsync(() => emulator.CreateIsvcAsync(ns, Isvc("iris\n")));
+        Assert.Equal(422, code);
+
+        // The CRD's quantity pattern ends in '$', which Go's RE2 reads as the end of the text.
+        var body = Isvc("newline-cpu");
+        body["spec"]!["predictor"]!["sklearn"]!["resources"] = new JsonObject { ["limits"] = new JsonObject { ["cpu"] = "1\n" } };
+        (code, _) = await FailsAsync(() => emulator.CreateIsvcAsync(ns, body));
+        Assert.Equal(422, code);
+        body["spec"]!["predictor"]!["sklearn"]!["resources"] = new JsonObject { ["limits"] = new JsonObject { ["cpu"] = "1" } };
+        await emulator.CreateIsvcAsync(ns, body);
+    }
+
+    [Fact]
     public async Task Wrong_type_for_minReplicas_is_422_with_causes()
     {
         var ns = await emulator.NewNamespaceAsync();

@@ -32,9 +32,9 @@ public static class AdminApi
     {
         var timeout = options.Value.RequestTimeout;
         const string failure = "Failed to read the cluster";
-        var nodes = KubernetesErrors.Call(ct => kubernetes.CoreV1.ListNodeAsync(cancellationToken: ct), failure, timeout);
-        var namespaces = KubernetesErrors.Call(ct => kubernetes.CoreV1.ListNamespaceAsync(cancellationToken: ct), failure, timeout);
-        var deployments = KubernetesErrors.Call(ct => kubernetes.AppsV1.ListDeploymentForAllNamespacesAsync(cancellationToken: ct), failure, timeout);
+        var nodes = KubernetesErrors.Call(ct => kubernetes.CoreV1.ListNodeAsync(cancellationToken: ct), failure, timeout, forAdmins: true);
+        var namespaces = KubernetesErrors.Call(ct => kubernetes.CoreV1.ListNamespaceAsync(cancellationToken: ct), failure, timeout, forAdmins: true);
+        var deployments = KubernetesErrors.Call(ct => kubernetes.AppsV1.ListDeploymentForAllNamespacesAsync(cancellationToken: ct), failure, timeout, forAdmins: true);
         var management = cluster.GetGrain<IManagementGrain>(0);
         var hosts = management.GetDetailedHosts(onlyActive: true);
         var statistics = management.GetSimpleGrainStatistics();
@@ -71,8 +71,8 @@ public static class AdminApi
         {
             // Labelled namespaces are the tenants; other namespaces matter only when a tenant grain holds models there.
             labelled = await KubernetesErrors.Call(ct => kubernetes.CoreV1.ListNamespaceAsync(labelSelector: $"{o.TenantLabel}=true", cancellationToken: ct),
-                "Failed to list tenants", o.RequestTimeout);
-            all = await KubernetesErrors.Call(ct => kubernetes.CoreV1.ListNamespaceAsync(cancellationToken: ct), "Failed to list tenants", o.RequestTimeout);
+                "Failed to list tenants", o.RequestTimeout, forAdmins: true);
+            all = await KubernetesErrors.Call(ct => kubernetes.CoreV1.ListNamespaceAsync(cancellationToken: ct), "Failed to list tenants", o.RequestTimeout, forAdmins: true);
         }
         catch (KubernetesCallException e)
         {

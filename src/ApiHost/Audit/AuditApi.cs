@@ -34,7 +34,7 @@ public static class AuditApi
         return services;
     }
 
-    private static async Task<IResult> Query(HttpContext context, IAuditLog audit,
+    private static async Task<IResult> Query(HttpContext context, IAuditLog audit, ILogger<IAuditLog> logger,
         [FromQuery] string? tenant, [FromQuery] string? action, [FromQuery] string? from, [FromQuery] string? to,
         [FromQuery] string? limit, [FromQuery] string? continuationToken)
     {
@@ -75,9 +75,14 @@ public static class AuditApi
         {
             page = await audit.QueryAsync(new AuditQuery(scope, action, fromTime, toTime, size, continuationToken), context.RequestAborted);
         }
-        catch (Exception e) when (e is Azure.RequestFailedException { Status: 400 } or FormatException or ArgumentException)
+        catch (FormatException)
         {
             return ApiResults.Invalid("Query parameter 'continuationToken' is not one this service issued");
+        }
+        catch (Exception e) when (e is Azure.RequestFailedException or HttpRequestException)
+        {
+            logger.LogError(e, "Reading the audit trail failed");
+            return ApiResults.Unavailable("The audit trail cannot be read right now");
         }
         return Results.Json(new AuditPageResponse(page.Records.Select(AuditRecordResponse.From).ToList(), page.Records.Count, page.ContinuationToken),
             ApiJson.Options);

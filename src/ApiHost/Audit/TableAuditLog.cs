@@ -56,14 +56,32 @@ public sealed class TableAuditLog(ClusterSettings settings, ILogger<TableAuditLo
             // '~' sorts after the '-suffix' of every row key with this time prefix.
             filter += " and " + TableClient.CreateQueryFilter($"RowKey lt {RowKey(from) + "~"}");
         }
-        var pages = _table.QueryAsync<TableEntity>(filter, maxPerPage: query.Limit, cancellationToken: cancellationToken)
-            .AsPages(query.ContinuationToken, query.Limit);
-        await foreach (var page in pages)
+        if (query.ContinuationToken is { } token)
         {
-            return new AuditPage(page.Values.Select(Record).ToList(), page.ContinuationToken);
+            // Our own token, not the storage's: the row key of the last record shown, which is checked to be one
+            // before it reaches storage (a storage token that is not one continues nowhere, an empty page).
+            if (!IsRowKey(token))
+            {
+                throw new FormatException("Not a continuation token of the audit trail");
+            }
+            filter += " and " + TableClient.CreateQueryFilter($"RowKey gt {token}");
         }
-        return new AuditPage([], null);
+        var entities = new List<TableEntity>(query.Limit + 1);
+        await foreach (var entity in _table.QueryAsync<TableEntity>(filter, maxPerPage: query.Limit + 1, cancellationToken: cancellationToken))
+        {
+            entities.Add(entity);
+            if (entities.Count > query.Limit)
+            {
+                break;
+            }
+        }
+        var shown = entities.Take(query.Limit).ToList();
+        return new AuditPage(shown.Select(Record).ToList(), entities.Count > query.Limit ? shown[^1].RowKey : null);
     }
+
+    private static bool IsRowKey(string value) =>
+        value.Length == 28 && value[19] == '-' && value.AsSpan(0, 19).IndexOfAnyExceptInRange('0', '9') < 0
+        && value.AsSpan(20).IndexOfAnyExcept("0123456789abcdef") < 0;
 
     private async Task EnsureTableAsync()
     {

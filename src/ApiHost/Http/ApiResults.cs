@@ -4,8 +4,17 @@ namespace Inference.ApiHost.Http;
 
 public static class ApiResults
 {
+    /// <summary>How long a client waits before retrying a 503: the cluster and storage recover in seconds.</summary>
+    public const string RetryAfterSeconds = "2";
+
+    /// <summary>Every error answer goes through here: the contract's shape, and a 503 always says when to retry.</summary>
     public static IResult Error(int status, string error, string? details = null) =>
-        Results.Json(new ErrorBody(error, details), ApiJson.Options, statusCode: status);
+        status == StatusCodes.Status503ServiceUnavailable
+            ? new RetryAfterResult(Results.Json(new ErrorBody(error, details), ApiJson.Options, statusCode: status))
+            : Results.Json(new ErrorBody(error, details), ApiJson.Options, statusCode: status);
+
+    public static IResult Unavailable(string details) =>
+        Error(StatusCodes.Status503ServiceUnavailable, "Service temporarily unavailable", details + "; retry shortly");
 
     public static IResult Invalid(string details) =>
         Error(StatusCodes.Status400BadRequest, "Invalid request format", details);
@@ -30,4 +39,13 @@ public static class ApiResults
         ErrorKind.Unavailable => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };
+
+    private sealed class RetryAfterResult(IResult inner) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.RetryAfter = RetryAfterSeconds;
+            return inner.ExecuteAsync(httpContext);
+        }
+    }
 }

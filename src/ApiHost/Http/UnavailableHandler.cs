@@ -17,11 +17,14 @@ public sealed class UnavailableHandler(ILogger<UnavailableHandler> logger) : IEx
         {
             logger.LogWarning("Cluster unavailable for {Method} {Path}: {Type}: {Message}",
                 context.Request.Method, context.Request.Path, exception.GetType().Name, exception.Message);
-            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            context.Response.Headers.RetryAfter = "2";
-            await context.Response.WriteAsJsonAsync(
-                new ErrorBody("Service temporarily unavailable", "The request could not be served by the cluster; retry shortly"),
-                ApiJson.Options, cancellationToken);
+            await ApiResults.Unavailable("The request could not be served by the cluster").ExecuteAsync(context);
+            return true;
+        }
+        if (exception is BadHttpRequestException bad)
+        {
+            // The request itself is broken (a body shorter than announced, one over the size limit): the client's
+            // fault, in the contract's shape.
+            await ApiResults.Error(bad.StatusCode, "Invalid request format", bad.Message).ExecuteAsync(context);
             return true;
         }
         logger.LogError(exception, "Unhandled error for {Method} {Path}", context.Request.Method, context.Request.Path);

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Inference.ApiHost.Auth;
@@ -35,12 +36,23 @@ public static class PredictApi
         IOptions<PredictOptions> options, ILoggerFactory loggers, string name, [FromQuery(Name = "namespace")] string? ns)
     {
         var settings = options.Value;
-        var (request, bodyError) = await JsonBody.ReadAsync<PredictRequest>(context.Request, settings.MaxRequestBytes);
+        // The body is held once, as it came; inputData is forwarded as a slice of it, never parsed into a document
+        // and written out again.
+        var (body, bodyError) = await JsonBody.ReadRawAsync(context.Request, settings.MaxRequestBytes);
         if (bodyError is not null)
         {
             return bodyError;
         }
-        if (request!.InputData is not { ValueKind: JsonValueKind.Object } input)
+        PredictEnvelope request;
+        try
+        {
+            request = PredictEnvelope.Read(body);
+        }
+        catch (JsonException e)
+        {
+            return JsonBody.Invalid(e);
+        }
+        if (request.InputData is not { } input)
         {
             return ApiResults.Invalid("Field 'inputData' is required and must be a JSON object");
         }
@@ -86,10 +98,7 @@ public static class PredictApi
         }
 
         var logger = loggers.CreateLogger("Inference.ApiHost.Predict");
-        using var message = new HttpRequestMessage(HttpMethod.Post, target)
-        {
-            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(input)),
-        };
+        using var message = new HttpRequestMessage(HttpMethod.Post, target) { Content = new SequenceContent(input) };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         foreach (var (header, value) in custom?.Headers ?? [])
         {
@@ -101,25 +110,33 @@ public static class PredictApi
         {
             using var response = await clients.CreateClient(ClientName)
                 .SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
-            var (body, tooLarge) = await ReadLimitedAsync(response.Content, settings.MaxResponseBytes, timeout.Token);
-            if (tooLarge)
+            if (response.Content.Headers.ContentLength > settings.MaxResponseBytes)
             {
-                return ApiResults.Error(StatusCodes.Status502BadGateway, "Model response too large",
-                    $"The model answered more than {settings.MaxResponseBytes} bytes");
+                return ResponseTooLarge(settings);
             }
             if (!response.IsSuccessStatusCode)
             {
-                var text = System.Text.Encoding.UTF8.GetString(body);
+                var errorBody = await ReadPrefixAsync(response.Content, settings.MaxErrorBodyChars * 4, timeout.Token);
+                var text = System.Text.Encoding.UTF8.GetString(errorBody);
                 if (text.Length > settings.MaxErrorBodyChars)
                 {
                     text = text[..settings.MaxErrorBodyChars] + "...";
                 }
                 logger.LogWarning("Prediction for {Tenant}/{Model} failed upstream with {Status}", tenant, name, (int)response.StatusCode);
-                return ApiResults.Error(StatusCodes.Status502BadGateway, "Model returned an error",
-                    $"Upstream status {(int)response.StatusCode}: {text}");
+                // The model refusing the input is the caller's to fix; anything else is the model's failure.
+                return response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.UnprocessableEntity
+                    ? ApiResults.Error(StatusCodes.Status400BadRequest, "Model rejected the input", $"Upstream status {(int)response.StatusCode}: {text}")
+                    : ApiResults.Error(StatusCodes.Status502BadGateway, "Model returned an error", $"Upstream status {(int)response.StatusCode}: {text}");
             }
-            var contentType = response.Content.Headers.ContentType?.ToString() ?? "application/json";
-            return Results.Bytes(body, contentType);
+            await CopyAnswerAsync(context, response, settings, logger, timeout.Token);
+            return Results.Empty;
+        }
+        catch (Exception e) when (context.Response.HasStarted && e is OperationCanceledException or HttpRequestException or IOException)
+        {
+            // Part of the answer is on its way: a status can no longer say what went wrong, a cut connection does.
+            logger.LogWarning("Prediction for {Tenant}/{Model} broke off while streaming the answer: {Error}", tenant, name, e.Message);
+            context.Abort();
+            return Results.Empty;
         }
         catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
         {
@@ -127,31 +144,57 @@ public static class PredictApi
             return ApiResults.Error(StatusCodes.Status504GatewayTimeout, "Model timed out",
                 $"No answer within {settings.Timeout.TotalSeconds:0.#} seconds");
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (e is HttpRequestException or IOException)
         {
+            // What failed (addresses, resolver and TLS messages) stays in the log: the caller learns only that it did.
             logger.LogWarning("Prediction for {Tenant}/{Model} could not reach the model: {Error}", tenant, name, e.Message);
-            return ApiResults.Error(StatusCodes.Status502BadGateway, "Model unreachable", e.Message);
+            return ApiResults.Error(StatusCodes.Status502BadGateway, "Model unreachable", "The model could not be reached");
         }
     }
 
-    private static async Task<(byte[] Body, bool TooLarge)> ReadLimitedAsync(HttpContent content, int limit, CancellationToken cancel)
+    private static IResult ResponseTooLarge(PredictOptions settings) =>
+        ApiResults.Error(StatusCodes.Status502BadGateway, "Model response too large",
+            $"The model answered more than {settings.MaxResponseBytes} bytes");
+
+    /// <summary>Streams the model's answer to the caller as it arrives, bounded by the response limit. An answer that
+    /// announced no length and runs past the limit is cut off (the connection is aborted), since its 200 is sent.</summary>
+    private static async Task CopyAnswerAsync(HttpContext context, HttpResponseMessage response, PredictOptions settings,
+        ILogger logger, CancellationToken cancel)
     {
-        if (content.Headers.ContentLength > limit)
-        {
-            return ([], true);
-        }
-        await using var stream = await content.ReadAsStreamAsync(cancel);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
+        var answer = context.Response;
+        answer.StatusCode = StatusCodes.Status200OK;
+        answer.ContentType = response.Content.Headers.ContentType?.ToString() ?? "application/json";
+        answer.ContentLength = response.Content.Headers.ContentLength;
+        // Whatever the model labels its answer, a browser must not guess it into something executable.
+        answer.Headers.XContentTypeOptions = "nosniff";
+        await using var upstream = await response.Content.ReadAsStreamAsync(cancel);
+        var chunk = new byte[16 * 1024];
+        long total = 0;
         int read;
-        while ((read = await stream.ReadAsync(chunk, cancel)) > 0)
+        while ((read = await upstream.ReadAsync(chunk, cancel)) > 0)
         {
-            if (buffer.Length + read > limit)
+            total += read;
+            if (total > settings.MaxResponseBytes)
             {
-                return ([], true);
+                logger.LogWarning("A model's answer ran past {Limit} bytes; cut off", settings.MaxResponseBytes);
+                context.Abort();
+                return;
             }
-            buffer.Write(chunk, 0, read);
+            await answer.Body.WriteAsync(chunk.AsMemory(0, read), cancel);
         }
-        return (buffer.ToArray(), false);
+    }
+
+    /// <summary>The first <paramref name="limit"/> bytes of an error answer, all that its quote can use.</summary>
+    private static async Task<byte[]> ReadPrefixAsync(HttpContent content, int limit, CancellationToken cancel)
+    {
+        await using var stream = await content.ReadAsStreamAsync(cancel);
+        var buffer = new byte[limit];
+        var filled = 0;
+        int read;
+        while (filled < limit && (read = await stream.ReadAsync(buffer.AsMemory(filled), cancel)) > 0)
+        {
+            filled += read;
+        }
+        return buffer[..filled];
     }
 }

@@ -1,8 +1,98 @@
+using System.Buffers;
+using System.Net;
 using System.Text.Json;
+using Inference.ApiHost.Http;
 
 namespace Inference.ApiHost.Predict;
 
-public sealed record PredictRequest(JsonElement? InputData, ConnectionSettings? ConnectionSettings, string? Namespace);
+/// <summary>Body of <c>POST /api/models/{name}/predict</c>: <c>inputData</c> located as a slice of the body (it is
+/// forwarded as sent), the small fields read as usual.</summary>
+public sealed record PredictEnvelope(ReadOnlySequence<byte>? InputData, ConnectionSettings? ConnectionSettings, string? Namespace)
+{
+    /// <summary>Reads the top level of the body; throws <see cref="JsonException"/> (with the field's path) for
+    /// malformed JSON or a field of the wrong type, as the serializer would.</summary>
+    public static PredictEnvelope Read(ReadOnlySequence<byte> body)
+    {
+        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = ApiJson.Options.MaxDepth });
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("Request body must be a JSON object");
+        }
+        ReadOnlySequence<byte>? input = null;
+        ConnectionSettings? settings = null;
+        string? ns = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString();
+            reader.Read();
+            if (string.Equals(name, "inputData", StringComparison.OrdinalIgnoreCase))
+            {
+                var start = reader.TokenStartIndex;
+                var isObject = reader.TokenType == JsonTokenType.StartObject;
+                reader.Skip();
+                input = isObject ? body.Slice(start, reader.BytesConsumed - start) : null;
+            }
+            else if (string.Equals(name, "connectionSettings", StringComparison.OrdinalIgnoreCase))
+            {
+                settings = Field(ref reader, "connectionSettings", (ref Utf8JsonReader r) => JsonSerializer.Deserialize<ConnectionSettings>(ref r, ApiJson.Options));
+            }
+            else if (string.Equals(name, "namespace", StringComparison.OrdinalIgnoreCase))
+            {
+                ns = reader.TokenType switch
+                {
+                    JsonTokenType.String => reader.GetString(),
+                    JsonTokenType.Null => null,
+                    _ => throw new JsonException(null, "$.namespace", null, null),
+                };
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+        if (reader.TokenType != JsonTokenType.EndObject || reader.Read())
+        {
+            throw new JsonException("Malformed JSON body");
+        }
+        return new PredictEnvelope(input, settings, ns);
+    }
+
+    private delegate T FieldReader<out T>(ref Utf8JsonReader reader);
+
+    private static T? Field<T>(ref Utf8JsonReader reader, string name, FieldReader<T?> read)
+    {
+        try
+        {
+            return read(ref reader);
+        }
+        catch (JsonException e)
+        {
+            // The nested path as the serializer reports it for a whole body: $.connectionSettings.port
+            throw new JsonException(e.Message, "$." + name + (e.Path is { Length: > 1 } p ? p[1..] : ""), null, null);
+        }
+    }
+}
+
+/// <summary>A request body that is a slice of another body, sent as is.</summary>
+public sealed class SequenceContent(ReadOnlySequence<byte> body) : HttpContent
+{
+    protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+    {
+        foreach (var piece in body)
+        {
+            await stream.WriteAsync(piece, cancellationToken);
+        }
+    }
+
+    protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+        SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+    protected override bool TryComputeLength(out long length)
+    {
+        length = body.Length;
+        return true;
+    }
+}
 
 /// <summary>Where to send the prediction instead of the model's own URL; admins only.</summary>
 public sealed record ConnectionSettings(

@@ -5,6 +5,7 @@ using Inference.Grains.Abstractions.Publishing;
 using Inference.Grains.Kubernetes;
 using k8s;
 using k8s.Models;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Inference.Grains.Gateway;
@@ -20,7 +21,8 @@ public interface IGatewayObjects
     Task DeleteAsync(IReadOnlyList<GatewayObjectRef> objects);
 }
 
-public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> gateway, IOptions<KubernetesOptions> kubernetes)
+public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> gateway, IOptions<KubernetesOptions> kubernetes,
+    ILogger<GatewayObjects> logger)
     : IGatewayObjects
 {
     public const string ModelLabel = "inference-in-a-box.io/model";
@@ -111,7 +113,7 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
     }
 
     private Task<object> Call(Func<CancellationToken, Task<object>> call, string failure) =>
-        KubernetesErrors.Call(call, failure, _kube.RequestTimeout);
+        KubernetesErrors.Call(call, failure, _kube.RequestTimeout, logger);
 
     private List<(Kind Kind, string Namespace, JsonObject Body)> Build(string ns, string model, string name, PublishConfig config)
     {

@@ -16,12 +16,15 @@ public sealed class ClusterWatchService(
     ILocalSiloDetails silo,
     IOptions<KubernetesOptions> options,
     TimeProvider time,
+    WatchMetrics metrics,
     ILoggerFactory loggers) : BackgroundService
 {
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan Renew = TimeSpan.FromSeconds(4);
 
     private readonly ILogger _logger = loggers.CreateLogger<ClusterWatchService>();
+
+    private WatchRetry Retry => new(options.Value.WatchRetryMin, options.Value.WatchRetryMax);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -90,8 +93,9 @@ public sealed class ClusterWatchService(
             item => item.TryGetProperty("metadata", out var m) && m.TryGetProperty("resourceVersion", out var rv)
                 ? rv.GetString()
                 : null,
-            new InferenceServiceWatchHandler(grains),
-            _logger, time);
+            InferenceServiceWatchHandler.ObjectKey,
+            new InferenceServiceWatchHandler(grains, metrics, _logger),
+            Retry, metrics, _logger, time);
     }
 
     private async IAsyncEnumerable<(WatchEventType, JsonElement)> WatchInferenceServices(
@@ -119,6 +123,7 @@ public sealed class ClusterWatchService(
             allowWatchBookmarks: true, labelSelector: PredictorDeploymentWatchHandler.InferenceServiceLabel,
             resourceVersion: rv, timeoutSeconds: 300, onError: onError, cancellationToken: ct),
         item => item.Metadata?.ResourceVersion,
+        item => $"{item.Metadata?.NamespaceProperty}/{item.Metadata?.Name}",
         new PredictorDeploymentWatchHandler(grains),
-        _logger, time);
+        Retry, metrics, _logger, time);
 }

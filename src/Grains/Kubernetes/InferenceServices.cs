@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Inference.Grains.Abstractions.Models;
 using k8s;
 using k8s.Models;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Inference.Grains.Kubernetes;
@@ -18,7 +19,7 @@ public interface IInferenceServices
     Task DeleteAsync(string ns, string name);
 }
 
-public sealed class InferenceServices(IKubernetes client, IOptions<KubernetesOptions> options) : IInferenceServices
+public sealed class InferenceServices(IKubernetes client, IOptions<KubernetesOptions> options, ILogger<InferenceServices> logger) : IInferenceServices
 {
     public const string Group = "serving.kserve.io";
     public const string Version = "v1beta1";
@@ -46,7 +47,7 @@ public sealed class InferenceServices(IKubernetes client, IOptions<KubernetesOpt
         };
         var created = await KubernetesErrors.Call(
             ct => client.CustomObjects.CreateNamespacedCustomObjectAsync(body, Group, Version, ns, Plural, cancellationToken: ct),
-            "Failed to create model", _options.RequestTimeout);
+            "Failed to create model", _options.RequestTimeout, logger);
         return InferenceServiceParser.Parse(ToElement(created));
     }
 
@@ -59,7 +60,7 @@ public sealed class InferenceServices(IKubernetes client, IOptions<KubernetesOpt
             ct => client.CustomObjects.PatchNamespacedCustomObjectAsync(
                 new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), Group, Version, ns, Plural, name,
                 cancellationToken: ct),
-            "Failed to update model", _options.RequestTimeout);
+            "Failed to update model", _options.RequestTimeout, logger);
         return InferenceServiceParser.Parse(ToElement(patched));
     }
 
@@ -69,7 +70,7 @@ public sealed class InferenceServices(IKubernetes client, IOptions<KubernetesOpt
         {
             await KubernetesErrors.Call(
                 ct => client.CustomObjects.DeleteNamespacedCustomObjectAsync(Group, Version, ns, Plural, name, cancellationToken: ct),
-                "Failed to delete model", _options.RequestTimeout);
+                "Failed to delete model", _options.RequestTimeout, logger);
         }
         catch (KubernetesCallException e) when (e.IsNotFound)
         {

@@ -2,12 +2,13 @@ using System.Net;
 using System.Text.Json;
 using Inference.Grains.Abstractions;
 using k8s.Autorest;
+using Microsoft.Extensions.Logging;
 
 namespace Inference.Grains.Kubernetes;
 
 /// <summary>A failed call to the API server, already translated into the error the REST API reports.</summary>
 public sealed class KubernetesCallException(ApiError error, HttpStatusCode? status, Exception? inner = null)
-    : Exception(error.Details ?? error.Error, inner)
+    : Exception((inner as KubernetesServerMessage)?.Message ?? error.Details ?? error.Error, inner)
 {
     public ApiError Error { get; } = error;
 
@@ -16,10 +17,17 @@ public sealed class KubernetesCallException(ApiError error, HttpStatusCode? stat
     public bool IsNotFound => Status == HttpStatusCode.NotFound;
 }
 
+/// <summary>What the API server said, kept for the log when the caller is told less.</summary>
+public sealed class KubernetesServerMessage(string message, Exception inner) : Exception(message, inner);
+
 public static class KubernetesErrors
 {
-    /// <summary>Runs a call against the API server and turns every way it can fail into a <see cref="KubernetesCallException"/>.</summary>
-    public static async Task<T> Call<T>(Func<CancellationToken, Task<T>> call, string failure, TimeSpan timeout)
+    /// <summary>Runs a call against the API server and turns every way it can fail into a <see cref="KubernetesCallException"/>.
+    /// What the server says about the caller's own object (invalid, not found, conflict) reaches the caller; what it
+    /// says about the service itself (RBAC refusals, server faults, where it lives) reaches only admins
+    /// (<paramref name="forAdmins"/>) and the log.</summary>
+    public static async Task<T> Call<T>(Func<CancellationToken, Task<T>> call, string failure, TimeSpan timeout,
+        ILogger? logger = null, bool forAdmins = false)
     {
         using var cts = new CancellationTokenSource(timeout);
         try
@@ -28,7 +36,12 @@ public static class KubernetesErrors
         }
         catch (HttpOperationException e)
         {
-            throw Translate(e, failure);
+            var translated = Translate(e, failure, forAdmins);
+            if (translated.Error.Kind is ErrorKind.Upstream or ErrorKind.Unavailable)
+            {
+                logger?.LogWarning("{Failure}: Kubernetes API answered {Status}: {Message}", failure, (int)e.Response.StatusCode, translated.Message);
+            }
+            throw translated;
         }
         catch (OperationCanceledException e) when (cts.IsCancellationRequested)
         {
@@ -37,12 +50,16 @@ public static class KubernetesErrors
         }
         catch (HttpRequestException e)
         {
+            logger?.LogWarning("{Failure}: Kubernetes API unreachable: {Message}", failure, e.Message);
             throw new KubernetesCallException(
-                new ApiError(ErrorKind.Unavailable, failure, $"Kubernetes API unreachable: {e.Message}"), null, e);
+                new ApiError(ErrorKind.Unavailable, failure, forAdmins ? $"Kubernetes API unreachable: {e.Message}" : "Kubernetes API unreachable"),
+                null, e);
         }
     }
 
-    public static KubernetesCallException Translate(HttpOperationException e, string failure)
+    /// <summary>The exception's message is always the server's own (for logs); the error's details are that message
+    /// only where the caller may see it.</summary>
+    public static KubernetesCallException Translate(HttpOperationException e, string failure, bool forAdmins = false)
     {
         var status = e.Response.StatusCode;
         var message = StatusMessage(e.Response.Content) ?? e.Message;
@@ -55,7 +72,12 @@ public static class KubernetesErrors
                 => ErrorKind.Unavailable,
             _ => ErrorKind.Upstream,
         };
-        return new KubernetesCallException(new ApiError(kind, failure, $"Kubernetes API error: {message}"), status, e);
+        var details = forAdmins || kind is ErrorKind.NotFound or ErrorKind.Conflict or ErrorKind.Invalid
+            ? $"Kubernetes API error: {message}"
+            : status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden
+                ? "The Kubernetes API refused the service's request; an administrator finds the reason in the service's log"
+                : $"The Kubernetes API failed with status {(int)status}; an administrator finds the reason in the service's log";
+        return new KubernetesCallException(new ApiError(kind, failure, details), status, new KubernetesServerMessage(message, e));
     }
 
     /// <summary>The message of a <c>kind: Status</c> body, when the server sent one.</summary>

@@ -18,5 +18,11 @@ public sealed class KubernetesOptions
     /// <summary>Bound on every call to the API server, so a hung server costs a request seconds, not minutes.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>First wait before the cluster watch retries an object whose handling failed; doubled per failure.</summary>
+    public TimeSpan WatchRetryMin { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest wait between retries of one failing object.</summary>
+    public TimeSpan WatchRetryMax { get; set; } = TimeSpan.FromMinutes(5);
+
     public string ManagedSelector => $"{ManagedByLabel}={ManagedByValue}";
 }

@@ -2,42 +2,75 @@ using System.Text.Json;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Models;
 using Inference.Grains.Abstractions.Tenants;
+using Inference.Grains.Models;
 using k8s.Models;
+using Microsoft.Extensions.Logging;
 
 namespace Inference.Grains.Kubernetes;
 
 /// <summary>Feeds InferenceService changes to their Model grains.</summary>
-public sealed class InferenceServiceWatchHandler(IGrainFactory grains) : IResourceWatchHandler<JsonElement>
+public sealed class InferenceServiceWatchHandler(IGrainFactory grains, WatchMetrics metrics, ILogger logger)
+    : IResourceWatchHandler<JsonElement>
 {
     public Task UpsertAsync(JsonElement item) =>
-        Model(item).ObserveAsync(InferenceServiceParser.Parse(item));
+        grains.GetGrain<IModelGrain>(ModelKey(item) ?? throw new InvalidDataException(
+                $"InferenceService {JsonSerializer.Serialize(ObjectKey(item))} cannot be a model: its namespace is not a DNS label or its name is not a valid model name"))
+            .ObserveAsync(InferenceServiceParser.Parse(item));
 
+    /// <summary>An object that could never be a model left no grain behind.</summary>
     public Task DeletedAsync(JsonElement item) =>
-        Model(item).ObserveDeletedAsync(item.GetProperty("metadata").GetProperty("uid").GetString() ?? "");
+        ModelKey(item) is { } key
+            ? grains.GetGrain<IModelGrain>(key).ObserveDeletedAsync(item.GetProperty("metadata").GetProperty("uid").GetString() ?? "")
+            : Task.CompletedTask;
 
     public async Task RelistedAsync(IReadOnlyCollection<JsonElement> items, DateTimeOffset listedAt)
     {
-        var present = items.Select(Key).ToHashSet(StringComparer.Ordinal);
+        var present = items.Select(ObjectKey).ToHashSet(StringComparer.Ordinal);
         foreach (var tenant in await grains.GetGrain<ITenantDirectoryGrain>(0).ListAsync())
         {
             foreach (var name in await grains.GetGrain<ITenantGrain>(tenant).GetModelNamesAsync())
             {
                 var key = GrainKeys.Scoped(tenant, name);
-                if (!present.Contains(key))
+                if (present.Contains(key))
+                {
+                    continue;
+                }
+                try
                 {
                     await grains.GetGrain<IModelGrain>(key).ObserveAbsentAsync(listedAt);
+                }
+                catch (Exception e)
+                {
+                    // One model that cannot record its absence must not cost the others theirs, nor the watch a
+                    // re-list; the next list asks it again.
+                    metrics.Failed();
+                    logger.LogWarning(e, "Model {Key} could not record that its InferenceService is gone", key);
                 }
             }
         }
     }
 
-    private IModelGrain Model(JsonElement item) => grains.GetGrain<IModelGrain>(Key(item));
+    /// <summary>namespace/name as the object names itself, whatever it holds.</summary>
+    public static string ObjectKey(JsonElement item) =>
+        item.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object
+            ? $"{Text(metadata, "namespace")}/{Text(metadata, "name")}"
+            : "/";
 
-    private static string Key(JsonElement item)
+    /// <summary>The Model grain's key, or null when the object's namespace or name could never be a model's (the
+    /// API refuses such names, and a grain key must be valid for storage).</summary>
+    private static string? ModelKey(JsonElement item)
     {
-        var metadata = item.GetProperty("metadata");
-        return GrainKeys.Scoped(metadata.GetProperty("namespace").GetString()!, metadata.GetProperty("name").GetString()!);
+        if (!item.TryGetProperty("metadata", out var metadata) || metadata.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+        var ns = Text(metadata, "namespace");
+        var name = Text(metadata, "name");
+        return ModelRules.IsNamespace(ns) && ModelRules.CheckName(name) is null ? GrainKeys.Scoped(ns!, name!) : null;
     }
+
+    private static string? Text(JsonElement element, string name) =>
+        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 }
 
 /// <summary>Feeds replica counts of KServe predictor Deployments to their Model grains.</summary>
@@ -56,8 +89,10 @@ public sealed class PredictorDeploymentWatchHandler(IGrainFactory grains) : IRes
 
     public Task RelistedAsync(IReadOnlyCollection<V1Deployment> items, DateTimeOffset listedAt) => Task.CompletedTask;
 
+    /// <summary>Null for Deployments of no InferenceService, or of one that could never be a model.</summary>
     private IModelGrain? Model(V1Deployment item) =>
         item.Metadata?.Labels?.TryGetValue(InferenceServiceLabel, out var name) == true && item.Metadata.NamespaceProperty is { } ns
+            && ModelRules.IsNamespace(ns) && ModelRules.CheckName(name) is null
             ? grains.GetGrain<IModelGrain>(GrainKeys.Scoped(ns, name))
             : null;
 }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using k8s;
 using Microsoft.Extensions.Logging;
 
@@ -5,17 +6,41 @@ namespace Inference.Grains.Kubernetes;
 
 /// <summary>The list-then-watch loop every Kubernetes controller runs: list, hand over every object, watch from the
 /// list's resourceVersion, resume from the last seen resourceVersion when the stream ends, and re-list when the
-/// server says the version is too old (ERROR event, 410 Expired) or anything else goes wrong.</summary>
+/// server says the version is too old (ERROR event, 410 Expired) or the stream fails.
+/// <para>Objects are isolated from each other: when handing one over fails, that object alone is set aside and
+/// retried with its own backoff (its newest version, should it change meanwhile), while every other object's changes
+/// keep flowing. One object that can never be handled therefore costs a log line per retry, never the watch.</para>
+/// All state lives in the one loop of <see cref="RunAsync"/>; handling never runs concurrently.</summary>
 public sealed class ResourceWatch<T>(
     string what,
     Func<CancellationToken, Task<(IReadOnlyList<T> Items, string ResourceVersion)>> list,
     Func<string, Action<Exception>, CancellationToken, IAsyncEnumerable<(WatchEventType Type, T Object)>> watch,
     Func<T, string?> resourceVersionOf,
+    Func<T, string> keyOf,
     IResourceWatchHandler<T> handler,
+    WatchRetry retry,
+    WatchMetrics metrics,
     ILogger logger,
     TimeProvider time)
 {
+    private readonly Dictionary<string, Failing> _failing = new(StringComparer.Ordinal);
+
+    private sealed record Failing(T Item, bool Deleted, int Attempts, DateTimeOffset Due);
+
     public async Task RunAsync(CancellationToken stopping)
+    {
+        try
+        {
+            await ListAndWatchAsync(stopping);
+        }
+        finally
+        {
+            metrics.RetryingChanged(-_failing.Count);
+            _failing.Clear();
+        }
+    }
+
+    private async Task ListAndWatchAsync(CancellationToken stopping)
     {
         var delay = TimeSpan.FromMilliseconds(250);
         while (!stopping.IsCancellationRequested)
@@ -24,9 +49,17 @@ public sealed class ResourceWatch<T>(
             {
                 var listedAt = time.GetUtcNow();
                 var (items, resourceVersion) = await list(stopping);
+                var listed = new HashSet<string>(StringComparer.Ordinal);
                 foreach (var item in items)
                 {
-                    await handler.UpsertAsync(item);
+                    var key = keyOf(item);
+                    listed.Add(key);
+                    await HandleAsync(key, item, deleted: false);
+                }
+                // The list is the truth: an object set aside that is no longer there needs nothing more from us.
+                foreach (var gone in _failing.Keys.Where(k => !listed.Contains(k)).ToList())
+                {
+                    Forget(gone);
                 }
                 await handler.RelistedAsync(items, listedAt);
                 logger.LogInformation("Listed {Count} {What} at resourceVersion {ResourceVersion}", items.Count, what, resourceVersion);
@@ -52,27 +85,142 @@ public sealed class ResourceWatch<T>(
         {
             // KubernetesClient reports an ERROR event (410 Expired) through this callback, not as an event.
             Exception? failure = null;
-            await foreach (var (type, item) in watch(resourceVersion, e => failure ??= e, stopping))
+            var events = watch(resourceVersion, e => failure ??= e, stopping).GetAsyncEnumerator(stopping);
+            var next = events.MoveNextAsync().AsTask();
+            try
             {
-                switch (type)
+                while (true)
                 {
-                    case WatchEventType.Added or WatchEventType.Modified:
-                        await handler.UpsertAsync(item);
+                    await RetryDueAsync();
+                    if (!await NextEventOrRetryDueAsync(next, stopping))
+                    {
+                        continue;
+                    }
+                    if (!await next)
+                    {
                         break;
-                    case WatchEventType.Deleted:
-                        await handler.DeletedAsync(item);
-                        break;
-                    case WatchEventType.Error:
-                        // 410 Expired or any other server-side failure: only a fresh list is safe.
-                        throw new WatchExpiredException(what);
+                    }
+                    var (type, item) = events.Current;
+                    switch (type)
+                    {
+                        case WatchEventType.Added or WatchEventType.Modified:
+                            await HandleAsync(keyOf(item), item, deleted: false);
+                            break;
+                        case WatchEventType.Deleted:
+                            await HandleAsync(keyOf(item), item, deleted: true);
+                            break;
+                        case WatchEventType.Error:
+                            // 410 Expired or any other server-side failure: only a fresh list is safe.
+                            throw new WatchExpiredException(what);
+                    }
+                    resourceVersion = resourceVersionOf(item) ?? resourceVersion;
+                    next = events.MoveNextAsync().AsTask();
                 }
-                resourceVersion = resourceVersionOf(item) ?? resourceVersion;
+            }
+            finally
+            {
+                // Only cancellation leaves a read in flight; the enumerator must not be disposed under it.
+                await next.ContinueWith(_ => { }, TaskScheduler.Default);
+                await events.DisposeAsync();
             }
             if (failure is not null)
             {
                 throw new WatchExpiredException(what, failure);
             }
         }
+    }
+
+    /// <summary>Waits for the next event, or until the earliest retry is due; true when the event came first.</summary>
+    private async Task<bool> NextEventOrRetryDueAsync(Task<bool> next, CancellationToken stopping)
+    {
+        stopping.ThrowIfCancellationRequested();
+        if (next.IsCompleted || _failing.Count == 0)
+        {
+            return true;
+        }
+        var wait = _failing.Values.Min(f => f.Due) - time.GetUtcNow();
+        if (wait <= TimeSpan.Zero)
+        {
+            return false;
+        }
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var due = Task.Delay(wait, time, timer.Token);
+        var first = await Task.WhenAny(next, due);
+        await timer.CancelAsync();
+        return first == next;
+    }
+
+    private async Task RetryDueAsync()
+    {
+        if (_failing.Count == 0)
+        {
+            return;
+        }
+        var now = time.GetUtcNow();
+        foreach (var (key, failing) in _failing.Where(f => f.Value.Due <= now).ToList())
+        {
+            await HandleAsync(key, failing.Item, failing.Deleted);
+        }
+    }
+
+    private async Task HandleAsync(string key, T item, bool deleted)
+    {
+        try
+        {
+            if (deleted)
+            {
+                await handler.DeletedAsync(item);
+            }
+            else
+            {
+                await handler.UpsertAsync(item);
+            }
+            if (_failing.TryGetValue(key, out var was))
+            {
+                logger.LogInformation("{What} {Object} handled after {Attempts} failed attempts", what, Display(key), was.Attempts);
+                Forget(key);
+            }
+        }
+        catch (Exception e)
+        {
+            metrics.Failed();
+            var attempts = 1;
+            if (_failing.TryGetValue(key, out var was))
+            {
+                attempts = was.Attempts + 1;
+            }
+            else
+            {
+                metrics.RetryingChanged(1);
+            }
+            var backoff = retry.After(attempts);
+            _failing[key] = new Failing(item, deleted, attempts, time.GetUtcNow() + backoff);
+            // The first failure with its stack; the retries of an object that keeps failing with its message only.
+            logger.LogWarning(attempts == 1 ? e : null,
+                "Handling {What} {Object} failed (attempt {Attempts}); other objects go on, this one is retried in {Backoff}: {Message}",
+                what, Display(key), attempts, backoff, e.Message);
+        }
+    }
+
+    private void Forget(string key)
+    {
+        if (_failing.Remove(key))
+        {
+            metrics.RetryingChanged(-1);
+        }
+    }
+
+    /// <summary>A name that failed may hold anything (a newline, say): logged JSON-escaped, it stays one line.</summary>
+    private static string Display(string key) => JsonSerializer.Serialize(key);
+}
+
+/// <summary>Backoff of one failing object: doubling from <see cref="Min"/> up to <see cref="Max"/>.</summary>
+public sealed record WatchRetry(TimeSpan Min, TimeSpan Max)
+{
+    public TimeSpan After(int attempts)
+    {
+        var factor = Math.Pow(2, Math.Min(attempts - 1, 30));
+        return TimeSpan.FromTicks((long)Math.Min(Min.Ticks * factor, Max.Ticks));
     }
 }
 

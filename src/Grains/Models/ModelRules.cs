@@ -23,7 +23,7 @@ public static partial class ModelRules
 
     public static readonly IReadOnlyList<string> ScaleMetrics = ["concurrency", "rps", "cpu", "memory"];
 
-    [GeneratedRegex("^[a-z]([-a-z0-9]*[a-z0-9])?$")]
+    [GeneratedRegex("^[a-z]([-a-z0-9]*[a-z0-9])?\\z")]
     private static partial Regex DnsLabel();
 
     public static ApiError? CheckName(string? name, string field = "name")
@@ -43,7 +43,7 @@ public static partial class ModelRules
     public static bool IsNamespace(string? value) =>
         value is { Length: > 0 and <= 63 } && NamespaceLabel().IsMatch(value);
 
-    [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?\\z")]
     private static partial Regex NamespaceLabel();
 
     public static ApiError? Check(ModelSpec spec, ModelStorageOptions storage)

@@ -21,10 +21,10 @@ public static partial class PublishRules
 
     public static readonly RateLimits DefaultLimits = new(100, 5000, 100_000, 10);
 
-    [GeneratedRegex("^/[A-Za-z0-9._~/-]*$")]
+    [GeneratedRegex("^/[A-Za-z0-9._~/-]*\\z")]
     private static partial Regex UrlPath();
 
-    [GeneratedRegex("^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")]
+    [GeneratedRegex("^(?=.{1,253}\\z)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*\\z")]
     private static partial Regex DnsName();
 
     /// <summary>OpenAI-compatible serving (chat completions) is what KServe's Hugging Face runtime offers.</summary>

@@ -67,7 +67,7 @@ internal sealed class StructuralSchema
             MaxItems = JsonTree.Long(node["maxItems"]),
             MinProperties = JsonTree.Long(node["minProperties"]),
             MaxProperties = JsonTree.Long(node["maxProperties"]),
-            Pattern = JsonTree.Str(node["pattern"]) is { } p ? new Regex(p, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)) : null,
+            Pattern = JsonTree.Str(node["pattern"]) is { } p ? new Regex(EndOfTextAnchors(p), RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)) : null,
             Format = JsonTree.Str(node["format"]),
             AnyOf = List(node["anyOf"]),
             OneOf = List(node["oneOf"]),
@@ -78,6 +78,28 @@ internal sealed class StructuralSchema
             EmbeddedResource = Flag(node, "x-kubernetes-embedded-resource"),
             Default = node["default"]?.DeepClone(),
         };
+    }
+
+    /// <summary>The apiserver evaluates CRD patterns with Go's RE2, where <c>$</c> matches only at the end of the text;
+    /// in .NET it also matches before a final newline, which would let "name\n" pass. Every <c>$</c> that is an anchor
+    /// (not escaped, not inside a character class) becomes <c>\z</c>.</summary>
+    internal static string EndOfTextAnchors(string pattern)
+    {
+        var result = new System.Text.StringBuilder(pattern.Length + 4);
+        var inClass = false;
+        for (var i = 0; i < pattern.Length; i++)
+        {
+            var c = pattern[i];
+            if (c == '\\' && i + 1 < pattern.Length)
+            {
+                result.Append(c).Append(pattern[++i]);
+                continue;
+            }
+            if (c == '[') inClass = true;
+            else if (c == ']') inClass = false;
+            result.Append(c == '$' && !inClass ? "\\z" : c.ToString());
+        }
+        return result.ToString();
     }
 
     private static bool Flag(JsonObject node, string name) => node[name] is JsonValue v && v.TryGetValue<bool>(out var b) && b;

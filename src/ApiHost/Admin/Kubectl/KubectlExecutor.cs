@@ -8,7 +8,8 @@ using Microsoft.Extensions.Options;
 namespace Inference.ApiHost.Admin.Kubectl;
 
 /// <summary>Serves a parsed command through the Kubernetes client (never a process), bounded in time and size.</summary>
-public sealed class KubectlExecutor(IKubernetes kubernetes, IOptions<KubectlOptions> options, TimeProvider time)
+public sealed class KubectlExecutor(IKubernetes kubernetes, IOptions<KubectlOptions> options, IOptions<KubernetesOptions> cluster,
+    IGrainFactory grains, TimeProvider time)
 {
     private const int MaxNamesPerCommand = 20;
 
@@ -21,12 +22,20 @@ public sealed class KubectlExecutor(IKubernetes kubernetes, IOptions<KubectlOpti
         {
             throw new KubectlRejectedException($"At most {MaxNamesPerCommand} names per command");
         }
-        var output = await KubernetesErrors.Call(ct => RunAsync(command, ct), "kubectl command failed", _options.Timeout);
+        var output = await KubernetesErrors.Call(ct => RunAsync(command, ct), "kubectl command failed", _options.Timeout, forAdmins: true);
         return Cap(output);
     }
 
     private async Task<string> RunAsync(KubectlCommand command, CancellationToken ct)
     {
+        // Pods and their logs show what runs in a namespace and what it prints (system components' included): the
+        // console shows them for tenants' namespaces and the service's own, and for more only where configured.
+        var podNamespaces = command.Verb == KubectlVerb.Logs || command.Resource?.Plural == "pods" ? await PodNamespacesAsync(ct) : null;
+        if (podNamespaces is not null && !command.AllNamespaces && !podNamespaces.Contains(command.EffectiveNamespace))
+        {
+            throw new KubectlRejectedException(
+                $"Pods and logs are shown for tenant namespaces and the service's own only; '{command.EffectiveNamespace}' is neither (setting Kubectl__Namespaces allows more)");
+        }
         if (command.Verb == KubectlVerb.Logs)
         {
             return await LogsAsync(command, ct);
@@ -42,7 +51,9 @@ public sealed class KubectlExecutor(IKubernetes kubernetes, IOptions<KubectlOpti
         }
         else
         {
-            objects.AddRange((await ListAsync(resource, command, ct)).Select(o => WithKind(o, resource)));
+            objects.AddRange((await ListAsync(resource, command, ct))
+                .Where(o => podNamespaces is null || podNamespaces.Contains(o["metadata"]?["namespace"]?.GetValue<string>() ?? ""))
+                .Select(o => WithKind(o, resource)));
         }
         if (command.Verb == KubectlVerb.Describe)
         {
@@ -56,6 +67,25 @@ public sealed class KubectlExecutor(IKubernetes kubernetes, IOptions<KubectlOpti
             _ when objects.Count == 0 => NoResources(command),
             _ => KubectlFormatter.Table(resource, objects, command.AllNamespaces, command.Output == OutputFormat.Wide, time.GetUtcNow()),
         };
+    }
+
+    /// <summary>Where pods and logs may be shown, or null for everywhere.</summary>
+    private async Task<HashSet<string>?> PodNamespacesAsync(CancellationToken ct)
+    {
+        if (_options.Namespaces.Contains("*"))
+        {
+            return null;
+        }
+        var allowed = new HashSet<string>(_options.Namespaces, StringComparer.Ordinal);
+        if (_options.ServiceNamespace is { Length: > 0 } own)
+        {
+            allowed.Add(own);
+        }
+        var labelled = await kubernetes.CoreV1.ListNamespaceAsync(labelSelector: $"{cluster.Value.TenantLabel}=true", cancellationToken: ct);
+        allowed.UnionWith(labelled.Items.Select(n => n.Metadata.Name));
+        // Namespaces holding models are tenants' too, labelled or not.
+        allowed.UnionWith(await grains.GetGrain<Grains.Abstractions.Tenants.ITenantDirectoryGrain>(0).ListAsync().WaitAsync(ct));
+        return allowed;
     }
 
     private async Task<string> LogsAsync(KubectlCommand command, CancellationToken ct)

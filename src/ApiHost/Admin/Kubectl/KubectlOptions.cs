@@ -10,4 +10,10 @@ public sealed class KubectlOptions
 
     /// <summary>Output beyond this is cut, with a line saying so (logs are read no further than this).</summary>
     public int MaxOutputChars { get; set; } = 256 * 1024;
+
+    /// <summary>Namespaces beyond the tenants' and the service's own whose pods and logs the console shows; "*" for all.</summary>
+    public List<string> Namespaces { get; set; } = [];
+
+    /// <summary>The service's own namespace; in a pod, POD_NAMESPACE (set by the chart) names it.</summary>
+    public string? ServiceNamespace { get; set; } = Environment.GetEnvironmentVariable("POD_NAMESPACE");
 }
