@@ -56,7 +56,7 @@ public sealed class ApiKeyGrain(
     public const double LeaseShare = 0.25;
 
     /// <summary>How long a host is given to drop a lease before the change waits out the lease instead.</summary>
-    private static readonly TimeSpan DropTimeout = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan DropTimeout = LeasePeriod / 4;
 
     private static readonly KeyTarget NoTarget = new(null, null, null, null, null, null);
 
