@@ -88,11 +88,16 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
         {
             return refused;
         }
-        var entry = _keys.GetOrAdd(keyHash, static (hash, leases) => new KeyEntry(leases._grains.GetGrain<IApiKeyGrain>(hash), leases._time.GetTimestamp()), this);
+        var entry = Entry(keyHash);
         // Each renewal is shared by every request waiting for it; near a limit grants shrink, so a request may need a
         // few. One whose tokens do not fit what a lease holds, or that keeps missing out, is decided by the grain itself.
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
         {
+            if (entry.Dropped)
+            {
+                // The key changed while this request waited: go on with what this host holds of it now.
+                entry = Entry(keyHash);
+            }
             if (entry.Current is { } current)
             {
                 if (TryDecide(entry, current, tokens, target, out var check))
@@ -141,6 +146,9 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
         Interlocked.Increment(ref _leaseCalls);
         return await entry.Grain.ValidateAsync(tokens, target);
     }
+
+    private KeyEntry Entry(string keyHash) =>
+        _keys.GetOrAdd(keyHash, static (hash, leases) => new KeyEntry(leases._grains.GetGrain<IApiKeyGrain>(hash), leases._time.GetTimestamp()), this);
 
     /// <summary>Decides against <paramref name="lease"/>: false when it is spent or lapsed (ask for the next).</summary>
     private bool TryDecide(KeyEntry entry, Lease lease, long tokens, KeyTarget? target, out KeyCheck check)
@@ -226,7 +234,9 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
             {
                 // The old lease is closed here, not earlier: requests kept spending it while this call was under way.
                 entry.Retire();
-                if (answer is { Leasable: true, Record: { } record, Granted: > 0 })
+                // A lease granted before the grain asked this host to drop the key's leases, but answered after: the
+                // key has changed since, so it is not used (its admissions stay counted, as lost capacity).
+                if (answer is { Leasable: true, Record: { } record, Granted: > 0 } && !entry.Dropped)
                 {
                     entry.Current = new Lease(record, answer, sent, sent + (long)(answer.Period.TotalSeconds * _time.TimestampFrequency));
                 }
@@ -256,6 +266,7 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
         }
         lock (entry)
         {
+            entry.Dropped = true;
             entry.Retire();
             var reports = entry.Unreported.Where(r => !r.IsEmpty).ToArray();
             entry.Unreported.Clear();
@@ -340,6 +351,7 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
         public Task<KeyLease?>? Renewing;
         public int Waiting;
         public long WaitingTokens;
+        public bool Dropped;
         public readonly List<LeaseReport> Unreported = [];
 
         /// <summary>Closes the current lease; its report waits to go with the next request.</summary>
