@@ -4,7 +4,7 @@
 #   bench/validate-key.sh [DURATION_SECONDS] [CONNECTIONS]
 # Builds Release; starts its own Azurite (on free ports), the Kubernetes emulator, the box embedded
 # (one process, the key grain local) and the bare baseline; publishes a model; runs wrk against both; then the same
-# against cluster mode (2 silos + 1 API host as an Orleans client, so every key check is a remote grain call).
+# against cluster mode (2 silos + 1 API host as an Orleans client, deciding from leases the key's grain on a silo grants).
 # Stops only what it started. Needs wrk (apt-get install -y wrk), node, dotnet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,7 +92,7 @@ cpu_ticks() { local p; for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/sta
 run_cluster() {
   local prefix="$1" envs="$2" started=() i silo_ports=($(free_port) $(free_port)) gw_ports=($(free_port) $(free_port))
   local silo_http=($(free_port) $(free_port)) cli=$(free_port)
-  say "== $prefix: 2 silos + 1 API host (Orleans client): every key check is a remote grain call; env: ${envs:-none}"
+  say "== $prefix: 2 silos + 1 API host (Orleans client) deciding from leases; env: ${envs:-none}"
   export Cluster__Clustering=AzureTable Cluster__ClusterId="bench$RANDOM" Cluster__TablePrefix="benchc$RANDOM"
   for i in 0 1; do
     Cluster__SiloPort=${silo_ports[$i]} Cluster__GatewayPort=${gw_ports[$i]} \
