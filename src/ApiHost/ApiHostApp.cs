@@ -46,7 +46,9 @@ public static class ApiHostApp
 
         if (configuration["PORT"] is { Length: > 0 } port && configuration["urls"] is null)
         {
-            builder.WebHost.UseUrls($"http://0.0.0.0:{port}");
+            // Containers need every interface; ./box up passes HOST=127.0.0.1 unless told otherwise.
+            var host = configuration["HOST"] is { Length: > 0 } h ? h : "0.0.0.0";
+            builder.WebHost.UseUrls($"http://{(host.Contains(':') ? $"[{host}]" : host)}:{port}");
         }
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -88,6 +90,8 @@ public static class ApiHostApp
 
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         builder.Services.AddTokenAuthentication(auth);
+        builder.Services.AddHostedService<DefaultPasswordGuard>();
+        var behindProxies = builder.Services.AddTrustedProxies(configuration);
         builder.Services.AddAuditLog(orleans);
         builder.Services.AddAdmin(configuration);
         var corsOrigins = CorsOrigins(configuration["CORS_ORIGINS"]);
@@ -116,6 +120,11 @@ public static class ApiHostApp
         // request items dictionary on every request it sees (a fifth of a validation's allocations). Ahead of
         // routing too, which is therefore placed here rather than left to run first.
         app.UseKeyValidationShortcut();
+        if (behindProxies)
+        {
+            // After the key-validation shortcut, which finds its source itself (KeyValidation:TrustedProxies).
+            app.UseForwardedHeaders();
+        }
         app.UseRouting();
         app.UseStatusCodePages(async context =>
         {
@@ -162,8 +171,17 @@ public static class ApiHostApp
     private static void CheckSecrets(AuthSettings auth, bool clustered, WebApplicationBuilder builder)
     {
         var secretBytes = System.Text.Encoding.UTF8.GetByteCount(auth.JwtSecret);
+        if (auth.AdminPasswordHash is { } hash && PasswordHash.Problem(hash) is { } hashProblem)
+        {
+            throw new InvalidOperationException(hashProblem);
+        }
         if (clustered)
         {
+            if (string.IsNullOrWhiteSpace(auth.Audience))
+            {
+                // Tokens meant for another service signed by the same identity system must not open this one.
+                throw new InvalidOperationException("Cluster mode requires Auth__Audience: the audience (aud) every token must name.");
+            }
             if (secretBytes < AuthSettings.MinSecretBytes)
             {
                 throw new InvalidOperationException($"JWT_SECRET must be set to at least {AuthSettings.MinSecretBytes} bytes in cluster mode.");

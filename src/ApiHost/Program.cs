@@ -17,5 +17,18 @@ if (args is ["token", var tenant, ..])
     return 0;
 }
 
+if (args is ["hash-password"])
+{
+    // `box hash-password`: the ADMIN_PASSWORD_HASH of the password on stdin (one line), so it never sits in argv.
+    var password = Console.In.ReadLine();
+    if (string.IsNullOrEmpty(password))
+    {
+        Console.Error.WriteLine("Give the password on stdin, e.g. printf '%s\\n' \"$PASSWORD\" | ./box hash-password");
+        return 2;
+    }
+    Console.WriteLine(PasswordHash.Create(password));
+    return 0;
+}
+
 ApiHostApp.Build(args).Run();
 return 0;

@@ -38,6 +38,9 @@ public class ApiFixture : IAsyncLifetime
     /// <summary>The host's services, for tests that look inside (e.g. how full a socket's queue got).</summary>
     public IServiceProvider Services => _app!.Services;
 
+    /// <summary>Where the host listens: a random loopback port unless a derived fixture says otherwise.</summary>
+    protected virtual string ListenUrl => "http://127.0.0.1:0";
+
     /// <summary>Settings a derived fixture adds or overrides.</summary>
     protected virtual void Configure(IDictionary<string, string?> settings)
     {
@@ -63,13 +66,14 @@ public class ApiFixture : IAsyncLifetime
         await StartAppAsync();
     }
 
-    private string JwksPath => Path.Combine(Path.GetDirectoryName(Emulator.KubeconfigPath)!, "jwks.json");
+    /// <summary>The JWKS file the host reads the external identity system's keys from.</summary>
+    public string JwksPath => Path.Combine(Path.GetDirectoryName(Emulator.KubeconfigPath)!, "jwks.json");
 
     private async Task StartAppAsync()
     {
         _app = ApiHostApp.Build([], builder =>
         {
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            builder.WebHost.UseUrls(ListenUrl);
             var settings = new Dictionary<string, string?>
             {
                 ["KUBECONFIG"] = Emulator.KubeconfigPath,

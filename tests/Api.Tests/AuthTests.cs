@@ -99,8 +99,13 @@ public sealed class AuthTests(ApiFixture api)
     }
 }
 
-/// <summary>Its own API host, because failed logins from loopback lock loopback out for a minute.</summary>
-public sealed class LoginThrottleFixture : ApiFixture;
+/// <summary>Its own API host, because failed logins from loopback lock loopback out for a minute. Loopback is a
+/// trusted proxy here, so tests act as distinct clients behind it through X-Forwarded-For.</summary>
+public sealed class LoginThrottleFixture : ApiFixture
+{
+    protected override void Configure(IDictionary<string, string?> settings) =>
+        settings["ForwardedHeaders:KnownNetworks:0"] = "127.0.0.0/8";
+}
 
 [CollectionDefinition(Name)]
 public sealed class LoginThrottleCollection : ICollectionFixture<LoginThrottleFixture>
@@ -123,5 +128,97 @@ public sealed class LoginThrottleTests(LoginThrottleFixture api)
         var blocked = await client.PostJson("/api/admin/login", new { username = "admin", password = "password" });
         await blocked.AssertError(HttpStatusCode.TooManyRequests);
         Assert.True(int.Parse(blocked.Headers.GetValues("Retry-After").Single()) is > 0 and <= 60);
+    }
+}
+
+[Collection(LoginThrottleCollection.Name)]
+public sealed class LoginThrottleSourceTests(LoginThrottleFixture api)
+{
+    private static HttpRequestMessage Login(string client, string password) =>
+        new(HttpMethod.Post, "/api/admin/login")
+        {
+            Content = System.Net.Http.Json.JsonContent.Create(new { username = "admin", password }),
+            Headers = { { "X-Forwarded-For", client } },
+        };
+
+    [Fact]
+    public async Task Concurrent_wrong_passwords_from_one_source_are_not_all_checked()
+    {
+        var client = api.Client();
+        var answers = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => client.SendAsync(Login("198.51.100.7", $"guess{i}"))));
+        var statuses = answers.Select(a => a.StatusCode).ToList();
+        Assert.Equal(5, statuses.Count(s => s == HttpStatusCode.Unauthorized));
+        Assert.Equal(45, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
+    }
+
+    [Fact]
+    public async Task Clients_behind_one_trusted_proxy_are_separate_sources()
+    {
+        var client = api.Client();
+        for (var i = 0; i < 5; i++)
+        {
+            await (await client.SendAsync(Login("198.51.100.8", $"guess{i}"))).AssertError(HttpStatusCode.Unauthorized);
+        }
+        await (await client.SendAsync(Login("198.51.100.8", "password"))).AssertError(HttpStatusCode.TooManyRequests);
+        // Another client behind the same proxy is not locked out by the first one's guesses.
+        await (await client.SendAsync(Login("198.51.100.9", "password"))).AssertOk();
+        // The proxy's own hop is skipped: what a client prepends to the header does not make it a new source.
+        await (await client.SendAsync(Login("203.0.113.1, 198.51.100.8", "password"))).AssertError(HttpStatusCode.TooManyRequests);
+    }
+}
+
+/// <summary>The counter behind the login throttle, on a clock the test moves.</summary>
+public sealed class FailureCounterTests
+{
+    private sealed class Clock : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = new(2026, 1, 1, 12, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    private static IPAddress Source(int i) => new([198, 51, 100, (byte)i]);
+
+    [Fact]
+    public void A_full_table_forgets_the_least_recent_source_and_never_fails_open()
+    {
+        var counter = new Inference.ApiHost.Http.FailureCounter(limitPerMinute: 2, new Clock(), maxTrackedSources: 3);
+        for (var i = 1; i <= 3; i++)
+        {
+            Assert.True(counter.TryAttempt(Source(i), out _));
+            Assert.True(counter.TryAttempt(Source(i), out _));
+            Assert.False(counter.TryAttempt(Source(i), out _));
+        }
+        // A new source while the table is full of live windows is still counted, and refused past the limit.
+        Assert.True(counter.TryAttempt(Source(4), out _));
+        Assert.True(counter.TryAttempt(Source(4), out _));
+        Assert.False(counter.TryAttempt(Source(4), out var retry));
+        Assert.InRange(retry, 1, 60);
+        Assert.Equal(3, counter.TrackedSources);
+        // Room was made by forgetting the source counted least recently, not a recent one.
+        Assert.Equal(0, counter.RetryAfter(Source(1), out _));
+        Assert.True(counter.RetryAfter(Source(3), out _) > 0);
+    }
+
+    [Fact]
+    public void A_refused_source_waits_at_most_one_window_however_often_it_tries()
+    {
+        var clock = new Clock();
+        var counter = new Inference.ApiHost.Http.FailureCounter(limitPerMinute: 5, clock);
+        var source = Source(1);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.True(counter.TryAttempt(source, out _));
+        }
+        for (var second = 0; second < 60; second++)
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                Assert.False(counter.TryAttempt(source, out var retry));
+                Assert.Equal(60 - second, retry);
+            }
+            clock.Now = clock.Now.AddSeconds(1);
+        }
+        Assert.True(counter.TryAttempt(source, out _));
     }
 }

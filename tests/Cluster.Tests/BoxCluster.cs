@@ -56,7 +56,7 @@ public sealed class BoxCluster : IAsyncDisposable
     public static async Task<BoxCluster> StartAsync(int silos, int apiHosts, IReadOnlyDictionary<string, string>? settings = null)
     {
         var emulator = await EmulatorHost.StartAsync();
-        var cluster = new BoxCluster(emulator, Tokens.WithRandomSecret(), "c" + Guid.NewGuid().ToString("N")[..8], TestEnvironment.UniqueTablePrefix(), settings);
+        var cluster = new BoxCluster(emulator, Tokens.WithRandomSecret(audience: "inference-cluster-tests"), "c" + Guid.NewGuid().ToString("N")[..8], TestEnvironment.UniqueTablePrefix(), settings);
         try
         {
             await GenerateCertificatesAsync(cluster.Certificates);
@@ -87,6 +87,7 @@ public sealed class BoxCluster : IAsyncDisposable
         ["KUBECONFIG"] = Emulator.KubeconfigPath,
         ["JWT_SECRET"] = Tokens.Secret,
         ["KeyValidation__SigningKeys__k1"] = KeySigningSecret,
+        ["Auth__Audience"] = Tokens.Audience!,
         ["ADMIN_PASSWORD"] = AdminPassword,
         ["Logging__LogLevel__Default"] = "Warning",
         ["Cluster__Tls__CertificatePath"] = Path.Combine(Certificates, "tls.crt"),

@@ -6,12 +6,15 @@ namespace Inference.TestSupport;
 
 /// <summary>Mints tokens the way an external identity system would, independently of the service's own code,
 /// including the malformed and hostile ones the service must refuse.</summary>
-public sealed class Tokens(string secret, string issuer = "management-service")
+public sealed class Tokens(string secret, string issuer = "management-service", string? audience = null)
 {
     public string Secret { get; } = secret;
 
-    public static Tokens WithRandomSecret() =>
-        new(Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48)));
+    /// <summary>The audience every token carries (cluster mode requires one); null for none.</summary>
+    public string? Audience { get; } = audience;
+
+    public static Tokens WithRandomSecret(string? audience = null) =>
+        new(Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48)), audience: audience);
 
     /// <summary>The RSA key of a pretend external identity system, published as a JWKS document.</summary>
     public RsaSecurityKey ExternalKey { get; } = new(System.Security.Cryptography.RSA.Create(2048)) { KeyId = "external-1" };
@@ -26,6 +29,7 @@ public sealed class Tokens(string secret, string issuer = "management-service")
         new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
         {
             Issuer = issuer,
+            Audience = Audience,
             Claims = claims,
             Expires = DateTime.UtcNow.AddHours(1),
             SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.RsaSha256),
@@ -33,7 +37,9 @@ public sealed class Tokens(string secret, string issuer = "management-service")
 
     public string Tenant(string tenant, string? subject = null) => Sign(Claims(subject ?? $"{tenant}-user", tenant, false));
 
-    public string Admin() => Sign(Claims("admin", "admin", true));
+    /// <summary>An admin token as the service's own login issues it (HS256 with its secret, marked as a login
+    /// token: once a JWKS is configured, other HS256 admin tokens are refused).</summary>
+    public string Admin() => Sign(new Dictionary<string, object>(Claims("admin", "admin", true)) { ["token_use"] = "management-login" });
 
     public string Sign(Dictionary<string, object> claims, DateTime? expires = null, string? key = null, string? issuerOverride = null)
     {
@@ -41,6 +47,7 @@ public sealed class Tokens(string secret, string issuer = "management-service")
         return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
         {
             Issuer = issuerOverride ?? issuer,
+            Audience = Audience,
             Claims = claims,
             IssuedAt = (expires ?? now.AddHours(1)) < now ? now.AddHours(-2) : now,
             NotBefore = (expires ?? now.AddHours(1)) < now ? now.AddHours(-2) : now,

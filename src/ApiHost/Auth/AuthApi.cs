@@ -23,13 +23,9 @@ public static class AuthApi
         LoginThrottle throttle, ILoggerFactory loggers, IAuditLog audit)
     {
         var logger = loggers.CreateLogger("Inference.ApiHost.Auth");
+        // Behind trusted proxies (ForwardedHeaders) this is the client they report, so clients sharing an ingress
+        // are not one source.
         var source = context.Connection.RemoteIpAddress ?? System.Net.IPAddress.None;
-        if (throttle.RetryAfter(source) is { } retryAfter)
-        {
-            context.Response.Headers.RetryAfter = retryAfter.ToString();
-            await audit.WriteAsync(AuditRecord.For(context, "admin.login.failed", null, null, StatusCodes.Status429TooManyRequests, actor: "(throttled)"));
-            return ApiResults.Error(StatusCodes.Status429TooManyRequests, "Too many failed login attempts", $"Try again in {retryAfter} seconds");
-        }
         var (request, error) = await JsonBody.ReadAsync<LoginRequest>(context.Request);
         if (error is not null)
         {
@@ -39,12 +35,19 @@ public static class AuthApi
         {
             return ApiResults.Invalid("Fields 'username' and 'password' are required");
         }
+        // Counted before the password is checked, in one step with the decision: however many guesses arrive at
+        // once, no more than the limit are ever checked.
+        if (throttle.Attempt(source) is { } retryAfter)
+        {
+            context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await audit.WriteAsync(AuditRecord.For(context, "admin.login.failed", null, null, StatusCodes.Status429TooManyRequests, actor: "(throttled)"));
+            return ApiResults.Error(StatusCodes.Status429TooManyRequests, "Too many failed login attempts", $"Try again in {retryAfter} seconds");
+        }
         // Both comparisons always run, in constant time, so timing tells nothing about which part was wrong.
         var userOk = FixedTimeEquals(request.Username, settings.AdminUsername);
         var passwordOk = PasswordMatches(request.Password, settings);
         if (!(userOk & passwordOk))
         {
-            throttle.Failed(source);
             logger.LogWarning("Admin login failed from {Source}", source);
             // The username as typed, never the password.
             await audit.WriteAsync(AuditRecord.For(context, "admin.login.failed", null, null, StatusCodes.Status401Unauthorized, actor: request.Username));
@@ -59,27 +62,10 @@ public static class AuthApi
             ApiJson.Options);
     }
 
-    private static bool PasswordMatches(string password, AuthSettings settings)
-    {
-        var actual = SHA256.HashData(Encoding.UTF8.GetBytes(password));
-        byte[] expected;
-        if (settings.AdminPasswordHash is { } hash)
-        {
-            try
-            {
-                expected = Convert.FromHexString(hash.StartsWith("sha256:", StringComparison.Ordinal) ? hash[7..] : hash);
-            }
-            catch (FormatException)
-            {
-                return false;
-            }
-        }
-        else
-        {
-            expected = SHA256.HashData(Encoding.UTF8.GetBytes(settings.AdminPassword ?? AuthSettings.DefaultAdminPassword));
-        }
-        return CryptographicOperations.FixedTimeEquals(actual, expected);
-    }
+    private static bool PasswordMatches(string password, AuthSettings settings) =>
+        settings.AdminPasswordHash is { } hash
+            ? PasswordHash.Verify(password, hash)
+            : FixedTimeEquals(password, settings.AdminPassword ?? AuthSettings.DefaultAdminPassword);
 
     private static bool FixedTimeEquals(string a, string b) =>
         CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(a)), SHA256.HashData(Encoding.UTF8.GetBytes(b)));

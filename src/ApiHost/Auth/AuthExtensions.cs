@@ -2,6 +2,7 @@ using System.Text.Json;
 using Inference.ApiHost.Http;
 using Inference.Grains.Models;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
 namespace Inference.ApiHost.Auth;
@@ -19,6 +20,10 @@ public static class AuthExtensions
             .AddJwtBearer(o =>
             {
                 o.MapInboundClaims = false;
+                if (settings.Jwks is { Length: > 0 } jwks)
+                {
+                    o.ConfigurationManager = JwksConfiguration.Manager(jwks, settings);
+                }
                 o.TokenValidationParameters = new TokenValidationParameters
                 {
                     ValidateIssuer = true,
@@ -29,7 +34,7 @@ public static class AuthExtensions
                     RequireExpirationTime = true,
                     RequireSignedTokens = true,
                     ValidateIssuerSigningKey = true,
-                    IssuerSigningKeys = [TokenService.SigningKey(settings), .. ExternalKeys(settings)],
+                    IssuerSigningKeys = [TokenService.SigningKey(settings)],
                     ValidAlgorithms = settings.Jwks is null
                         ? [SecurityAlgorithms.HmacSha256]
                         : [SecurityAlgorithms.HmacSha256, SecurityAlgorithms.RsaSha256],
@@ -60,9 +65,18 @@ public static class AuthExtensions
                     {
                         var principal = context.Principal!;
                         var tenant = principal.FindFirst(Caller.TenantClaim)?.Value;
-                        if (!Caller.IsAdminPrincipal(principal) && !ModelRules.IsNamespace(tenant))
+                        var isAdmin = Caller.IsAdminPrincipal(principal);
+                        if (!isAdmin && !ModelRules.IsNamespace(tenant))
                         {
                             context.Fail("The token's tenant claim is missing or not a namespace name");
+                        }
+                        // With an identity system configured, admins come from it; JWT_SECRET then signs only
+                        // tenant tokens and this service's own login, so a leaked or shared secret mints no admin.
+                        else if (isAdmin && settings.Jwks is { Length: > 0 }
+                            && context.SecurityToken is JsonWebToken { Alg: SecurityAlgorithms.HmacSha256 }
+                            && principal.FindFirst(AuthSettings.TokenUseClaim)?.Value != AuthSettings.LoginTokenUse)
+                        {
+                            context.Fail("HS256 admin tokens are accepted only from this service's login when a JWKS is configured");
                         }
                         return Task.CompletedTask;
                     },
@@ -82,35 +96,7 @@ public static class AuthExtensions
                 };
             });
         services.AddAuthorizationBuilder()
-            .AddPolicy(AdminPolicy, p => p.RequireAuthenticatedUser().RequireClaim(Caller.AdminClaim, "true", "True"));
+            .AddPolicy(AdminPolicy, p => p.RequireAuthenticatedUser().RequireAssertion(c => Caller.IsAdminPrincipal(c.User)));
         return services;
-    }
-
-    private static IEnumerable<SecurityKey> ExternalKeys(AuthSettings settings)
-    {
-        if (settings.Jwks is not { Length: > 0 } source)
-        {
-            return [];
-        }
-        string json;
-        if (Uri.TryCreate(source, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
-        {
-            if (uri.Scheme != "https")
-            {
-                throw new InvalidOperationException("Auth:Jwks must be an https URL or a file path.");
-            }
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-            json = http.GetStringAsync(uri).GetAwaiter().GetResult();
-        }
-        else
-        {
-            json = File.ReadAllText(source);
-        }
-        var keys = new JsonWebKeySet(json).GetSigningKeys();
-        if (keys.Count == 0)
-        {
-            throw new InvalidOperationException($"Auth:Jwks ({source}) holds no signing keys.");
-        }
-        return keys;
     }
 }

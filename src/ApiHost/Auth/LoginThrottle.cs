@@ -3,16 +3,18 @@ using Inference.ApiHost.Http;
 
 namespace Inference.ApiHost.Auth;
 
-/// <summary>Failed admin logins per source address, so password guessing is slow. Per API host: an attacker
-/// spreading over hosts gains a factor of the host count, not more.</summary>
+/// <summary>Admin login attempts per source address, so password guessing is slow. Every attempt is counted
+/// before its password is checked, so concurrent guesses cannot all slip through one check; a successful login
+/// clears its source. Per API host: an attacker spreading over hosts gains a factor of the host count, not more.
+/// The source is the connection's address, or the client a trusted proxy reports (ForwardedHeaders).</summary>
 public sealed class LoginThrottle(AuthSettings settings, TimeProvider time)
 {
-    private readonly FailureCounter _failures = new(settings.LoginFailuresPerMinute, time, maxTrackedSources: 10_000);
+    private readonly FailureCounter _attempts = new(settings.LoginFailuresPerMinute, time, settings.LoginTrackedSources);
 
-    /// <summary>Seconds until the source may try again, or null when it may try now.</summary>
-    public int? RetryAfter(IPAddress source) => _failures.RetryAfter(source, out _) is > 0 and var seconds ? seconds : null;
+    /// <summary>Counts an attempt; the seconds to wait when it is refused, else null.</summary>
+    public int? Attempt(IPAddress source) => _attempts.TryAttempt(source, out var retryAfter) ? null : retryAfter;
 
-    public void Failed(IPAddress source) => _failures.Failed(source);
+    public void Succeeded(IPAddress source) => _attempts.Reset(source);
 
-    public void Succeeded(IPAddress source) => _failures.Reset(source);
+    public int TrackedSources => _attempts.TrackedSources;
 }

@@ -22,6 +22,9 @@ public sealed class TokenService(AuthSettings settings, TimeProvider time)
             [Caller.NameClaim] = name,
             [Caller.TenantClaim] = tenant,
             [Caller.AdminClaim] = isAdmin,
+            // Marks the tokens this service signs itself, which are the only HS256 admin tokens accepted once an
+            // external identity system (JWKS) is configured.
+            [AuthSettings.TokenUseClaim] = AuthSettings.LoginTokenUse,
         };
         var descriptor = new SecurityTokenDescriptor
         {

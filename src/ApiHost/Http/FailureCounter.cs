@@ -3,70 +3,120 @@ using System.Net;
 
 namespace Inference.ApiHost.Http;
 
-/// <summary>Counts failures per source address in fixed one-minute windows, in memory, per API host, bounded in
-/// size (expired windows are swept when it grows). The one mechanism behind every "too many failures from this
-/// source" answer: failed logins, failed key validations. A success never allocates here.</summary>
+/// <summary>Counts failures (or attempts) per source address in fixed one-minute windows, in memory, per API host.
+/// The one mechanism behind every "too many failures from this source" answer: failed logins, failed key
+/// validations. A success never allocates here.
+/// <para>Bounded without ever failing open: when <c>maxTrackedSources</c> sources are tracked, the one counted
+/// least recently is forgotten to make room, in constant time (no request scans the table). A source is refused
+/// at most until its window ends, however often it tries meanwhile, so nobody is locked out for longer than one
+/// window.</para></summary>
 public sealed class FailureCounter(int limitPerMinute, TimeProvider time, int maxTrackedSources = 50_000)
 {
     private static readonly long Window = TimeSpan.TicksPerMinute;
 
-    private readonly ConcurrentDictionary<IPAddress, Counter> _failures = new();
+    // Reads (RetryAfter, on every key validation) stay lock-free; every change of the table and its order is made
+    // under _order's lock, so the dictionary and the eviction order never disagree.
+    private readonly ConcurrentDictionary<IPAddress, Counter> _counters = new();
+    private readonly LinkedList<Counter> _order = new(); // least recently counted first
 
-    private sealed class Counter(long start)
+    private sealed class Counter(IPAddress source, long start)
     {
+        public readonly IPAddress Source = source;
         public long Start = start;
         public int Count;
+        public LinkedListNode<Counter>? Node;
     }
 
     public int Limit => limitPerMinute;
+
+    /// <summary>How many sources are tracked now; never above the bound.</summary>
+    public int TrackedSources => _counters.Count;
 
     /// <summary>Seconds until the source may try again, or 0 when it may try now.</summary>
     public int RetryAfter(IPAddress source, out int remaining)
     {
         remaining = limitPerMinute;
-        if (!_failures.TryGetValue(source, out var c))
+        if (!_counters.TryGetValue(source, out var c))
         {
             return 0;
         }
         var now = time.GetUtcNow().UtcTicks;
-        if (now - c.Start >= Window)
+        var start = Interlocked.Read(ref c.Start);
+        if (now - start >= Window)
         {
             return 0;
         }
         var count = Volatile.Read(ref c.Count);
         remaining = Math.Max(0, limitPerMinute - count);
-        return count >= limitPerMinute ? (int)Math.Max(1, (c.Start + Window - now + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond) : 0;
+        return count >= limitPerMinute ? Seconds(start, now) : 0;
     }
 
+    /// <summary>Counts a failure that has already happened.</summary>
     public void Failed(IPAddress source)
     {
-        var now = time.GetUtcNow().UtcTicks;
-        if (_failures.Count >= maxTrackedSources)
+        lock (_order)
         {
-            foreach (var (key, c) in _failures)
-            {
-                if (now - c.Start >= Window)
-                {
-                    _failures.TryRemove(key, out _);
-                }
-            }
-            if (_failures.Count >= maxTrackedSources && !_failures.ContainsKey(source))
-            {
-                // Full of live windows: stay bounded rather than track one more source.
-                return;
-            }
-        }
-        var counter = _failures.GetOrAdd(source, _ => new Counter(now));
-        lock (counter)
-        {
-            if (now - counter.Start >= Window)
-            {
-                counter.Start = now;
-                counter.Count = 0;
-            }
-            counter.Count++;
+            var (c, _) = Current(source);
+            c.Count++;
         }
     }
 
-    public void Reset(IPAddress source) => _failures.TryRemove(source, out _);
+    /// <summary>Counts an attempt before it is made, atomically with the decision: true when it is within the
+    /// limit (and now counted); false with the seconds to wait when it is not. A refused attempt is not counted,
+    /// so trying harder never extends the wait.</summary>
+    public bool TryAttempt(IPAddress source, out int retryAfterSeconds)
+    {
+        lock (_order)
+        {
+            var (c, now) = Current(source);
+            if (c.Count >= limitPerMinute)
+            {
+                retryAfterSeconds = Seconds(c.Start, now);
+                return false;
+            }
+            c.Count++;
+            retryAfterSeconds = 0;
+            return true;
+        }
+    }
+
+    public void Reset(IPAddress source)
+    {
+        lock (_order)
+        {
+            if (_counters.TryRemove(source, out var c) && c.Node is not null)
+            {
+                _order.Remove(c.Node);
+            }
+        }
+    }
+
+    /// <summary>The source's counter in its current window, made the most recently counted. Under the lock.</summary>
+    private (Counter Counter, long Now) Current(IPAddress source)
+    {
+        var now = time.GetUtcNow().UtcTicks;
+        if (_counters.TryGetValue(source, out var c))
+        {
+            _order.Remove(c.Node!);
+            _order.AddLast(c.Node!);
+            if (now - c.Start >= Window)
+            {
+                Interlocked.Exchange(ref c.Start, now);
+                Volatile.Write(ref c.Count, 0);
+            }
+            return (c, now);
+        }
+        while (_counters.Count >= Math.Max(1, maxTrackedSources) && _order.First is { } oldest)
+        {
+            _order.RemoveFirst();
+            _counters.TryRemove(oldest.Value.Source, out _);
+        }
+        c = new Counter(source, now);
+        c.Node = _order.AddLast(c);
+        _counters[source] = c;
+        return (c, now);
+    }
+
+    private static int Seconds(long start, long now) =>
+        (int)Math.Max(1, (start + Window - now + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond);
 }
