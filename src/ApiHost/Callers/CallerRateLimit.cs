@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 
 namespace Inference.ApiHost.Callers;
 
-/// <summary>Counts every authenticated /api request against its caller's limiter grain (one per token subject,
+/// <summary>Counts every authenticated /api request (and /ws upgrade: a socket costs more than a request) against its caller's limiter grain (one per token subject,
 /// so all API hosts share the count), sets the rate-limit headers on the response, and answers 429 with
 /// Retry-After past the limit.</summary>
 public sealed class CallerRateLimit(RequestDelegate next, IOptions<RateLimitOptions> options)
@@ -15,7 +15,7 @@ public sealed class CallerRateLimit(RequestDelegate next, IOptions<RateLimitOpti
     {
         var settings = options.Value;
         if (context.User.Identity?.IsAuthenticated != true
-            || !context.Request.Path.StartsWithSegments("/api")
+            || !(context.Request.Path.StartsWithSegments("/api") || context.Request.Path.StartsWithSegments(Realtime.RealtimeApi.Path))
             || settings.ExcludedPaths.Any(p => context.Request.Path.StartsWithSegments(p, StringComparison.OrdinalIgnoreCase)))
         {
             await next(context);

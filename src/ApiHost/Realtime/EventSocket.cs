@@ -12,6 +12,7 @@ namespace Inference.ApiHost.Realtime;
 internal sealed class EventSocket(RealtimeOptions options, RealtimeStats stats, ILogger logger)
 {
     public const string SlowConsumerReason = "Client too slow: send queue full";
+    public const string TokenExpiredReason = "Token expired";
 
     private readonly Channel<object> _queue = Channel.CreateBounded<object>(new BoundedChannelOptions(Math.Max(1, options.SendQueueCapacity))
     {
@@ -20,6 +21,7 @@ internal sealed class EventSocket(RealtimeOptions options, RealtimeStats stats, 
     });
 
     private int _cutOff;
+    private int _expired;
     private int _done;
     private WebSocket? _socket;
 
@@ -48,8 +50,9 @@ internal sealed class EventSocket(RealtimeOptions options, RealtimeStats stats, 
     public void Enqueue(ChangeEvent change) => Enqueue((object)change);
 
     /// <summary>Sends queued messages and heartbeats, and reads (and discards) what the client sends, until
-    /// either side closes.</summary>
-    public async Task RunAsync(WebSocket socket, CancellationToken aborted)
+    /// either side closes or the token the socket was opened with expires (then it is closed with 1008: a socket
+    /// must not outlive the authority it was opened with).</summary>
+    public async Task RunAsync(WebSocket socket, DateTimeOffset? tokenExpires, TimeProvider time, CancellationToken aborted)
     {
         Volatile.Write(ref _socket, socket);
         if (Volatile.Read(ref _cutOff) == 1)
@@ -60,12 +63,17 @@ internal sealed class EventSocket(RealtimeOptions options, RealtimeStats stats, 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         var receive = ReceiveAsync(socket, stop.Token);
         var heartbeat = HeartbeatAsync(stop.Token);
+        var expiry = tokenExpires is { } expires ? ExpireAsync(expires, time, stop.Token) : Task.CompletedTask;
         try
         {
             await SendAsync(socket, stop.Token);
             if (Volatile.Read(ref _cutOff) == 1 && socket.State == WebSocketState.Open)
             {
                 await socket.CloseOutputAsync(WebSocketCloseStatus.PolicyViolation, SlowConsumerReason, stop.Token);
+            }
+            else if (Volatile.Read(ref _expired) == 1 && socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                await socket.CloseOutputAsync(WebSocketCloseStatus.PolicyViolation, TokenExpiredReason, stop.Token);
             }
             else if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
@@ -81,7 +89,7 @@ internal sealed class EventSocket(RealtimeOptions options, RealtimeStats stats, 
         {
             Complete();
             await stop.CancelAsync();
-            await Task.WhenAll(receive, heartbeat).ContinueWith(_ => { }, TaskScheduler.Default);
+            await Task.WhenAll(receive, heartbeat, expiry).ContinueWith(_ => { }, TaskScheduler.Default);
         }
     }
 
@@ -130,6 +138,24 @@ internal sealed class EventSocket(RealtimeOptions options, RealtimeStats stats, 
     {
         Volatile.Write(ref _done, 1);
         _queue.Writer.TryComplete();
+    }
+
+    /// <summary>At the token's expiry, ends the send loop so the socket is closed as expired.</summary>
+    private async Task ExpireAsync(DateTimeOffset expires, TimeProvider time, CancellationToken cancel)
+    {
+        var wait = expires - time.GetUtcNow();
+        try
+        {
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, time, cancel);
+            }
+            Volatile.Write(ref _expired, 1);
+            Complete();
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     private async Task HeartbeatAsync(CancellationToken cancel)

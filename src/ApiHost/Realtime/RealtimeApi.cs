@@ -29,7 +29,7 @@ public static class RealtimeApi
     }
 
     private static async Task<IResult> Connect(HttpContext context, IClusterClient cluster, IOptions<RealtimeOptions> options,
-        RealtimeStats stats, ILoggerFactory loggers, [FromQuery(Name = "namespace")] string? ns, [FromQuery] string? model)
+        RealtimeStats stats, TimeProvider time, ILoggerFactory loggers, [FromQuery(Name = "namespace")] string? ns, [FromQuery] string? model)
     {
         var caller = Caller.From(context.User);
         var (tenant, scopeError) = TenantScope.Resolve(caller, ns);
@@ -47,42 +47,63 @@ public static class RealtimeApi
         }
 
         var logger = loggers.CreateLogger("Inference.ApiHost.Realtime");
-        var scope = tenant ?? ChangeStreams.AllTenants;
-        var connection = new EventSocket(options.Value, stats, logger);
-        var stream = cluster.GetStreamProvider(ChangeStreams.Provider)
-            .GetStream<ChangeEvent>(StreamId.Create(ChangeStreams.Namespace, scope));
-        // First in the queue, and sent only once the subscription below exists: events flow from here on.
-        connection.Enqueue(new ControlMessage(ControlMessage.Subscribed, DateTimeOffset.UtcNow, scope, model));
-        // Subscribed before the upgrade: if the cluster cannot take the subscription, the client gets a 503 with
-        // Retry-After rather than a socket that never delivers anything.
-        var subscription = await stream.SubscribeAsync((change, _) =>
+        var user = caller.Subject is { Length: > 0 } subject ? subject : $"tenant:{caller.Tenant}";
+        switch (stats.TryOpen(user, options.Value))
         {
-            if (model is null || change.Name == model)
-            {
-                connection.Enqueue(change);
-            }
-            return Task.CompletedTask;
-        });
-        stats.Opened();
+            case RealtimeStats.Admission.UserFull:
+                return ApiResults.Error(StatusCodes.Status429TooManyRequests, "Too many open sockets",
+                    $"At most {options.Value.MaxSocketsPerUser} /ws sockets per user; close one first");
+            case RealtimeStats.Admission.HostFull:
+                context.Response.Headers.RetryAfter = "5";
+                return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "Too many open sockets on this host", "Retry shortly");
+        }
         try
         {
-            using var socket = await context.WebSockets.AcceptWebSocketAsync();
-            logger.LogInformation("/ws opened for {Subject} on {Scope}{Model}", caller.Subject, scope, model is null ? "" : "/" + model);
-            await connection.RunAsync(socket, context.RequestAborted);
+            var scope = tenant ?? ChangeStreams.AllTenants;
+            var connection = new EventSocket(options.Value, stats, logger);
+            var stream = cluster.GetStreamProvider(ChangeStreams.Provider)
+                .GetStream<ChangeEvent>(StreamId.Create(ChangeStreams.Namespace, scope));
+            // First in the queue, and sent only once the subscription below exists: events flow from here on.
+            connection.Enqueue(new ControlMessage(ControlMessage.Subscribed, DateTimeOffset.UtcNow, scope, model));
+            // Subscribed before the upgrade: if the cluster cannot take the subscription, the client gets a 503 with
+            // Retry-After rather than a socket that never delivers anything.
+            var subscription = await stream.SubscribeAsync((change, _) =>
+            {
+                if (model is null || change.Name == model)
+                {
+                    connection.Enqueue(change);
+                }
+                return Task.CompletedTask;
+            });
+            try
+            {
+                using var socket = await context.WebSockets.AcceptWebSocketAsync();
+                logger.LogInformation("/ws opened for {Subject} on {Scope}{Model}", caller.Subject, scope, model is null ? "" : "/" + model);
+                await connection.RunAsync(socket, TokenExpiry(context), time, context.RequestAborted);
+            }
+            finally
+            {
+                try
+                {
+                    await subscription.UnsubscribeAsync();
+                }
+                catch (Exception e)
+                {
+                    // The pub-sub drops subscriptions whose client is gone; a failed unsubscribe only delays that.
+                    logger.LogDebug(e, "Unsubscribing a closed /ws socket failed");
+                }
+            }
         }
         finally
         {
-            stats.Closed();
-            try
-            {
-                await subscription.UnsubscribeAsync();
-            }
-            catch (Exception e)
-            {
-                // The pub-sub drops subscriptions whose client is gone; a failed unsubscribe only delays that.
-                logger.LogDebug(e, "Unsubscribing a closed /ws socket failed");
-            }
+            stats.Closed(user);
         }
         return Results.Empty;
     }
+
+    /// <summary>When the token the socket was opened with expires (its <c>exp</c>, which validation required).</summary>
+    private static DateTimeOffset? TokenExpiry(HttpContext context) =>
+        long.TryParse(context.User.FindFirst("exp")?.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var exp)
+            ? DateTimeOffset.FromUnixTimeSeconds(exp)
+            : null;
 }

@@ -12,6 +12,12 @@ public sealed class RealtimeOptions
     /// <summary>How often an idle socket gets a JSON heartbeat (and a WebSocket ping).</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>Sockets one user (token subject) may hold open on one API host; past it the upgrade is 429.</summary>
+    public int MaxSocketsPerUser { get; set; } = 10;
+
+    /// <summary>Sockets one API host holds open in all; past it the upgrade is 503 with Retry-After.</summary>
+    public int MaxSocketsPerHost { get; set; } = 10_000;
+
     /// <summary>How long a too-slow client gets to take the close frame before the connection is dropped.</summary>
     public TimeSpan SlowConsumerCloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -1,9 +1,19 @@
+using System.Collections.Concurrent;
+
 namespace Inference.ApiHost.Realtime;
 
-/// <summary>What the /ws sockets of this host are doing; for operators and for tests that check memory stays
-/// bounded.</summary>
+/// <summary>What the /ws sockets of this host are doing, and the bounds on how many there may be (per user, per
+/// host); for operators and for tests that check memory stays bounded.</summary>
 public sealed class RealtimeStats
 {
+    public enum Admission
+    {
+        Admitted,
+        UserFull,
+        HostFull,
+    }
+
+    private readonly ConcurrentDictionary<string, int> _perUser = new();
     private int _open;
     private long _slowConsumersDisconnected;
     private int _peakQueueDepth;
@@ -15,9 +25,41 @@ public sealed class RealtimeStats
     /// <summary>The most messages any socket ever had waiting; never above the configured capacity.</summary>
     public int PeakQueueDepth => Volatile.Read(ref _peakQueueDepth);
 
-    internal void Opened() => Interlocked.Increment(ref _open);
+    /// <summary>Takes a socket slot for <paramref name="user"/> when both bounds allow; every admitted socket
+    /// must be given back with <see cref="Closed"/>.</summary>
+    internal Admission TryOpen(string user, RealtimeOptions options)
+    {
+        if (Interlocked.Increment(ref _open) > options.MaxSocketsPerHost)
+        {
+            Interlocked.Decrement(ref _open);
+            return Admission.HostFull;
+        }
+        var admitted = true;
+        _perUser.AddOrUpdate(user, 1, (_, n) =>
+        {
+            admitted = n < options.MaxSocketsPerUser;
+            return admitted ? n + 1 : n;
+        });
+        if (!admitted)
+        {
+            Interlocked.Decrement(ref _open);
+            return Admission.UserFull;
+        }
+        return Admission.Admitted;
+    }
 
-    internal void Closed() => Interlocked.Decrement(ref _open);
+    internal void Closed(string user)
+    {
+        Interlocked.Decrement(ref _open);
+        // Removes the user's entry only when it drops to zero, so the table holds users with open sockets only.
+        while (_perUser.TryGetValue(user, out var n))
+        {
+            if (n <= 1 ? _perUser.TryRemove(new KeyValuePair<string, int>(user, n)) : _perUser.TryUpdate(user, n - 1, n))
+            {
+                return;
+            }
+        }
+    }
 
     internal void SlowConsumerDisconnected() => Interlocked.Increment(ref _slowConsumersDisconnected);
 

@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using System.Text;
+using Inference.ApiHost.Auth;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Inference.Api.Tests;
+
+/// <summary>The <c>box</c> script's secret and address handling, driven through bash: the script is sourced (which
+/// defines its functions without running a command) with its state directory moved to a temporary one, so the
+/// repository's own .box is never touched.</summary>
+public sealed class BoxScriptTests : IDisposable
+{
+    private readonly string _boxDir = Directory.CreateTempSubdirectory("box-script-test").FullName;
+
+    public void Dispose() => Directory.Delete(_boxDir, recursive: true);
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "box")) && File.Exists(Path.Combine(dir.FullName, "Actors.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("repository root not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>Runs SCRIPT after sourcing box, with BOX_DIR moved; returns stdout (fails the test on a non-zero exit).</summary>
+    private async Task<string> Bash(string script, IDictionary<string, string?>? environment = null, string? stdin = null)
+    {
+        var start = new ProcessStartInfo("bash", ["-c", $"source ./box && BOX_DIR=\"$TEST_BOX_DIR\" && CONFIG=Debug && {script}"])
+        {
+            WorkingDirectory = RepositoryRoot(),
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        start.Environment.Remove("JWT_SECRET");
+        start.Environment.Remove("HOST");
+        start.Environment["TEST_BOX_DIR"] = _boxDir;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            start.Environment[name] = value;
+        }
+        using var process = Process.Start(start)!;
+        if (stdin is not null)
+        {
+            await process.StandardInput.WriteAsync(stdin);
+        }
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"bash exited {process.ExitCode}: {await error}");
+        return (await output).Trim();
+    }
+
+    [Fact]
+    public async Task Up_uses_jwt_secret_from_the_environment_and_token_signs_with_it()
+    {
+        var secret = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(40));
+        // What ./box up does before starting the host: the secret it passes on is the user's.
+        var inUse = await Bash("ensure_jwt_secret && printf '%s' \"$JWT_SECRET\"", new Dictionary<string, string?> { ["JWT_SECRET"] = secret });
+        Assert.Equal(secret, inUse);
+
+        // ./box token from another terminal, without JWT_SECRET set, signs with the secret the box uses.
+        var token = await Bash("cmd_token tenant-a");
+        var result = await new JsonWebTokenHandler().ValidateTokenAsync(token, new TokenValidationParameters
+        {
+            IssuerSigningKey = new SymmetricSecurityKey(Encoding.UTF8.GetBytes(secret)),
+            ValidateIssuer = false,
+            ValidateAudience = false,
+        });
+        Assert.True(result.IsValid, result.Exception?.Message);
+        Assert.Equal("tenant-a", result.Claims["tenant"]);
+    }
+
+    [Fact]
+    public async Task Without_jwt_secret_the_box_generates_one_and_keeps_it()
+    {
+        var first = await Bash("ensure_jwt_secret && printf '%s' \"$JWT_SECRET\"");
+        var second = await Bash("ensure_jwt_secret && printf '%s' \"$JWT_SECRET\"");
+        Assert.True(Encoding.UTF8.GetByteCount(first) >= AuthSettings.MinSecretBytes);
+        Assert.Equal(first, second);
+    }
+
+    [Fact]
+    public async Task Up_listens_on_loopback_unless_host_says_otherwise()
+    {
+        Assert.Equal("127.0.0.1", await Bash("listen_host"));
+        Assert.Equal("0.0.0.0", await Bash("listen_host", new Dictionary<string, string?> { ["HOST"] = "0.0.0.0" }));
+    }
+
+    [Fact]
+    public async Task Hash_password_reads_stdin_and_prints_a_hash_the_host_accepts()
+    {
+        var hash = await Bash("cmd_hash_password", stdin: "horse battery staple\n");
+        Assert.Null(PasswordHash.Problem(hash));
+        Assert.True(PasswordHash.Verify("horse battery staple", hash));
+    }
+}
