@@ -92,7 +92,7 @@ public static class ApiHostApp
         builder.Services.AddTokenAuthentication(auth);
         builder.Services.AddHostedService<DefaultPasswordGuard>();
         var behindProxies = builder.Services.AddTrustedProxies(configuration);
-        builder.Services.AddAuditLog(orleans);
+        builder.Services.AddAuditLog(orleans, configuration);
         builder.Services.AddAdmin(configuration);
         var corsOrigins = CorsOrigins(configuration["CORS_ORIGINS"]);
         if (corsOrigins.Length > 0)

@@ -6,10 +6,11 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Inference.ApiHost.Audit;
 
+/// <summary><see cref="Count"/> is 1 for a single record, more for an aggregated row.</summary>
 public sealed record AuditRecordResponse(
-    DateTimeOffset Time, string Actor, string? Tenant, string Action, string? Target, string Outcome, int Status, string? SourceIp)
+    DateTimeOffset Time, string Actor, string? Tenant, string Action, string? Target, string Outcome, int Status, string? SourceIp, int Count)
 {
-    public static AuditRecordResponse From(AuditRecord r) => new(r.Time, r.Actor, r.Tenant, r.Action, r.Target, r.Outcome, r.Status, r.SourceIp);
+    public static AuditRecordResponse From(AuditRecord r) => new(r.Time, r.Actor, r.Tenant, r.Action, r.Target, r.Outcome, r.Status, r.SourceIp, r.Count);
 }
 
 public sealed record AuditPageResponse(IReadOnlyList<AuditRecordResponse> Records, int Count, string? ContinuationToken);
@@ -27,10 +28,17 @@ public static class AuditApi
         return app;
     }
 
-    public static IServiceCollection AddAuditLog(this IServiceCollection services, Silo.ClusterSettings settings)
+    public static IServiceCollection AddAuditLog(this IServiceCollection services, Silo.ClusterSettings settings, IConfiguration configuration)
     {
         services.AddSingleton(settings);
-        services.AddSingleton<IAuditLog, TableAuditLog>();
+        services.AddOptions<AuditOptions>().Bind(configuration.GetSection(AuditOptions.Section)).Validate(o =>
+        {
+            o.Validate();
+            return true;
+        });
+        services.AddSingleton<TableAuditLog>();
+        services.AddSingleton<IAuditLog>(sp => sp.GetRequiredService<TableAuditLog>());
+        services.AddHostedService<AuditMaintenance>();
         return services;
     }
 

@@ -55,10 +55,18 @@ public static class AuditEndpoints
 
     private static Task Record(HttpContext context, string action, int status)
     {
+        if (status is StatusCodes.Status401Unauthorized or StatusCodes.Status403Forbidden)
+        {
+            // Refused before anything happened: the trail records what callers did, not what they were refused.
+            // A record here would land in the partition of a tenant the caller named but may not act in.
+            return Task.CompletedTask;
+        }
         var caller = Caller.From(context.User);
         var target = context.Items[TargetItem] as Target;
-        var tenant = target?.Tenant
-            ?? (caller.IsAdmin ? context.Request.Query["namespace"].FirstOrDefault() : caller.Tenant);
+        var tenant = caller.IsAdmin
+            ? target?.Tenant ?? context.Request.Query["namespace"].FirstOrDefault()
+            // A tenant user acts in their own tenant only; whatever they named, their records stay in it.
+            : caller.Tenant;
         tenant = ModelRules.IsNamespace(tenant) ? tenant : null;
         var name = target?.Name ?? context.Request.RouteValues["name"] as string;
         var targetText = string.IsNullOrEmpty(name) ? null : tenant is null ? name : $"{tenant}/{name}";

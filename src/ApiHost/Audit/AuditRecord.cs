@@ -3,10 +3,14 @@ using Inference.ApiHost.Auth;
 
 namespace Inference.ApiHost.Audit;
 
-/// <summary>One audited change: who, in which tenant, did what to what, with which outcome, from where.</summary>
+/// <summary>One audited change: who, in which tenant, did what to what, with which outcome, from where. An
+/// aggregated row (failed logins of one source in one minute; a caller past its bound) stands for
+/// <see cref="Count"/> of them, with the minute's start as its time and no target.</summary>
 public sealed record AuditRecord(
-    DateTimeOffset Time, string Actor, string? Tenant, string Action, string? Target, string Outcome, int Status, string? SourceIp)
+    DateTimeOffset Time, string Actor, string? Tenant, string Action, string? Target, string Outcome, int Status, string? SourceIp, int Count = 1)
 {
+    public const string LoginFailed = "admin.login.failed";
+
     public const string Success = "success";
     public const string Failure = "failure";
 

@@ -40,7 +40,7 @@ public static class AuthApi
         if (throttle.Attempt(source) is { } retryAfter)
         {
             context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await audit.WriteAsync(AuditRecord.For(context, "admin.login.failed", null, null, StatusCodes.Status429TooManyRequests, actor: "(throttled)"));
+            await audit.WriteAsync(AuditRecord.For(context, AuditRecord.LoginFailed, null, null, StatusCodes.Status429TooManyRequests, actor: "(throttled)"));
             return ApiResults.Error(StatusCodes.Status429TooManyRequests, "Too many failed login attempts", $"Try again in {retryAfter} seconds");
         }
         // Both comparisons always run, in constant time, so timing tells nothing about which part was wrong.
@@ -50,7 +50,7 @@ public static class AuthApi
         {
             logger.LogWarning("Admin login failed from {Source}", source);
             // The username as typed, never the password.
-            await audit.WriteAsync(AuditRecord.For(context, "admin.login.failed", null, null, StatusCodes.Status401Unauthorized, actor: request.Username));
+            await audit.WriteAsync(AuditRecord.For(context, AuditRecord.LoginFailed, null, null, StatusCodes.Status401Unauthorized, actor: request.Username));
             return ApiResults.Error(StatusCodes.Status401Unauthorized, "Invalid credentials");
         }
         throttle.Succeeded(source);

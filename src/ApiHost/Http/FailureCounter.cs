@@ -3,25 +3,29 @@ using System.Net;
 
 namespace Inference.ApiHost.Http;
 
-/// <summary>Counts failures (or attempts) per source address in fixed one-minute windows, in memory, per API host.
-/// The one mechanism behind every "too many failures from this source" answer: failed logins, failed key
-/// validations. A success never allocates here.
+/// <summary>Failures (or attempts) per source address: a <see cref="WindowCounter{TKey}"/> keyed by address. The one
+/// mechanism behind every "too many failures from this source" answer: failed logins, failed key validations.</summary>
+public sealed class FailureCounter(int limitPerMinute, TimeProvider time, int maxTrackedSources = 50_000)
+    : WindowCounter<IPAddress>(limitPerMinute, time, maxTrackedSources);
+
+/// <summary>Counts events per key (a source address, a caller) in fixed one-minute windows, in memory, per API host.
+/// A key never counted never allocates here.
 /// <para>Bounded without ever failing open: when <c>maxTrackedSources</c> sources are tracked, the one counted
 /// least recently is forgotten to make room, in constant time (no request scans the table). A source is refused
 /// at most until its window ends, however often it tries meanwhile, so nobody is locked out for longer than one
 /// window.</para></summary>
-public sealed class FailureCounter(int limitPerMinute, TimeProvider time, int maxTrackedSources = 50_000)
+public class WindowCounter<TKey>(int limitPerMinute, TimeProvider time, int maxTrackedSources = 50_000) where TKey : notnull
 {
     private static readonly long Window = TimeSpan.TicksPerMinute;
 
     // Reads (RetryAfter, on every key validation) stay lock-free; every change of the table and its order is made
     // under _order's lock, so the dictionary and the eviction order never disagree.
-    private readonly ConcurrentDictionary<IPAddress, Counter> _counters = new();
+    private readonly ConcurrentDictionary<TKey, Counter> _counters = new();
     private readonly LinkedList<Counter> _order = new(); // least recently counted first
 
-    private sealed class Counter(IPAddress source, long start)
+    private sealed class Counter(TKey source, long start)
     {
-        public readonly IPAddress Source = source;
+        public readonly TKey Source = source;
         public long Start = start;
         public int Count;
         public LinkedListNode<Counter>? Node;
@@ -33,7 +37,7 @@ public sealed class FailureCounter(int limitPerMinute, TimeProvider time, int ma
     public int TrackedSources => _counters.Count;
 
     /// <summary>Seconds until the source may try again, or 0 when it may try now.</summary>
-    public int RetryAfter(IPAddress source, out int remaining)
+    public int RetryAfter(TKey source, out int remaining)
     {
         remaining = limitPerMinute;
         if (!_counters.TryGetValue(source, out var c))
@@ -52,7 +56,7 @@ public sealed class FailureCounter(int limitPerMinute, TimeProvider time, int ma
     }
 
     /// <summary>Counts a failure that has already happened.</summary>
-    public void Failed(IPAddress source)
+    public void Failed(TKey source)
     {
         lock (_order)
         {
@@ -64,7 +68,7 @@ public sealed class FailureCounter(int limitPerMinute, TimeProvider time, int ma
     /// <summary>Counts an attempt before it is made, atomically with the decision: true when it is within the
     /// limit (and now counted); false with the seconds to wait when it is not. A refused attempt is not counted,
     /// so trying harder never extends the wait.</summary>
-    public bool TryAttempt(IPAddress source, out int retryAfterSeconds)
+    public bool TryAttempt(TKey source, out int retryAfterSeconds)
     {
         lock (_order)
         {
@@ -80,7 +84,7 @@ public sealed class FailureCounter(int limitPerMinute, TimeProvider time, int ma
         }
     }
 
-    public void Reset(IPAddress source)
+    public void Reset(TKey source)
     {
         lock (_order)
         {
@@ -92,7 +96,7 @@ public sealed class FailureCounter(int limitPerMinute, TimeProvider time, int ma
     }
 
     /// <summary>The source's counter in its current window, made the most recently counted. Under the lock.</summary>
-    private (Counter Counter, long Now) Current(IPAddress source)
+    private (Counter Counter, long Now) Current(TKey source)
     {
         var now = time.GetUtcNow().UtcTicks;
         if (_counters.TryGetValue(source, out var c))
