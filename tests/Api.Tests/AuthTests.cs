@@ -185,16 +185,14 @@ public sealed class FailureCounterTests
         var counter = new Inference.ApiHost.Http.FailureCounter(limitPerMinute: 2, new Clock(), maxTrackedSources: 3);
         for (var i = 1; i <= 3; i++)
         {
-            Assert.True(counter.TryAttempt(Source(i), out _));
-            Assert.True(counter.TryAttempt(Source(i), out _));
-            Assert.False(counter.TryAttempt(Source(i), out _));
+            counter.Failed(Source(i));
+            counter.Failed(Source(i));
+            Assert.True(counter.RetryAfter(Source(i), out _) > 0);
         }
         // A new source while the table is full of live windows is still counted, and refused past the limit.
-        Assert.True(counter.TryAttempt(Source(4), out _));
-        Assert.True(counter.TryAttempt(Source(4), out _));
-        Assert.False(counter.TryAttempt(Source(4), out var retry));
-        Assert.InRange(retry, 1, 60);
-        Assert.Equal(3, counter.TrackedSources);
+        counter.Failed(Source(4));
+        counter.Failed(Source(4));
+        Assert.InRange(counter.RetryAfter(Source(4), out _), 1, 60);
         // Room was made by forgetting the source counted least recently, not a recent one.
         Assert.Equal(0, counter.RetryAfter(Source(1), out _));
         Assert.True(counter.RetryAfter(Source(3), out _) > 0);
