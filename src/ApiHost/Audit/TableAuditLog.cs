@@ -85,8 +85,10 @@ public sealed class TableAuditLog : IAuditLog
         {
             key = key with { Actor = "*", SourceIp = "*" };
         }
+        // A longer hex suffix than a single record's: the host's tag and the aggregate's identity, so the row is
+        // stable while its count grows and hosts never share one.
         var aggregate = _aggregates.GetOrAdd(key, k => new Aggregate(
-            RowKey(k.Minute) + "-agg-" + _hostTag + "-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            RowKey(k.Minute) + "-" + _hostTag + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
                 System.Text.Encoding.UTF8.GetBytes($"{k.Tenant}|{k.Action}|{k.Actor}|{k.Outcome}|{k.Status}|{k.SourceIp}")))[..16]));
         if (Interlocked.Increment(ref aggregate.Count) == 1)
         {
@@ -225,8 +227,9 @@ public sealed class TableAuditLog : IAuditLog
         return new AuditPage(shown.Select(Record).ToList(), entities.Count > query.Limit ? shown[^1].RowKey : null);
     }
 
+    /// <summary>A record's row key (an 8-hex suffix) or an aggregated row's (24 hex).</summary>
     private static bool IsRowKey(string value) =>
-        value.Length == 28 && value[19] == '-' && value.AsSpan(0, 19).IndexOfAnyExceptInRange('0', '9') < 0
+        value.Length is 28 or 44 && value[19] == '-' && value.AsSpan(0, 19).IndexOfAnyExceptInRange('0', '9') < 0
         && value.AsSpan(20).IndexOfAnyExcept("0123456789abcdef") < 0;
 
     private async Task EnsureTableAsync()
