@@ -107,6 +107,8 @@ public static class ApiHostApp
         builder.Services.AddSingleton<KeyLeases>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<KeyLeases>());
         builder.Services.AddExceptionHandler<UnavailableHandler>();
+        // Ahead of AddProblemDetails: the service asks its writers in registration order.
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Http.IProblemDetailsWriter, ContractProblemDetailsWriter>();
         builder.Services.AddProblemDetails();
         builder.Services.AddRealtime(configuration);
         builder.Services.AddPredictProxy(configuration);
@@ -126,21 +128,9 @@ public static class ApiHostApp
             app.UseForwardedHeaders();
         }
         app.UseRouting();
-        app.UseStatusCodePages(async context =>
-        {
-            // Framework-generated errors (unknown route, wrong method) in the contract's shape too.
-            var response = context.HttpContext.Response;
-            if (response.ContentLength is null && response.ContentType is null)
-            {
-                var error = response.StatusCode switch
-                {
-                    StatusCodes.Status404NotFound => "Not found",
-                    StatusCodes.Status405MethodNotAllowed => "Method not allowed",
-                    _ => "Request failed",
-                };
-                await response.WriteAsJsonAsync(new ErrorBody(error), ApiJson.Options);
-            }
-        });
+        // Framework-generated errors (unknown route, wrong method) through the problem-details service, which writes
+        // the contract's shape (ContractProblemDetailsWriter).
+        app.UseStatusCodePages();
         if (corsOrigins.Length > 0)
         {
             app.UseCors();

@@ -80,18 +80,16 @@ public static class AuthExtensions
                         }
                         return Task.CompletedTask;
                     },
-                    OnChallenge = async context =>
+                    OnChallenge = context =>
                     {
                         context.HandleResponse();
-                        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
                         context.Response.Headers.WWWAuthenticate = "Bearer";
                         var details = context.AuthenticateFailure is null ? null : "Invalid or expired token";
-                        await context.Response.WriteAsJsonAsync(new ErrorBody("Authentication required", details), ApiJson.Options);
+                        return ApiResults.WriteErrorAsync(context.HttpContext, StatusCodes.Status401Unauthorized, "Authentication required", details);
                     },
-                    OnForbidden = async context =>
+                    OnForbidden = context =>
                     {
-                        context.Response.StatusCode = StatusCodes.Status403Forbidden;
-                        await context.Response.WriteAsJsonAsync(new ErrorBody("Insufficient permissions", "Admin access required"), ApiJson.Options);
+                        return ApiResults.WriteErrorAsync(context.HttpContext, StatusCodes.Status403Forbidden, "Insufficient permissions", "Admin access required");
                     },
                 };
             });

@@ -34,9 +34,8 @@ public sealed class CallerRateLimit(RequestDelegate next, IOptions<RateLimitOpti
         {
             var retryAfter = Seconds(decision.RetryAfter);
             context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
-            await ApiResults.Error(StatusCodes.Status429TooManyRequests, "Rate limit exceeded",
-                $"At most {settings.RequestsPerMinute} requests per {Describe(settings.Window)} and {settings.Burst} per {Describe(settings.BurstWindow)}; retry in {retryAfter} s")
-                .ExecuteAsync(context);
+            await ApiResults.WriteErrorAsync(context, StatusCodes.Status429TooManyRequests, "Rate limit exceeded",
+                $"At most {settings.RequestsPerMinute} requests per {Describe(settings.Window)} and {settings.Burst} per {Describe(settings.BurstWindow)}; retry in {retryAfter} s");
             return;
         }
         await next(context);

@@ -38,7 +38,7 @@ public static class HealthApi
             ready = false;
             logger.LogWarning("Not ready: Orleans cluster unavailable: {Message}", e.Message);
         }
-        return Results.Json(new { status = ready ? "ready" : "not ready" }, ApiJson.Options,
-            statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+        // Not ready is an error answer like any other: the contract's shape, with Retry-After.
+        return ready ? Results.Json(new { status = "ready" }, ApiJson.Options) : ApiResults.Unavailable("Not ready");
     }
 }

@@ -24,12 +24,11 @@ public sealed class UnavailableHandler(ILogger<UnavailableHandler> logger) : IEx
         {
             // The request itself is broken (a body shorter than announced, one over the size limit): the client's
             // fault, in the contract's shape.
-            await ApiResults.Error(bad.StatusCode, "Invalid request format", bad.Message).ExecuteAsync(context);
+            await ApiResults.WriteErrorAsync(context, bad.StatusCode, "Invalid request format", bad.Message);
             return true;
         }
         logger.LogError(exception, "Unhandled error for {Method} {Path}", context.Request.Method, context.Request.Path);
-        context.Response.StatusCode = StatusCodes.Status500InternalServerError;
-        await context.Response.WriteAsJsonAsync(new ErrorBody("Internal server error"), ApiJson.Options, cancellationToken);
+        await ApiResults.WriteErrorAsync(context, StatusCodes.Status500InternalServerError, ApiResults.DefaultError(StatusCodes.Status500InternalServerError));
         return true;
     }
 
