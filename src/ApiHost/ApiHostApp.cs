@@ -39,9 +39,9 @@ public static class ApiHostApp
         var configuration = builder.Configuration;
         var mode = configuration.GetValue("Mode", HostingMode.Embedded);
         var orleans = ClusterSettings.From(configuration);
-        var auth = AuthSettings.From(configuration);
+        configuration.AddContractVariables(configuration);
         var clustered = mode == HostingMode.Client || orleans.Clustering == ClusteringMode.AzureTable;
-        CheckSecrets(auth, clustered, builder);
+        GenerateJwtSecret(configuration, clustered);
         CheckKeySigningSecret(configuration, clustered);
 
         if (configuration["PORT"] is { Length: > 0 } port && configuration["urls"] is null)
@@ -56,7 +56,6 @@ public static class ApiHostApp
             // Names no server software to scanners, and is 17 bytes less on every key validation the gateway waits for.
             k.AddServerHeader = false;
         });
-        builder.Logging.ConfigureLogLevel(configuration["LOG_LEVEL"]);
         // Request-start lines carry the full query string, and a browser's /ws token travels there. Off entirely, not
         // just quiet: while this category is enabled at any level, hosting starts an Activity and a logging scope for
         // every request (a tenth of a key validation's allocations), and nothing here reads them.
@@ -89,11 +88,11 @@ public static class ApiHostApp
         }
 
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
-        builder.Services.AddTokenAuthentication(auth);
+        builder.Services.AddTokenAuthentication(clustered);
         builder.Services.AddHostedService<DefaultPasswordGuard>();
         var behindProxies = builder.Services.AddTrustedProxies(configuration);
-        builder.Services.AddAuditLog(orleans, configuration);
-        builder.Services.AddAdmin(configuration);
+        builder.Services.AddAuditLog(orleans);
+        builder.Services.AddAdmin();
         var corsOrigins = CorsOrigins(configuration["CORS_ORIGINS"]);
         if (corsOrigins.Length > 0)
         {
@@ -110,11 +109,9 @@ public static class ApiHostApp
         // Ahead of AddProblemDetails: the service asks its writers in registration order.
         builder.Services.AddSingleton<Microsoft.AspNetCore.Http.IProblemDetailsWriter, ContractProblemDetailsWriter>();
         builder.Services.AddProblemDetails();
-        builder.Services.AddRealtime(configuration);
-        builder.Services.AddPredictProxy(configuration);
-        var rateLimits = new RateLimitOptions();
-        RateLimitOptions.Bind(rateLimits, configuration);
-        builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(rateLimits));
+        builder.Services.AddRealtime();
+        builder.Services.AddPredictProxy();
+        builder.Services.AddSettings<RateLimitOptions>(RateLimitOptions.Section, o => o.Problem());
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -149,44 +146,28 @@ public static class ApiHostApp
         app.MapPublishingApi();
         app.MapKeyValidationApi();
 
-        if (auth.UsesDefaultPassword)
+        app.Lifetime.ApplicationStarted.Register(() =>
         {
-            app.Logger.LogWarning("Admin login uses the DEFAULT credentials {User} / {Password}. Set ADMIN_USERNAME and ADMIN_PASSWORD (or ADMIN_PASSWORD_HASH) for anything but a laptop.",
-                auth.AdminUsername, AuthSettings.DefaultAdminPassword);
-        }
+            if (app.Services.GetRequiredService<AuthSettings>() is { UsesDefaultPassword: true } auth)
+            {
+                app.Logger.LogWarning("Admin login uses the DEFAULT credentials {User} / {Password}. Set ADMIN_USERNAME and ADMIN_PASSWORD (or ADMIN_PASSWORD_HASH) for anything but a laptop.",
+                    auth.AdminUsername, AuthSettings.DefaultAdminPassword);
+            }
+        });
         return app;
     }
 
-    /// <summary>A laptop may run with generated or default secrets; a cluster must not.</summary>
-    private static void CheckSecrets(AuthSettings auth, bool clustered, WebApplicationBuilder builder)
+    /// <summary>A laptop may run with a generated JWT secret; a cluster must be given one (AuthSettings.Problem
+    /// refuses to start without it).</summary>
+    private static void GenerateJwtSecret(ConfigurationManager configuration, bool clustered)
     {
-        var secretBytes = System.Text.Encoding.UTF8.GetByteCount(auth.JwtSecret);
-        if (auth.AdminPasswordHash is { } hash && PasswordHash.Problem(hash) is { } hashProblem)
+        var key = $"{AuthSettings.Section}:{nameof(AuthSettings.JwtSecret)}";
+        if (clustered || System.Text.Encoding.UTF8.GetByteCount(configuration[key] ?? "") >= AuthSettings.MinSecretBytes)
         {
-            throw new InvalidOperationException(hashProblem);
-        }
-        if (clustered)
-        {
-            if (string.IsNullOrWhiteSpace(auth.Audience))
-            {
-                // Tokens meant for another service signed by the same identity system must not open this one.
-                throw new InvalidOperationException("Cluster mode requires Auth__Audience: the audience (aud) every token must name.");
-            }
-            if (secretBytes < AuthSettings.MinSecretBytes)
-            {
-                throw new InvalidOperationException($"JWT_SECRET must be set to at least {AuthSettings.MinSecretBytes} bytes in cluster mode.");
-            }
-            if (auth.UsesDefaultPassword)
-            {
-                throw new InvalidOperationException("Cluster mode refuses the default admin password: set ADMIN_PASSWORD or ADMIN_PASSWORD_HASH.");
-            }
             return;
         }
-        if (secretBytes < AuthSettings.MinSecretBytes)
-        {
-            auth.JwtSecret = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48));
-            Console.Error.WriteLine("warning: JWT_SECRET not set (or shorter than 32 bytes): generated one for this run; tokens end with the process.");
-        }
+        configuration[key] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48));
+        Console.Error.WriteLine("warning: JWT_SECRET not set (or shorter than 32 bytes): generated one for this run; tokens end with the process.");
     }
 
     /// <summary>Keys are signed with a cluster secret; a laptop run without one gets one for the run (its keys stop
@@ -206,20 +187,4 @@ public static class ApiHostApp
     private static string[] CorsOrigins(string? value) =>
         (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(o => o.TrimEnd('/')).ToArray();
-
-    private static void ConfigureLogLevel(this ILoggingBuilder logging, string? level)
-    {
-        var parsed = level?.ToLowerInvariant() switch
-        {
-            "debug" => LogLevel.Debug,
-            "info" => LogLevel.Information,
-            "warn" => LogLevel.Warning,
-            "error" => LogLevel.Error,
-            _ => (LogLevel?)null,
-        };
-        if (parsed is { } l)
-        {
-            logging.SetMinimumLevel(l);
-        }
-    }
 }

@@ -1,14 +1,26 @@
 using Inference.ApiHost;
 using Inference.ApiHost.Auth;
+using Inference.ApiHost.Http;
 
 if (args is ["token", var tenant, ..])
 {
     // `box token TENANT [--admin]`: mints a tenant token locally with the same JWT_SECRET the API host uses.
-    var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args[2..]).Build();
-    var settings = AuthSettings.From(configuration);
-    if (System.Text.Encoding.UTF8.GetByteCount(settings.JwtSecret) < AuthSettings.MinSecretBytes)
+    var configuration = new ConfigurationManager();
+    configuration.AddEnvironmentVariables().AddCommandLine(args[2..]);
+    configuration.AddContractVariables(configuration);
+    var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration);
+    services.AddSettings<AuthSettings>(AuthSettings.Section, o => o.Problem(clustered: false));
+    AuthSettings settings;
+    try
     {
-        Console.Error.WriteLine($"JWT_SECRET must be set (at least {AuthSettings.MinSecretBytes} bytes) to mint a token.");
+        // A command with no host: this container lives for one read of the settings.
+#pragma warning disable ASP0000
+        settings = services.BuildServiceProvider().GetRequiredService<Microsoft.Extensions.Options.IOptions<AuthSettings>>().Value;
+#pragma warning restore ASP0000
+    }
+    catch (Microsoft.Extensions.Options.OptionsValidationException e)
+    {
+        Console.Error.WriteLine($"{e.Message} (needed to mint a token)");
         return 2;
     }
     var admin = args.Contains("--admin");

@@ -87,45 +87,26 @@ public sealed class PasswordHashTests
     [InlineData("5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8")]
     [InlineData("pbkdf2-sha256:1000:AAECAwQFBgcICQoLDA0ODw==:V/LC8HOXSNUWQZsGKohGZjI8WD6krhZVBKgfe1PGKgk=")]
     [InlineData("pbkdf2-sha256:100000:AAEC:V/LC8HOXSNUWQZsGKohGZjI8WD6krhZVBKgfe1PGKgk=")]
-    public void Unsalted_or_weak_hashes_stop_the_host_at_start(string hash)
+    public async Task Unsalted_or_weak_hashes_stop_the_host_at_start(string hash)
     {
-        var error = Assert.Throws<InvalidOperationException>(() => StartupChecks.Build(new() { ["ADMIN_PASSWORD_HASH"] = hash }));
+        var error = await StartupChecks.FailureAsync(new() { ["ADMIN_PASSWORD_HASH"] = hash });
         Assert.Contains("ADMIN_PASSWORD_HASH", error.Message);
         Assert.Contains("pbkdf2-sha256", error.Message);
-    }
-}
-
-public static class StartupChecks
-{
-    /// <summary>Builds (does not start) an API host with these settings on top of a valid embedded configuration.</summary>
-    public static void Build(Dictionary<string, string?> settings)
-    {
-        var app = ApiHostApp.Build([], builder =>
-        {
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["JWT_SECRET"] = new string('s', 48),
-                ["ConnectionStrings:Storage"] = TestEnvironment.StorageConnectionString,
-                ["Cluster:TablePrefix"] = TestEnvironment.UniqueTablePrefix(),
-                ["KUBECONFIG"] = "/nonexistent/kubeconfig",
-            });
-            builder.Configuration.AddInMemoryCollection(settings);
-        });
-        ((IDisposable)app).Dispose();
     }
 }
 
 public sealed class ClusterModeStartupTests
 {
     [Fact]
-    public void Cluster_mode_refuses_to_start_without_an_audience()
+    public async Task Cluster_mode_refuses_to_start_without_an_audience()
     {
-        var error = Assert.Throws<InvalidOperationException>(() => StartupChecks.Build(new()
+        var error = await StartupChecks.FailureAsync(new()
         {
             ["Mode"] = "Client",
+            ["Cluster:Tls:Disabled"] = "true",
+            ["KeyValidation:SigningKeys:k1"] = Convert.ToBase64String(new byte[48]),
             ["ADMIN_PASSWORD"] = "a-cluster-admin-password",
-        }));
+        });
         Assert.Contains("Auth__Audience", error.Message);
     }
 }

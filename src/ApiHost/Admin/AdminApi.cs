@@ -21,9 +21,9 @@ public static class AdminApi
         return app;
     }
 
-    public static IServiceCollection AddAdmin(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddAdmin(this IServiceCollection services)
     {
-        services.AddOptions<KubectlOptions>().Bind(configuration.GetSection(KubectlOptions.Section));
+        services.AddSettings<KubectlOptions>(KubectlOptions.Section, o => o.Problem());
         services.AddSingleton<KubectlExecutor>();
         return services;
     }

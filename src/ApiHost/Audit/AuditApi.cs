@@ -28,14 +28,10 @@ public static class AuditApi
         return app;
     }
 
-    public static IServiceCollection AddAuditLog(this IServiceCollection services, Silo.ClusterSettings settings, IConfiguration configuration)
+    public static IServiceCollection AddAuditLog(this IServiceCollection services, Silo.ClusterSettings settings)
     {
         services.AddSingleton(settings);
-        services.AddOptions<AuditOptions>().Bind(configuration.GetSection(AuditOptions.Section)).Validate(o =>
-        {
-            o.Validate();
-            return true;
-        });
+        services.AddSettings<AuditOptions>(AuditOptions.Section, o => o.Problem());
         services.AddSingleton<TableAuditLog>();
         services.AddSingleton<IAuditLog>(sp => sp.GetRequiredService<TableAuditLog>());
         services.AddHostedService<AuditMaintenance>();

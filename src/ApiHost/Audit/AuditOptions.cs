@@ -28,12 +28,13 @@ public sealed class AuditOptions
     /// single row per action ("*" as actor and source).</summary>
     public int MaxAggregates { get; set; } = 10_000;
 
-    public void Validate()
-    {
-        if (Retention <= TimeSpan.Zero || SweepInterval <= TimeSpan.Zero || FlushInterval <= TimeSpan.Zero
-            || SweepBatch < 1 || MaxRecordsPerCallerPerMinute < 1 || MaxAggregates < 1)
-        {
-            throw new InvalidOperationException("Audit: Retention, SweepInterval, FlushInterval, SweepBatch, MaxRecordsPerCallerPerMinute and MaxAggregates must be positive.");
-        }
-    }
+    /// <summary>What is wrong, naming the variable to set; null when usable.</summary>
+    public string? Problem() =>
+        Retention <= TimeSpan.Zero ? $"{Section}__{nameof(Retention)} must be a positive time span"
+        : SweepInterval <= TimeSpan.Zero ? $"{Section}__{nameof(SweepInterval)} must be a positive time span"
+        : FlushInterval <= TimeSpan.Zero ? $"{Section}__{nameof(FlushInterval)} must be a positive time span"
+        : SweepBatch < 1 ? $"{Section}__{nameof(SweepBatch)} must be at least 1"
+        : MaxRecordsPerCallerPerMinute < 1 ? $"{Section}__{nameof(MaxRecordsPerCallerPerMinute)} must be at least 1"
+        : MaxAggregates < 1 ? $"{Section}__{nameof(MaxAggregates)} must be at least 1"
+        : null;
 }

@@ -11,13 +11,17 @@ public static class AuthExtensions
 {
     public const string AdminPolicy = "admin";
 
-    public static IServiceCollection AddTokenAuthentication(this IServiceCollection services, AuthSettings settings)
+    /// <param name="clustered">A cluster refuses settings a laptop may run with (the default password).</param>
+    public static IServiceCollection AddTokenAuthentication(this IServiceCollection services, bool clustered)
     {
-        services.AddSingleton(settings);
+        services.AddSettings<AuthSettings>(AuthSettings.Section, o => o.Problem(clustered));
+        services.AddSingleton(sp => sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuthSettings>>().Value);
         services.AddSingleton<TokenService>();
         services.AddSingleton<LoginThrottle>();
-        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
-            .AddJwtBearer(o =>
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        // Built from the checked settings, and at start (an unreadable JWKS fails start-up, not the first request).
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+            .Configure<AuthSettings>((o, settings) =>
             {
                 o.MapInboundClaims = false;
                 if (settings.Jwks is { Length: > 0 } jwks)
@@ -92,7 +96,8 @@ public static class AuthExtensions
                         return ApiResults.WriteErrorAsync(context.HttpContext, StatusCodes.Status403Forbidden, "Insufficient permissions", "Admin access required");
                     },
                 };
-            });
+            })
+            .ValidateOnStart();
         services.AddAuthorizationBuilder()
             .AddPolicy(AdminPolicy, p => p.RequireAuthenticatedUser().RequireAssertion(c => Caller.IsAdminPrincipal(c.User)));
         return services;

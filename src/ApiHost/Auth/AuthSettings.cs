@@ -1,6 +1,6 @@
 namespace Inference.ApiHost.Auth;
 
-/// <summary>Section "Auth", plus the contract's JWT_SECRET and ADMIN_* variables.</summary>
+/// <summary>Section "Auth"; the contract's JWT_SECRET and ADMIN_* variables are mapped onto it (Http.Settings).</summary>
 public sealed class AuthSettings
 {
     public const string Section = "Auth";
@@ -50,14 +50,31 @@ public sealed class AuthSettings
 
     public bool UsesDefaultPassword => AdminPasswordHash is null && (AdminPassword is null || AdminPassword == DefaultAdminPassword);
 
-    public static AuthSettings From(IConfiguration configuration)
+    /// <summary>What is wrong, naming the variable to set; null when usable. A cluster refuses what a laptop may run
+    /// with (the laptop gets a generated secret for the run instead, see ApiHostApp).</summary>
+    public string? Problem(bool clustered)
     {
-        var settings = new AuthSettings();
-        configuration.GetSection(Section).Bind(settings);
-        settings.JwtSecret = configuration["JWT_SECRET"] is { Length: > 0 } secret ? secret : settings.JwtSecret;
-        settings.AdminUsername = configuration["ADMIN_USERNAME"] is { Length: > 0 } user ? user : settings.AdminUsername;
-        settings.AdminPassword = configuration["ADMIN_PASSWORD"] is { Length: > 0 } password ? password : settings.AdminPassword;
-        settings.AdminPasswordHash = configuration["ADMIN_PASSWORD_HASH"] is { Length: > 0 } hash ? hash : settings.AdminPasswordHash;
-        return settings;
+        if (System.Text.Encoding.UTF8.GetByteCount(JwtSecret) < MinSecretBytes)
+        {
+            return $"JWT_SECRET must be set to at least {MinSecretBytes} bytes{(clustered ? " in cluster mode" : "")}.";
+        }
+        if (AdminPasswordHash is { } hash && PasswordHash.Problem(hash) is { } hashProblem)
+        {
+            return hashProblem;
+        }
+        if (clustered && string.IsNullOrWhiteSpace(Audience))
+        {
+            // Tokens meant for another service signed by the same identity system must not open this one.
+            return "Cluster mode requires Auth__Audience: the audience (aud) every token must name.";
+        }
+        if (clustered && UsesDefaultPassword)
+        {
+            return "Cluster mode refuses the default admin password: set ADMIN_PASSWORD or ADMIN_PASSWORD_HASH.";
+        }
+        if (LoginFailuresPerMinute < 1)
+        {
+            return $"{Section}__{nameof(LoginFailuresPerMinute)} must be at least 1.";
+        }
+        return TokenLifetime <= TimeSpan.Zero ? $"{Section}__{nameof(TokenLifetime)} must be a positive time span." : null;
     }
 }

@@ -2,7 +2,7 @@ using Inference.Grains.Abstractions.Callers;
 
 namespace Inference.ApiHost.Callers;
 
-/// <summary>Section "RateLimit", plus the contract's RATE_LIMIT_REQUESTS: the management API's own per-user limit.</summary>
+/// <summary>Section "RateLimit" (RATE_LIMIT_REQUESTS is mapped onto it, Http.Settings): the management API's own per-user limit.</summary>
 public sealed class RateLimitOptions
 {
     public const string Section = "RateLimit";
@@ -23,16 +23,11 @@ public sealed class RateLimitOptions
 
     public RatePolicy Policy => new(RequestsPerMinute, Window, Burst, BurstWindow);
 
-    public static void Bind(RateLimitOptions o, IConfiguration configuration)
-    {
-        configuration.GetSection(Section).Bind(o);
-        if (int.TryParse(configuration["RATE_LIMIT_REQUESTS"], out var perMinute))
-        {
-            o.RequestsPerMinute = perMinute;
-        }
-        if (o.RequestsPerMinute < 1 || o.Burst < 1 || o.Window <= TimeSpan.Zero || o.BurstWindow <= TimeSpan.Zero)
-        {
-            throw new InvalidOperationException("RATE_LIMIT_REQUESTS, RateLimit:Burst and the windows must be positive.");
-        }
-    }
+    /// <summary>What is wrong, naming the variable to set; null when usable.</summary>
+    public string? Problem() =>
+        RequestsPerMinute < 1 ? $"{Http.Settings.Variable($"{Section}:{nameof(RequestsPerMinute)}")} must be at least 1"
+        : Burst < 1 ? $"{Http.Settings.Variable($"{Section}:{nameof(Burst)}")} must be at least 1"
+        : Window <= TimeSpan.Zero ? $"{Http.Settings.Variable($"{Section}:{nameof(Window)}")} must be a positive time span"
+        : BurstWindow <= TimeSpan.Zero ? $"{Http.Settings.Variable($"{Section}:{nameof(BurstWindow)}")} must be a positive time span"
+        : null;
 }

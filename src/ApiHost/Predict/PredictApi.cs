@@ -17,9 +17,9 @@ public static class PredictApi
 {
     public const string ClientName = "predict";
 
-    public static IServiceCollection AddPredictProxy(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddPredictProxy(this IServiceCollection services)
     {
-        services.AddOptions<PredictOptions>().Bind(configuration.GetSection(PredictOptions.Section));
+        services.AddSettings<PredictOptions>(PredictOptions.Section, o => o.Problem());
         services.AddHttpClient(ClientName, c => c.Timeout = System.Threading.Timeout.InfiniteTimeSpan)
             // A redirect could lead anywhere; the target is decided here, not by the upstream.
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });

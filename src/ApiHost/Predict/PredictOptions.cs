@@ -14,4 +14,11 @@ public sealed class PredictOptions
 
     /// <summary>How much of an upstream error body is quoted in the 502's details.</summary>
     public int MaxErrorBodyChars { get; set; } = 1024;
+
+    public string? Problem() =>
+        Timeout <= TimeSpan.Zero ? $"{Section}__{nameof(Timeout)} must be a positive time span"
+        : MaxRequestBytes < 1 ? $"{Section}__{nameof(MaxRequestBytes)} must be at least 1"
+        : MaxResponseBytes < 1 ? $"{Section}__{nameof(MaxResponseBytes)} must be at least 1"
+        : MaxErrorBodyChars < 0 ? $"{Section}__{nameof(MaxErrorBodyChars)} must not be negative"
+        : null;
 }

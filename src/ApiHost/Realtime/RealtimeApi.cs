@@ -15,9 +15,9 @@ public static class RealtimeApi
 {
     public const string Path = "/ws";
 
-    public static IServiceCollection AddRealtime(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddRealtime(this IServiceCollection services)
     {
-        services.AddOptions<RealtimeOptions>().Bind(configuration.GetSection(RealtimeOptions.Section));
+        services.AddSettings<RealtimeOptions>(RealtimeOptions.Section, o => o.Problem());
         services.AddSingleton<RealtimeStats>();
         return services;
     }

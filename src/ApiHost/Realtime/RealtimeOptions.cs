@@ -20,4 +20,10 @@ public sealed class RealtimeOptions
 
     /// <summary>How long a too-slow client gets to take the close frame before the connection is dropped.</summary>
     public TimeSpan SlowConsumerCloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    public string? Problem() =>
+        SendQueueCapacity < 1 ? $"{Section}__{nameof(SendQueueCapacity)} must be at least 1"
+        : HeartbeatInterval <= TimeSpan.Zero ? $"{Section}__{nameof(HeartbeatInterval)} must be a positive time span"
+        : SlowConsumerCloseTimeout <= TimeSpan.Zero ? $"{Section}__{nameof(SlowConsumerCloseTimeout)} must be a positive time span"
+        : null;
 }

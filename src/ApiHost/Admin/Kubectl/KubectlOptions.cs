@@ -16,4 +16,9 @@ public sealed class KubectlOptions
 
     /// <summary>The service's own namespace; in a pod, POD_NAMESPACE (set by the chart) names it.</summary>
     public string? ServiceNamespace { get; set; } = Environment.GetEnvironmentVariable("POD_NAMESPACE");
+
+    public string? Problem() =>
+        Timeout <= TimeSpan.Zero ? $"{Section}__{nameof(Timeout)} must be a positive time span"
+        : MaxOutputChars < 1 ? $"{Section}__{nameof(MaxOutputChars)} must be at least 1"
+        : null;
 }

@@ -1,0 +1,85 @@
+using Inference.ApiHost;
+using Inference.TestSupport;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace Inference.Api.Tests;
+
+/// <summary>A bad setting stops the host at start, and the message names the variable to set.</summary>
+public sealed class SettingsTests
+{
+    [Theory]
+    [InlineData("RateLimit:Burst", "0", "RateLimit__Burst must be at least 1")]
+    [InlineData("RATE_LIMIT_REQUESTS", "0", "RATE_LIMIT_REQUESTS (or RateLimit__RequestsPerMinute) must be at least 1")]
+    [InlineData("Predict:Timeout", "-00:00:01", "Predict__Timeout must be a positive time span")]
+    [InlineData("Realtime:SendQueueCapacity", "0", "Realtime__SendQueueCapacity must be at least 1")]
+    [InlineData("Kubectl:MaxOutputChars", "0", "Kubectl__MaxOutputChars must be at least 1")]
+    [InlineData("Auth:LoginFailuresPerMinute", "0", "Auth__LoginFailuresPerMinute must be at least 1")]
+    [InlineData("Audit:SweepBatch", "0", "Audit__SweepBatch must be at least 1")]
+    public async Task A_bad_setting_fails_start_up_naming_the_variable(string key, string value, string message)
+    {
+        var e = await StartupChecks.FailureAsync(new() { [key] = value });
+        Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public async Task A_cluster_without_a_jwt_secret_fails_start_up_naming_it()
+    {
+        var e = await StartupChecks.FailureAsync(new()
+        {
+            ["Mode"] = "Client",
+            ["Cluster:Tls:Disabled"] = "true",
+            ["KeyValidation:SigningKeys:k1"] = Convert.ToBase64String(new byte[48]),
+            ["ADMIN_PASSWORD"] = "not-the-default",
+            ["Auth:Audience"] = "management-service",
+            ["JWT_SECRET"] = "",
+        });
+        Assert.Contains("JWT_SECRET must be set", e.Message);
+    }
+}
+
+/// <summary>Start-up checks: settings are checked when the host starts (options validation), not while it is built.</summary>
+public static class StartupChecks
+{
+    /// <summary>Builds and starts a host with these settings on top of a usable laptop configuration, and returns
+    /// how it refused to start (settings read while building count as start-up too).</summary>
+    public static async Task<OptionsValidationException> FailureAsync(Dictionary<string, string?> settings)
+    {
+        var kubeconfig = Path.Combine(Path.GetTempPath(), $"settings-test-{Guid.NewGuid():N}.kubeconfig");
+        await File.WriteAllTextAsync(kubeconfig, """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: c, cluster: {server: "http://127.0.0.1:9"}}]
+            users: [{name: u, user: {token: t}}]
+            contexts: [{name: x, context: {cluster: c, user: u}}]
+            current-context: x
+            """);
+        try
+        {
+            return await Assert.ThrowsAsync<OptionsValidationException>(async () =>
+            {
+                await using var app = ApiHostApp.Build([], builder =>
+                {
+                    builder.WebHost.UseUrls("http://127.0.0.1:0");
+                    builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+                    {
+                        ["KUBECONFIG"] = kubeconfig,
+                        ["JWT_SECRET"] = new string('s', 48),
+                        ["ConnectionStrings:Storage"] = TestEnvironment.StorageConnectionString,
+                        ["Cluster:TablePrefix"] = TestEnvironment.UniqueTablePrefix(),
+                        ["Cluster:SiloPort"] = TestEnvironment.FreePort().ToString(),
+                        ["Cluster:GatewayPort"] = TestEnvironment.FreePort().ToString(),
+                    });
+                    builder.Configuration.AddInMemoryCollection(settings);
+                });
+                await app.StartAsync();
+                await app.StopAsync();
+            });
+        }
+        finally
+        {
+            File.Delete(kubeconfig);
+        }
+    }
+}
