@@ -18,7 +18,7 @@ public sealed class KubectlOptions
     public string? ServiceNamespace { get; set; } = Environment.GetEnvironmentVariable("POD_NAMESPACE");
 
     public string? Problem() =>
-        Timeout <= TimeSpan.Zero ? $"{Section}__{nameof(Timeout)} must be a positive time span"
+        Timeout < TimeSpan.Zero ? $"{Section}__{nameof(Timeout)} must not be negative"
         : MaxOutputChars < 1 ? $"{Section}__{nameof(MaxOutputChars)} must be at least 1"
         : null;
 }
