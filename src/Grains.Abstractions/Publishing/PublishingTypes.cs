@@ -1,3 +1,5 @@
+using Inference.Grains.Abstractions.Events;
+
 namespace Inference.Grains.Abstractions.Publishing;
 
 public static class ModelTypes
@@ -64,7 +66,7 @@ public sealed record PublishConfig(
 public sealed record UsageSummary(
     [property: Id(0)] string ModelName,
     [property: Id(1)] string Namespace,
-    [property: Id(2)] UsageCounters Usage);
+    [property: Id(2)] UsageCounters Usage) : ChangeResource;
 
 [GenerateSerializer, Immutable, Alias("inference.UsageCounters")]
 public sealed record UsageCounters(
@@ -113,7 +115,7 @@ public sealed record PublishedModelView(
     [property: Id(8)] UsageCounters Usage,
     [property: Id(9)] PublishDocumentation Documentation,
     [property: Id(10)] IReadOnlyList<GatewayObjectRef> GatewayObjects,
-    [property: Id(11)] DateTimeOffset? ExpiresAt);
+    [property: Id(11)] DateTimeOffset? ExpiresAt) : ChangeResource;
 
 /// <summary>A freshly minted key as the API host hands it to the grain: the full key never crosses into grain
 /// state, only its hash and masked form do; the full key travels so the one response can show it.</summary>
