@@ -33,9 +33,7 @@ public static class ModelsApi
         var views = new List<ModelResponse>();
         foreach (var tenant in tenants)
         {
-            var names = await grains.GetGrain<ITenantGrain>(tenant).GetModelNamesAsync();
-            var results = await Task.WhenAll(names.Select(n => grains.GetGrain<IModelGrain>(GrainKeys.Scoped(tenant, n)).GetAsync()));
-            views.AddRange(results.Where(r => r.IsSuccess).Select(r => ModelResponse.From(r.Value!)));
+            views.AddRange((await grains.GetGrain<ITenantGrain>(tenant).ListModelsAsync()).Select(ModelResponse.From));
         }
         return Results.Json(new ModelListResponse(views, views.Count), ApiJson.Options);
     }

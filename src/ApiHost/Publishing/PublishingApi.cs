@@ -108,9 +108,7 @@ public static class PublishingApi
         var views = new List<PublishedModelResponse>();
         foreach (var tenant in tenants)
         {
-            var names = await grains.GetGrain<ITenantGrain>(tenant).GetPublishedNamesAsync();
-            var results = await Task.WhenAll(names.Select(n => grains.GetGrain<IPublishedModelGrain>(GrainKeys.Scoped(tenant, n)).GetAsync()));
-            views.AddRange(results.Where(r => r.IsSuccess).Select(r => PublishedModelResponse.From(r.Value!, withDocumentation: false)));
+            views.AddRange((await grains.GetGrain<ITenantGrain>(tenant).ListPublishedAsync()).Select(v => PublishedModelResponse.From(v, withDocumentation: false)));
         }
         return Results.Json(new PublishedModelListResponse(views, views.Count), ApiJson.Options);
     }

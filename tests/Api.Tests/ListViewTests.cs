@@ -1,0 +1,83 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Inference.TestSupport;
+using Inference.Grains.Abstractions.Models;
+using Inference.Grains.Abstractions.Publishing;
+using Inference.Grains.Abstractions.Tenants;
+
+namespace Inference.Api.Tests;
+
+/// <summary>Lists read the views the tenant grain keeps: one grain call per list, whatever the number of models,
+/// and the answer exactly what reading each resource on its own shows.</summary>
+[Collection(ApiCollection.Name)]
+public sealed class ListViewTests(ApiFixture api)
+{
+    private static int CallsTo<T>(IReadOnlyList<Type> calls) => calls.Count(c => c == typeof(T));
+
+    [Fact]
+    public async Task A_tenants_model_list_is_one_tenant_call_and_no_model_calls()
+    {
+        var client = api.Tenant("tenant-b");
+        var names = new[] { await api.ReadyModelAsync(client), await api.ReadyModelAsync(client) };
+
+        var (response, calls) = await api.GrainCalls.TracedGetAsync(client, "/api/models");
+        var list = await response.AssertOk();
+
+        Assert.Equal(0, CallsTo<IModelGrain>(calls));
+        Assert.Equal(1, CallsTo<ITenantGrain>(calls));
+        var models = list["models"]!.AsArray();
+        Assert.Equal(models.Count, list["total"]!.GetValue<int>());
+        Assert.Equal(models.Select(m => m!["name"]!.GetValue<string>()).Order(StringComparer.Ordinal), models.Select(m => m!["name"]!.GetValue<string>()));
+        foreach (var name in names)
+        {
+            // What the list shows of a model is what reading it shows, status included (replica counts may still
+            // be arriving from the watch, hence the wait for both reads to agree).
+            await TestEnvironment.Eventually(async () =>
+            {
+                var listed = (await (await client.GetAsync("/api/models")).AssertOk())["models"]!.AsArray().Single(m => m!["name"]!.GetValue<string>() == name);
+                return JsonNode.DeepEquals(await (await client.GetAsync($"/api/models/{name}")).AssertOk(), listed);
+            }, same => same, what: $"{name} in the list to show what reading it shows");
+        }
+    }
+
+    [Fact]
+    public async Task A_tenants_publication_list_is_one_tenant_call_and_no_publication_calls()
+    {
+        var client = api.Tenant("tenant-b");
+        var names = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            var name = await api.ReadyModelAsync(client);
+            await client.PublishAsync(name, PublishingSupport.Config(path: $"/views/{name}"));
+            names.Add(name);
+        }
+        // A change after publishing shows in the list too.
+        await (await client.PutJson($"/api/models/{names[0]}/publish", PublishingSupport.Config(rpm: 7, path: $"/views/{names[0]}"))).AssertOk();
+        var key = (await (await client.PostAsync($"/api/models/{names[1]}/publish/rotate-key", null)).AssertOk())["newApiKey"]!.GetValue<string>();
+        await (await api.Client().ValidateAsync(key)).AssertOk();
+        await client.SettledPublicationAsync(names[1], 1);
+
+        var (response, calls) = await api.GrainCalls.TracedGetAsync(client, "/api/published-models");
+        var list = await response.AssertOk();
+
+        Assert.Equal(0, CallsTo<IPublishedModelGrain>(calls));
+        Assert.Equal(1, CallsTo<ITenantGrain>(calls));
+        var published = list["publishedModels"]!.AsArray();
+        Assert.Equal(published.Count, list["total"]!.GetValue<int>());
+        foreach (var name in names)
+        {
+            var one = (await (await client.GetAsync($"/api/models/{name}/publish")).AssertOk()).AsObject();
+            Assert.True(one.Remove("documentation"));
+            Assert.True(JsonNode.DeepEquals(one, published.Single(p => p!["modelName"]!.GetValue<string>() == name)), $"{name} differs in the list");
+        }
+        Assert.Equal(7, published.Single(p => p!["modelName"]!.GetValue<string>() == names[0])!["rateLimiting"]!["requestsPerMinute"]!.GetValue<int>());
+        Assert.Equal(1, published.Single(p => p!["modelName"]!.GetValue<string>() == names[1])!["usage"]!["totalRequests"]!.GetValue<long>());
+
+        foreach (var name in names)
+        {
+            await (await client.DeleteAsync($"/api/models/{name}")).AssertOk();
+        }
+        var after = await (await client.GetAsync("/api/published-models")).AssertOk();
+        Assert.DoesNotContain(after["publishedModels"]!.AsArray(), p => names.Contains(p!["modelName"]!.GetValue<string>()));
+    }
+}
