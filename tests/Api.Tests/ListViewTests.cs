@@ -12,7 +12,7 @@ namespace Inference.Api.Tests;
 [Collection(ApiCollection.Name)]
 public sealed class ListViewTests(ApiFixture api)
 {
-    private static int CallsTo<T>(IReadOnlyList<Type> calls) => calls.Count(c => c == typeof(T));
+    private static int CallsTo<T>(IReadOnlyList<GrainCall> calls) => calls.Count(c => c.Interface == typeof(T));
 
     [Fact]
     public async Task A_tenants_model_list_is_one_tenant_call_and_no_model_calls()
@@ -79,5 +79,48 @@ public sealed class ListViewTests(ApiFixture api)
         }
         var after = await (await client.GetAsync("/api/published-models")).AssertOk();
         Assert.DoesNotContain(after["publishedModels"]!.AsArray(), p => names.Contains(p!["modelName"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task An_admin_list_across_tenants_is_one_call_from_the_host_fanned_out_inside_the_silo()
+    {
+        // Models in several tenants, so a loop over tenants in the handler would show as several host calls.
+        var names = new Dictionary<string, string>();
+        foreach (var tenant in new[] { "tenant-a", "tenant-b", "tenant-c" })
+        {
+            names[tenant] = await api.ReadyModelAsync(api.Tenant(tenant));
+        }
+        var admin = api.Admin();
+        foreach (var url in new[] { "/api/models", "/api/published-models", "/api/admin/tenants" })
+        {
+            var (response, calls) = await api.GrainCalls.TracedGetAsync(admin, url);
+            await response.AssertOk();
+            var fromHost = calls.Where(c => c.FromHost).Select(c => c.Interface).ToList();
+            var described = $"{url}: the host called {string.Join(", ", fromHost.Select(t => t.Name))}";
+            Assert.True(fromHost.Count(t => t == typeof(ITenantListingGrain)) == 1, described);
+            Assert.True(!fromHost.Contains(typeof(ITenantGrain)), described);
+            Assert.True(CallsTo<ITenantGrain>(calls) >= names.Count, $"{url}: the listing reached {CallsTo<ITenantGrain>(calls)} tenants");
+        }
+
+        var all = (await (await admin.GetAsync("/api/models")).AssertOk())["models"]!.AsArray();
+        foreach (var (tenant, name) in names)
+        {
+            Assert.Contains(all, m => m!["name"]!.GetValue<string>() == name && m["namespace"]!.GetValue<string>() == tenant);
+        }
+        // Tenants in name order, each tenant's models in name order, as the per-tenant lists show them.
+        var expected = new List<string>();
+        foreach (var tenant in all.Select(m => m!["namespace"]!.GetValue<string>()).Distinct())
+        {
+            var own = (await (await admin.GetAsync($"/api/models?namespace={tenant}")).AssertOk())["models"]!.AsArray();
+            expected.AddRange(own.Select(m => $"{tenant}/{m!["name"]!.GetValue<string>()}"));
+        }
+        Assert.Equal(expected, all.Select(m => $"{m!["namespace"]!.GetValue<string>()}/{m["name"]!.GetValue<string>()}"));
+        Assert.Equal(all.Select(m => m!["namespace"]!.GetValue<string>()).Distinct().Order(StringComparer.Ordinal),
+            all.Select(m => m!["namespace"]!.GetValue<string>()).Distinct());
+
+        foreach (var (tenant, name) in names)
+        {
+            await (await api.Tenant(tenant).DeleteAsync($"/api/models/{name}")).AssertOk();
+        }
     }
 }

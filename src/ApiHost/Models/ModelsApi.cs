@@ -29,12 +29,10 @@ public static class ModelsApi
         {
             return error;
         }
-        var tenants = scope is not null ? [scope] : await grains.GetGrain<ITenantDirectoryGrain>(0).ListAsync();
-        var views = new List<ModelResponse>();
-        foreach (var tenant in tenants)
-        {
-            views.AddRange((await grains.GetGrain<ITenantGrain>(tenant).ListModelsAsync()).Select(ModelResponse.From));
-        }
+        var listed = scope is not null
+            ? await grains.GetGrain<ITenantGrain>(scope).ListModelsAsync()
+            : await grains.GetGrain<ITenantListingGrain>(0).ListModelsAsync();
+        var views = listed.Select(ModelResponse.From).ToList();
         return Results.Json(new ModelListResponse(views, views.Count), ApiJson.Options);
     }
 

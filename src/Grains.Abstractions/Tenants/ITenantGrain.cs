@@ -59,6 +59,29 @@ public interface ITenantGrain : IGrainWithStringKey
     /// their keys' current usage (read from the key grains in parallel). Interleaves as <see cref="ListModelsAsync"/>.</summary>
     [Alias("ListPublished"), AlwaysInterleave]
     Task<IReadOnlyList<PublishedModelView>> ListPublishedAsync();
+
+    [Alias("GetCounts"), AlwaysInterleave]
+    Task<TenantCounts> GetCountsAsync();
+}
+
+[GenerateSerializer, Immutable, Alias("inference.TenantCounts")]
+public sealed record TenantCounts([property: Id(0)] int Models, [property: Id(1)] int Publications);
+
+/// <summary>Listings across every tenant, fanned out inside the silo; a stateless worker, key 0.</summary>
+[Alias("inference.ITenantListingGrain")]
+public interface ITenantListingGrain : IGrainWithIntegerKey
+{
+    /// <summary>Every tenant's models: tenants in name order, each tenant's models as its grain lists them.</summary>
+    [Alias("ListModels")]
+    Task<IReadOnlyList<ModelView>> ListModelsAsync();
+
+    /// <summary>Every tenant's publications, ordered as <see cref="ListModelsAsync"/>.</summary>
+    [Alias("ListPublished")]
+    Task<IReadOnlyList<PublishedModelView>> ListPublishedAsync();
+
+    /// <summary>The counts of each named tenant, in the order given.</summary>
+    [Alias("Count")]
+    Task<IReadOnlyList<TenantCounts>> CountAsync(IReadOnlyList<string> tenants);
 }
 
 /// <summary>The set of tenants that hold anything, so an admin listing across tenants needs no cluster scan;

@@ -192,6 +192,8 @@ public sealed class TenantGrain(
         return [.. views.OfType<PublishedModelView>()];
     }
 
+    public Task<TenantCounts> GetCountsAsync() => Task.FromResult(new TenantCounts(T.Models.Count, T.Published.Count));
+
     private int Committed(string name) => T.ModelReplicas.GetValueOrDefault(name, 1);
 
     private int Held(string name)
