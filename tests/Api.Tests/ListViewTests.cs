@@ -123,4 +123,33 @@ public sealed class ListViewTests(ApiFixture api)
             await (await api.Tenant(tenant).DeleteAsync($"/api/models/{name}")).AssertOk();
         }
     }
+
+    [Fact]
+    public async Task An_admin_naming_a_model_without_a_namespace_reads_the_name_index_and_gets_409_when_ambiguous()
+    {
+        var admin = api.Admin();
+        var name = "n" + Guid.NewGuid().ToString("N")[..8];
+        object Model(string ns) => new { name, framework = "sklearn", storageUri = "gs://bucket/model", @namespace = ns };
+        await (await admin.PostJson("/api/models", Model("tenant-a"))).AssertOk(HttpStatusCode.Created);
+
+        var (response, calls) = await api.GrainCalls.TracedGetAsync(admin, $"/api/models/{name}");
+        Assert.Equal("tenant-a", (await response.AssertOk())["namespace"]!.GetValue<string>());
+        var fromHost = calls.Where(c => c.FromHost).Select(c => c.Interface).ToList();
+        var described = $"the host called {string.Join(", ", fromHost.Select(t => t.Name))}";
+        Assert.True(fromHost.Count(t => t == typeof(IModelNameIndexGrain)) == 1, described);
+        Assert.True(!fromHost.Contains(typeof(ITenantGrain)) && !fromHost.Contains(typeof(ITenantDirectoryGrain)), described);
+
+        await (await admin.PostJson("/api/models", Model("tenant-c"))).AssertOk(HttpStatusCode.Created);
+        var ambiguous = await (await admin.GetAsync($"/api/models/{name}")).AssertError(HttpStatusCode.Conflict, "namespace");
+        Assert.Contains("tenant-a", ambiguous["details"]!.GetValue<string>());
+        Assert.Contains("tenant-c", ambiguous["details"]!.GetValue<string>());
+        await (await admin.DeleteAsync($"/api/models/{name}")).AssertError(HttpStatusCode.Conflict);
+        await (await admin.GetAsync($"/api/models/{name}/publish")).AssertError(HttpStatusCode.Conflict);
+
+        // The index follows deletions: with one holder left the name resolves again, with none it is unknown.
+        await (await admin.DeleteAsync($"/api/models/{name}?namespace=tenant-a")).AssertOk();
+        Assert.Equal("tenant-c", (await (await admin.GetAsync($"/api/models/{name}")).AssertOk())["namespace"]!.GetValue<string>());
+        await (await admin.DeleteAsync($"/api/models/{name}")).AssertOk();
+        await (await admin.GetAsync($"/api/models/{name}")).AssertError(HttpStatusCode.NotFound);
+    }
 }

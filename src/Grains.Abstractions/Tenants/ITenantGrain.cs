@@ -95,3 +95,20 @@ public interface ITenantDirectoryGrain : IGrainWithIntegerKey
     [Alias("List"), ReadOnly]
     Task<IReadOnlyList<string>> ListAsync();
 }
+
+/// <summary>Which tenants hold a model of one name; key = the model name. Kept by the Tenant grains as models come
+/// and go, so an admin naming a model without a namespace is answered with one read instead of a scan of every
+/// tenant.</summary>
+[Alias("inference.IModelNameIndexGrain")]
+public interface IModelNameIndexGrain : IGrainWithStringKey
+{
+    [Alias("Add")]
+    Task AddAsync(string tenant);
+
+    [Alias("Remove")]
+    Task RemoveAsync(string tenant);
+
+    /// <summary>The tenants holding a model of this name, in name order.</summary>
+    [Alias("GetTenants"), ReadOnly]
+    Task<IReadOnlyList<string>> GetTenantsAsync();
+}

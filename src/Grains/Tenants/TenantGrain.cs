@@ -23,6 +23,10 @@ public sealed class TenantState
 
     /// <summary>Each publication's view (without documentation) and key hash, as its grain last reported them.</summary>
     [Id(4)] public Dictionary<string, PublicationEntry> Publications { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Whether every model here is in the name index; false for a tenant recorded before the index was
+    /// kept, whose activation then adds them.</summary>
+    [Id(5)] public bool NamesIndexed { get; set; }
 }
 
 [GenerateSerializer, Immutable, Alias("inference.PublicationEntry")]
@@ -50,6 +54,23 @@ public sealed class TenantGrain(
     private string Tenant => this.GetPrimaryKeyString();
 
     private TenantState T => state.State;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (!T.NamesIndexed)
+        {
+            await FanOut.SelectAsync([.. T.Models], ListConcurrency, async n =>
+            {
+                await NameIndex(n).AddAsync(Tenant);
+                return true;
+            });
+            T.NamesIndexed = true;
+            if (T.Models.Count > 0)
+            {
+                await state.WriteStateAsync(cancellationToken);
+            }
+        }
+    }
 
     public Task<Result<bool>> ReserveModelAsync(string name, int replicas)
     {
@@ -88,6 +109,12 @@ public sealed class TenantGrain(
     {
         var name = view.Name;
         _pendingModels.Remove(name);
+        if (!T.Models.Contains(name))
+        {
+            // Indexed before it is recorded: a failure in between leaves the index naming a tenant without the
+            // model (a read then answers 404), never a model the index cannot find.
+            await NameIndex(name).AddAsync(Tenant);
+        }
         var added = T.Models.Add(name);
         if (added || Committed(name) != replicas || !T.ModelReplicas.ContainsKey(name) || T.ModelViews.GetValueOrDefault(name) != view)
         {
@@ -109,6 +136,8 @@ public sealed class TenantGrain(
         {
             await state.WriteStateAsync();
         }
+        // Also when nothing was recorded: a removal whose index update failed before is completed by the next.
+        await NameIndex(name).RemoveAsync(Tenant);
     }
 
     public Task<IReadOnlyList<string>> GetModelNamesAsync() =>
@@ -194,6 +223,8 @@ public sealed class TenantGrain(
 
     public Task<TenantCounts> GetCountsAsync() => Task.FromResult(new TenantCounts(T.Models.Count, T.Published.Count));
 
+    private IModelNameIndexGrain NameIndex(string name) => GrainFactory.GetGrain<IModelNameIndexGrain>(name);
+
     private int Committed(string name) => T.ModelReplicas.GetValueOrDefault(name, 1);
 
     private int Held(string name)
@@ -224,5 +255,35 @@ public sealed class TenantDirectoryGrain(
     }
 
     public Task<IReadOnlyList<string>> ListAsync() =>
+        Task.FromResult<IReadOnlyList<string>>([.. state.State.Tenants]);
+}
+
+[GenerateSerializer, Alias("inference.ModelNameIndexState")]
+public sealed class ModelNameIndexState
+{
+    [Id(0)] public SortedSet<string> Tenants { get; set; } = new(StringComparer.Ordinal);
+}
+
+public sealed class ModelNameIndexGrain(
+    [PersistentState("model-name", StorageNames.State)] IPersistentState<ModelNameIndexState> state)
+    : Grain, IModelNameIndexGrain
+{
+    public async Task AddAsync(string tenant)
+    {
+        if (state.State.Tenants.Add(tenant))
+        {
+            await state.WriteStateAsync();
+        }
+    }
+
+    public async Task RemoveAsync(string tenant)
+    {
+        if (state.State.Tenants.Remove(tenant))
+        {
+            await state.WriteStateAsync();
+        }
+    }
+
+    public Task<IReadOnlyList<string>> GetTenantsAsync() =>
         Task.FromResult<IReadOnlyList<string>>([.. state.State.Tenants]);
 }
