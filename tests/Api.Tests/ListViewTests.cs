@@ -125,7 +125,7 @@ public sealed class ListViewTests(ApiFixture api)
     }
 
     [Fact]
-    public async Task An_admin_naming_a_model_without_a_namespace_reads_the_name_index_and_gets_409_when_ambiguous()
+    public async Task An_admin_naming_a_model_without_a_namespace_reads_the_name_index_and_is_asked_for_it_when_ambiguous()
     {
         var admin = api.Admin();
         var name = "n" + Guid.NewGuid().ToString("N")[..8];
@@ -140,11 +140,11 @@ public sealed class ListViewTests(ApiFixture api)
         Assert.True(!fromHost.Contains(typeof(ITenantGrain)) && !fromHost.Contains(typeof(ITenantDirectoryGrain)), described);
 
         await (await admin.PostJson("/api/models", Model("tenant-c"))).AssertOk(HttpStatusCode.Created);
-        var ambiguous = await (await admin.GetAsync($"/api/models/{name}")).AssertError(HttpStatusCode.Conflict, "namespace");
+        var ambiguous = await (await admin.GetAsync($"/api/models/{name}")).AssertError(HttpStatusCode.BadRequest, "namespace");
         Assert.Contains("tenant-a", ambiguous["details"]!.GetValue<string>());
         Assert.Contains("tenant-c", ambiguous["details"]!.GetValue<string>());
-        await (await admin.DeleteAsync($"/api/models/{name}")).AssertError(HttpStatusCode.Conflict);
-        await (await admin.GetAsync($"/api/models/{name}/publish")).AssertError(HttpStatusCode.Conflict);
+        await (await admin.DeleteAsync($"/api/models/{name}")).AssertError(HttpStatusCode.BadRequest, "namespace");
+        await (await admin.GetAsync($"/api/models/{name}/publish")).AssertError(HttpStatusCode.BadRequest, "namespace");
 
         // The index follows deletions: with one holder left the name resolves again, with none it is unknown.
         await (await admin.DeleteAsync($"/api/models/{name}?namespace=tenant-a")).AssertOk();

@@ -28,7 +28,7 @@ public static class TenantScope
     }
 
     /// <summary>The namespace of a named model: the caller's own, the admin's choice, or for an admin who named
-    /// none, the one tenant that holds a model of that name (read from the name index; 409 when several do). A name
+    /// none, the one tenant that holds a model of that name (read from the name index; 400 asking for the namespace when several do). A name
     /// no model can have is a 400 before any lookup.</summary>
     public static async Task<(string? Namespace, IResult? Error)> ResolveModelAsync(
         Caller caller, string? requested, string name, IGrainFactory grains)
@@ -47,8 +47,7 @@ public static class TenantScope
         {
             0 => (null, ApiResults.Error(StatusCodes.Status404NotFound, "Model not found")),
             1 => (holders[0], null),
-            _ => (null, ApiResults.Error(StatusCodes.Status409Conflict, "Model name is ambiguous",
-                $"Model '{name}' exists in several namespaces ({string.Join(", ", holders)}); pass 'namespace'")),
+            _ => (null, ApiResults.Invalid($"Model '{name}' exists in several namespaces ({string.Join(", ", holders)}); pass 'namespace'")),
         };
     }
 }
