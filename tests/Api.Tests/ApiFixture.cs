@@ -52,6 +52,9 @@ public class ApiFixture : IAsyncLifetime
 
     public CapturedLogs Logs { get; } = new();
 
+    /// <summary>The grain calls traced requests cause (see <see cref="GrainCallLog"/>).</summary>
+    public GrainCallLog GrainCalls { get; } = new();
+
     public async Task InitializeAsync()
     {
         Emulator = await EmulatorHost.StartAsync(ConfigureEmulator);
@@ -96,6 +99,8 @@ public class ApiFixture : IAsyncLifetime
             Configure(settings);
             builder.Configuration.AddInMemoryCollection(settings);
             builder.Logging.AddProvider(Logs);
+            builder.Services.AddSingleton<IIncomingGrainCallFilter>(GrainCalls);
+            builder.Services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, GrainCallLog.Middleware>();
             builder.Logging.AddFilter<CapturedLogs>(null, Microsoft.Extensions.Logging.LogLevel.Information);
         });
         await _app.StartAsync();

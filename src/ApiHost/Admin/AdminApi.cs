@@ -82,14 +82,13 @@ public static class AdminApi
         var labelledNames = labelled.Items.Select(n => n.Metadata.Name).ToHashSet(StringComparer.Ordinal);
         var byName = all.Items.ToDictionary(n => n.Metadata.Name, StringComparer.Ordinal);
         var names = labelledNames.Union(known).Order(StringComparer.Ordinal).ToList();
-        var counts = await Task.WhenAll(names.Select(n => grains.GetGrain<ITenantGrain>(n).GetModelNamesAsync()));
-        var published = await Task.WhenAll(names.Select(n => grains.GetGrain<ITenantGrain>(n).GetPublishedNamesAsync()));
+        var counts = await grains.GetGrain<ITenantListingGrain>(0).CountAsync(names);
         var tenants = names.Select((name, i) =>
         {
             var ns = byName.GetValueOrDefault(name);
             return new TenantInfo(name, ns?.Status?.Phase ?? (ns is null ? "Missing" : "Active"), ns?.Metadata.CreationTimestamp is { } created
                 ? new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) : null,
-                counts[i].Count, published[i].Count, labelledNames.Contains(name));
+                counts[i].Models, counts[i].Publications, labelledNames.Contains(name));
         }).ToList();
         return Results.Json(new TenantsResponse(tenants, tenants.Count), ApiJson.Options);
     }

@@ -28,7 +28,8 @@ public static class TenantScope
     }
 
     /// <summary>The namespace of a named model: the caller's own, the admin's choice, or for an admin who named
-    /// none, the one tenant that holds a model of that name. A name no model can have is a 400 before any lookup.</summary>
+    /// none, the one tenant that holds a model of that name (read from the name index; 400 asking for the namespace when several do). A name
+    /// no model can have is a 400 before any lookup.</summary>
     public static async Task<(string? Namespace, IResult? Error)> ResolveModelAsync(
         Caller caller, string? requested, string name, IGrainFactory grains)
     {
@@ -41,14 +42,7 @@ public static class TenantScope
         {
             return (ns, error);
         }
-        var holders = new List<string>();
-        foreach (var tenant in await grains.GetGrain<ITenantDirectoryGrain>(0).ListAsync())
-        {
-            if ((await grains.GetGrain<ITenantGrain>(tenant).GetModelNamesAsync()).Contains(name))
-            {
-                holders.Add(tenant);
-            }
-        }
+        var holders = await grains.GetGrain<IModelNameIndexGrain>(name).GetTenantsAsync();
         return holders.Count switch
         {
             0 => (null, ApiResults.Error(StatusCodes.Status404NotFound, "Model not found")),

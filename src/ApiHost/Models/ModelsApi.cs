@@ -29,14 +29,10 @@ public static class ModelsApi
         {
             return error;
         }
-        var tenants = scope is not null ? [scope] : await grains.GetGrain<ITenantDirectoryGrain>(0).ListAsync();
-        var views = new List<ModelResponse>();
-        foreach (var tenant in tenants)
-        {
-            var names = await grains.GetGrain<ITenantGrain>(tenant).GetModelNamesAsync();
-            var results = await Task.WhenAll(names.Select(n => grains.GetGrain<IModelGrain>(GrainKeys.Scoped(tenant, n)).GetAsync()));
-            views.AddRange(results.Where(r => r.IsSuccess).Select(r => ModelResponse.From(r.Value!)));
-        }
+        var listed = scope is not null
+            ? await grains.GetGrain<ITenantGrain>(scope).ListModelsAsync()
+            : await grains.GetGrain<ITenantListingGrain>(0).ListModelsAsync();
+        var views = listed.Select(ModelResponse.From).ToList();
         return Results.Json(new ModelListResponse(views, views.Count), ApiJson.Options);
     }
 

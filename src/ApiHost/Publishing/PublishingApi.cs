@@ -104,14 +104,10 @@ public static class PublishingApi
         {
             return error;
         }
-        var tenants = scope is not null ? [scope] : await grains.GetGrain<ITenantDirectoryGrain>(0).ListAsync();
-        var views = new List<PublishedModelResponse>();
-        foreach (var tenant in tenants)
-        {
-            var names = await grains.GetGrain<ITenantGrain>(tenant).GetPublishedNamesAsync();
-            var results = await Task.WhenAll(names.Select(n => grains.GetGrain<IPublishedModelGrain>(GrainKeys.Scoped(tenant, n)).GetAsync()));
-            views.AddRange(results.Where(r => r.IsSuccess).Select(r => PublishedModelResponse.From(r.Value!, withDocumentation: false)));
-        }
+        var listed = scope is not null
+            ? await grains.GetGrain<ITenantGrain>(scope).ListPublishedAsync()
+            : await grains.GetGrain<ITenantListingGrain>(0).ListPublishedAsync();
+        var views = listed.Select(v => PublishedModelResponse.From(v, withDocumentation: false)).ToList();
         return Results.Json(new PublishedModelListResponse(views, views.Count), ApiJson.Options);
     }
 

@@ -13,7 +13,7 @@ public sealed record EventMessage(string Type, string Tenant, string Kind, strin
 
     /// <summary>The resource in the shape its REST endpoint returns, through the same mapping. A view type without
     /// a mapping here is left out rather than serialized raw, so nothing reaches clients unreviewed.</summary>
-    public static object? Render(object? resource) => resource switch
+    public static object? Render(ChangeResource? resource) => resource switch
     {
         ModelView model => ModelResponse.From(model),
         PublishedModelView publication => Publishing.PublishedModelResponse.From(publication, withDocumentation: false),

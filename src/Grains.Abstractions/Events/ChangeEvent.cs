@@ -8,9 +8,10 @@ namespace Inference.Grains.Abstractions.Events;
 /// <param name="Time">When the owning grain made the change.</param>
 /// <param name="Sequence">Position on the tenant's stream: strictly increasing, assigned by the tenant's
 /// <see cref="ITenantEventsGrain"/>; may jump after a silo failure, never goes back.</param>
-/// <param name="Resource">The resource's new state as a typed view (e.g. ModelView); the API host renders it with
-/// the same mapping its REST endpoints use, so clients see the REST shape. Null for a deletion where no state
-/// remains. Never carries a full API key: views hold masked keys only.</param>
+/// <param name="Resource">The resource's new state as one of the views a change may carry (see
+/// <see cref="ChangeResource"/>); the API host renders it with the same mapping its REST endpoints use, so clients
+/// see the REST shape. Null for a deletion where no state remains. Never carries a full API key: views hold masked
+/// keys only.</param>
 [GenerateSerializer, Immutable, Alias("inference.ChangeEvent")]
 public sealed record ChangeEvent(
     [property: Id(0)] string Type,
@@ -19,7 +20,13 @@ public sealed record ChangeEvent(
     [property: Id(3)] string Name,
     [property: Id(4)] DateTimeOffset Time,
     [property: Id(5)] long Sequence,
-    [property: Id(6)] object? Resource);
+    [property: Id(6)] ChangeResource? Resource);
+
+/// <summary>What a change event may carry: the views that derive from this (ModelView, PublishedModelView,
+/// UsageSummary). A closed set, so the serializer knows every payload and the API host has a REST mapping for each;
+/// a new kind of resource derives from it and adds its mapping next to the others.</summary>
+[GenerateSerializer, Immutable, Alias("inference.ChangeResource")]
+public abstract record ChangeResource;
 
 /// <summary>The event type names clients switch on. New kinds add their names here.</summary>
 public static class ChangeTypes

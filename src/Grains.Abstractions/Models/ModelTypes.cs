@@ -1,3 +1,5 @@
+using Inference.Grains.Abstractions.Events;
+
 namespace Inference.Grains.Abstractions.Models;
 
 /// <summary>The desired predictor of a model, as the API accepts it and as it is written to the InferenceService.</summary>
@@ -81,4 +83,4 @@ public sealed record ModelView(
     [property: Id(7)] DateTimeOffset UpdatedAt,
     [property: Id(8)] string Phase,
     [property: Id(9)] ReplicaCounts Replicas,
-    [property: Id(10)] IReadOnlyList<ModelCondition> Conditions);
+    [property: Id(10)] IReadOnlyList<ModelCondition> Conditions) : ChangeResource;

@@ -1,3 +1,5 @@
+using Inference.Grains.Abstractions.Events;
+
 namespace Inference.Grains.Abstractions.Publishing;
 
 public static class ModelTypes
@@ -64,7 +66,7 @@ public sealed record PublishConfig(
 public sealed record UsageSummary(
     [property: Id(0)] string ModelName,
     [property: Id(1)] string Namespace,
-    [property: Id(2)] UsageCounters Usage);
+    [property: Id(2)] UsageCounters Usage) : ChangeResource;
 
 [GenerateSerializer, Immutable, Alias("inference.UsageCounters")]
 public sealed record UsageCounters(
@@ -99,7 +101,7 @@ public sealed record GatewayObjectRef(
     [property: Id(2)] string Name);
 
 /// <summary>A publication as the API shows it. <see cref="ApiKey"/> is the masked key, except in the publish
-/// answer where it is the full key exactly once.</summary>
+/// answer where it is the full key exactly once. <see cref="Documentation"/> is null in lists.</summary>
 [GenerateSerializer, Immutable, Alias("inference.PublishedModelView")]
 public sealed record PublishedModelView(
     [property: Id(0)] string ModelName,
@@ -111,9 +113,16 @@ public sealed record PublishedModelView(
     [property: Id(6)] DateTimeOffset CreatedAt,
     [property: Id(7)] DateTimeOffset UpdatedAt,
     [property: Id(8)] UsageCounters Usage,
-    [property: Id(9)] PublishDocumentation Documentation,
+    [property: Id(9)] PublishDocumentation? Documentation,
     [property: Id(10)] IReadOnlyList<GatewayObjectRef> GatewayObjects,
-    [property: Id(11)] DateTimeOffset? ExpiresAt);
+    [property: Id(11)] DateTimeOffset? ExpiresAt) : ChangeResource
+{
+    public const string Active = "active";
+    public const string Expired = "expired";
+
+    /// <summary>The status a publication shows at <paramref name="now"/>: it expires by the clock, not by a write.</summary>
+    public static string StatusAt(DateTimeOffset? expiresAt, DateTimeOffset now) => expiresAt <= now ? Expired : Active;
+}
 
 /// <summary>A freshly minted key as the API host hands it to the grain: the full key never crosses into grain
 /// state, only its hash and masked form do; the full key travels so the one response can show it.</summary>

@@ -1,8 +1,12 @@
+using Inference.Grains.Abstractions.Models;
+using Inference.Grains.Abstractions.Publishing;
+
 namespace Inference.Grains.Abstractions.Tenants;
 
-/// <summary>A tenant (one namespace); key = the namespace. Holds the indexes that list endpoints read, so a
-/// listing never scans the cluster, and enforces the tenant's quotas: a create first reserves its share here,
-/// then confirms it (the Add methods) or releases it when the create fails.</summary>
+/// <summary>A tenant (one namespace); key = the namespace. Holds the views that list endpoints read, kept current
+/// by the Model and PublishedModel grains after each change they make durable, so a listing is one call here and
+/// never a call per model; and enforces the tenant's quotas: a create first reserves its share here, then confirms
+/// it (the Add methods) or releases it when the create fails.</summary>
 [Alias("inference.ITenantGrain")]
 public interface ITenantGrain : IGrainWithStringKey
 {
@@ -15,16 +19,23 @@ public interface ITenantGrain : IGrainWithStringKey
     [Alias("ReleaseModel")]
     Task ReleaseModelAsync(string name);
 
-    /// <summary>Records a model and its replica ceiling (confirming any reservation). Models found in the cluster
-    /// are recorded too, quota or not: they exist already.</summary>
-    [Alias("AddModel")]
-    Task AddModelAsync(string name, int replicas);
+    /// <summary>Records a model, its replica ceiling (confirming any reservation) and its view as lists show it;
+    /// called again after every change of the model. Models found in the cluster are recorded too, quota or not:
+    /// they exist already.</summary>
+    [Alias("AddModelView")]
+    Task AddModelAsync(ModelView view, int replicas);
 
     [Alias("RemoveModel")]
     Task RemoveModelAsync(string name);
 
     [Alias("GetModelNames"), ReadOnly]
     Task<IReadOnlyList<string>> GetModelNamesAsync();
+
+    /// <summary>The tenant's models in name order, as their grains last reported them. Interleaves with every
+    /// other call (it only reads a snapshot taken at its start), so a grain that is waiting on this tenant while
+    /// it is asked for its view cannot deadlock with a listing.</summary>
+    [Alias("ListModels"), AlwaysInterleave]
+    Task<IReadOnlyList<ModelView>> ListModelsAsync();
 
     /// <summary>Reserves room for a publication; Forbidden past the tenant's publication quota.</summary>
     [Alias("ReservePublication")]
@@ -33,14 +44,44 @@ public interface ITenantGrain : IGrainWithStringKey
     [Alias("ReleasePublication")]
     Task ReleasePublicationAsync(string name);
 
-    [Alias("AddPublished")]
-    Task AddPublishedAsync(string name);
+    /// <summary>Records a publication (confirming its reservation) with its view, documentation left out, and the
+    /// hash of its current key, whose grain owns the usage counters; called again after every change.</summary>
+    [Alias("AddPublishedView")]
+    Task AddPublishedAsync(PublishedModelView view, string keyHash);
 
     [Alias("RemovePublished")]
     Task RemovePublishedAsync(string name);
 
     [Alias("GetPublishedNames"), ReadOnly]
     Task<IReadOnlyList<string>> GetPublishedNamesAsync();
+
+    /// <summary>The tenant's publications in name order, without documentation, with their status as of now and
+    /// their keys' current usage (read from the key grains in parallel). Interleaves as <see cref="ListModelsAsync"/>.</summary>
+    [Alias("ListPublished"), AlwaysInterleave]
+    Task<IReadOnlyList<PublishedModelView>> ListPublishedAsync();
+
+    [Alias("GetCounts"), AlwaysInterleave]
+    Task<TenantCounts> GetCountsAsync();
+}
+
+[GenerateSerializer, Immutable, Alias("inference.TenantCounts")]
+public sealed record TenantCounts([property: Id(0)] int Models, [property: Id(1)] int Publications);
+
+/// <summary>Listings across every tenant, fanned out inside the silo; a stateless worker, key 0.</summary>
+[Alias("inference.ITenantListingGrain")]
+public interface ITenantListingGrain : IGrainWithIntegerKey
+{
+    /// <summary>Every tenant's models: tenants in name order, each tenant's models as its grain lists them.</summary>
+    [Alias("ListModels")]
+    Task<IReadOnlyList<ModelView>> ListModelsAsync();
+
+    /// <summary>Every tenant's publications, ordered as <see cref="ListModelsAsync"/>.</summary>
+    [Alias("ListPublished")]
+    Task<IReadOnlyList<PublishedModelView>> ListPublishedAsync();
+
+    /// <summary>The counts of each named tenant, in the order given.</summary>
+    [Alias("Count")]
+    Task<IReadOnlyList<TenantCounts>> CountAsync(IReadOnlyList<string> tenants);
 }
 
 /// <summary>The set of tenants that hold anything, so an admin listing across tenants needs no cluster scan;
@@ -53,4 +94,21 @@ public interface ITenantDirectoryGrain : IGrainWithIntegerKey
 
     [Alias("List"), ReadOnly]
     Task<IReadOnlyList<string>> ListAsync();
+}
+
+/// <summary>Which tenants hold a model of one name; key = the model name. Kept by the Tenant grains as models come
+/// and go, so an admin naming a model without a namespace is answered with one read instead of a scan of every
+/// tenant.</summary>
+[Alias("inference.IModelNameIndexGrain")]
+public interface IModelNameIndexGrain : IGrainWithStringKey
+{
+    [Alias("Add")]
+    Task AddAsync(string tenant);
+
+    [Alias("Remove")]
+    Task RemoveAsync(string tenant);
+
+    /// <summary>The tenants holding a model of this name, in name order.</summary>
+    [Alias("GetTenants"), ReadOnly]
+    Task<IReadOnlyList<string>> GetTenantsAsync();
 }

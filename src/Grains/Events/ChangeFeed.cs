@@ -12,7 +12,7 @@ namespace Inference.Grains.Events;
 public static class ChangeFeed
 {
     public static async Task PublishChangeAsync(this IGrainFactory grains, string type, string tenant, string kind,
-        string name, object? resource, DateTimeOffset time, ILogger logger)
+        string name, ChangeResource? resource, DateTimeOffset time, ILogger logger)
     {
         try
         {

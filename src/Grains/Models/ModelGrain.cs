@@ -78,7 +78,7 @@ public sealed class ModelGrain(
         try
         {
             await CommitAsync();
-            await tenant.AddModelAsync(Name, replicas);
+            await tenant.AddModelAsync(_committed!, replicas);
         }
         catch (Exception e)
         {
@@ -159,7 +159,7 @@ public sealed class ModelGrain(
         Model.Generation = updated.Generation;
         Model.UpdatedAt = time.GetUtcNow();
         await CommitAsync();
-        await tenant.AddModelAsync(Name, TenantQuotaOptions.ReplicasOf(Model.Spec));
+        await tenant.AddModelAsync(_committed!, TenantQuotaOptions.ReplicasOf(Model.Spec));
         logger.LogInformation("Model {Namespace}/{Name} updated", Namespace, Name);
         await PublishAsync(ChangeTypes.ModelUpdated, _committed!);
         return Result<ModelView>.Ok(_committed!);
@@ -209,7 +209,7 @@ public sealed class ModelGrain(
             // Created outside this service (kubectl, a lost reply) but labelled as ours: adopt it.
             Adopt(snapshot, now);
             await CommitAsync();
-            await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name, TenantQuotaOptions.ReplicasOf(Model.Spec));
+            await RecordAsync();
             await PublishAsync(ChangeTypes.ModelCreated, _committed!);
             return;
         }
@@ -229,11 +229,9 @@ public sealed class ModelGrain(
         Model.Generation = snapshot.Generation;
         Model.UpdatedAt = now;
         await CommitAsync();
-        if (specChanged)
-        {
-            // Changed outside this service (kubectl): the quota counts what the cluster runs.
-            await GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(Name, TenantQuotaOptions.ReplicasOf(Model.Spec));
-        }
+        // A spec changed outside this service (kubectl) also changes the quota share: the quota counts what the
+        // cluster runs.
+        await RecordAsync();
         await PublishAsync(specChanged ? ChangeTypes.ModelUpdated : ChangeTypes.ModelStatusChanged, _committed!);
     }
 
@@ -245,6 +243,7 @@ public sealed class ModelGrain(
         }
         Model.Replicas = replicas;
         await CommitAsync();
+        await RecordAsync();
         await PublishAsync(ChangeTypes.ModelStatusChanged, _committed!);
     }
 
@@ -329,6 +328,10 @@ public sealed class ModelGrain(
             }
         }
     }
+
+    /// <summary>Gives the tenant the model's committed view and quota share, so its lists show what readers here see.</summary>
+    private Task RecordAsync() =>
+        GrainFactory.GetGrain<ITenantGrain>(Namespace).AddModelAsync(_committed!, TenantQuotaOptions.ReplicasOf(Model.Spec));
 
     private Task PublishAsync(string type, ModelView view) =>
         GrainFactory.PublishChangeAsync(type, Namespace, "model", Name, view, time.GetUtcNow(), logger);

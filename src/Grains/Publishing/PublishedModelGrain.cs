@@ -129,7 +129,7 @@ public sealed class PublishedModelGrain(
                 ExpiresAt = spec.ExpiresAt,
             };
             await state.WriteStateAsync();
-            await tenant.AddPublishedAsync(Name);
+            await tenant.AddPublishedAsync(View(UsageCounters.Zero, key.Masked), key.Hash);
         }
         catch (Exception e)
         {
@@ -204,6 +204,7 @@ public sealed class PublishedModelGrain(
         Pub.Config = config;
         Pub.UpdatedAt = time.GetUtcNow();
         await state.WriteStateAsync();
+        await RecordAsync();
         if (moved)
         {
             await oldRoutes.ReleaseAsync(oldClaim);
@@ -263,6 +264,7 @@ public sealed class PublishedModelGrain(
         Pub.MaskedKey = key.Masked;
         Pub.UpdatedAt = now;
         await state.WriteStateAsync();
+        await RecordAsync();
         logger.LogInformation("API key of {Namespace}/{Name} rotated to {MaskedKey}; old key valid until {GraceUntil}", Namespace, Name, key.Masked, graceUntil);
         await Announce(ChangeTypes.KeyRotated, View(await Usage(), key.Masked));
         return Result<RotatedKey>.Ok(new RotatedKey(now, graceUntil));
@@ -272,6 +274,10 @@ public sealed class PublishedModelGrain(
     private Task Announce(string type, PublishedModelView view) =>
         GrainFactory.PublishChangeAsync(type, Namespace, "publication", Name, view, time.GetUtcNow(), logger);
 
+    /// <summary>Gives the tenant the publication's view and current key hash, so its lists show what a read here shows.</summary>
+    private Task RecordAsync() =>
+        GrainFactory.GetGrain<ITenantGrain>(Namespace).AddPublishedAsync(View(UsageCounters.Zero, Pub.MaskedKey), Pub.KeyHash);
+
     private IHostRoutesGrain Routes(PublishConfig config) =>
         GrainFactory.GetGrain<IHostRoutesGrain>(RouteClaims.HostKey(config.PublicHostname));
 
@@ -280,7 +286,7 @@ public sealed class PublishedModelGrain(
     private PublishedModelView View(UsageCounters usage, string key)
     {
         var config = Pub.Config!;
-        var status = Pub.ExpiresAt <= time.GetUtcNow() ? "expired" : "active";
+        var status = PublishedModelView.StatusAt(Pub.ExpiresAt, time.GetUtcNow());
         return new PublishedModelView(Name, Namespace, config, PublishDocs.ExternalUrl(config), key, status, Pub.CreatedAt,
             Pub.UpdatedAt, usage, PublishDocs.Build(Name, config, key), Pub.Objects, Pub.ExpiresAt);
     }

@@ -1,4 +1,7 @@
 using Inference.Grains.Abstractions;
+using Inference.Grains.Abstractions.Keys;
+using Inference.Grains.Abstractions.Models;
+using Inference.Grains.Abstractions.Publishing;
 using Inference.Grains.Abstractions.Tenants;
 using Microsoft.Extensions.Options;
 
@@ -14,15 +17,33 @@ public sealed class TenantState
     /// <summary>Each model's replica ceiling as counted against the quota; a model recorded before this was kept
     /// counts as one replica until its next change.</summary>
     [Id(2)] public Dictionary<string, int> ModelReplicas { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Each model's view as its grain last reported it; what <c>ListModelsAsync</c> answers.</summary>
+    [Id(3)] public Dictionary<string, ModelView> ModelViews { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Each publication's view (without documentation) and key hash, as its grain last reported them.</summary>
+    [Id(4)] public Dictionary<string, PublicationEntry> Publications { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Whether every model here is in the name index; false for a tenant recorded before the index was
+    /// kept, whose activation then adds them.</summary>
+    [Id(5)] public bool NamesIndexed { get; set; }
 }
+
+[GenerateSerializer, Immutable, Alias("inference.PublicationEntry")]
+public sealed record PublicationEntry([property: Id(0)] PublishedModelView View, [property: Id(1)] string KeyHash);
 
 /// <summary>The tenant's indexes and quotas. Reservations live in memory only: they last one create, seconds, and
 /// every create of the tenant passes through this activation's turns one at a time, so concurrent creates are
 /// counted against each other and cannot overshoot.</summary>
 public sealed class TenantGrain(
     [PersistentState("tenant", StorageNames.State)] IPersistentState<TenantState> state,
-    IOptions<TenantQuotaOptions> quotas) : Grain, ITenantGrain
+    IOptions<TenantQuotaOptions> quotas,
+    TimeProvider time) : Grain, ITenantGrain
 {
+    /// <summary>How many grains one listing reads at a time (key grains for usage; model and publication grains for
+    /// entries recorded before views were kept here).</summary>
+    private const int ListConcurrency = 16;
+
     private readonly TenantQuotaOptions _quotas = quotas.Value;
 
     /// <summary>Models being created or resized, with the replica ceiling they asked for.</summary>
@@ -33,6 +54,23 @@ public sealed class TenantGrain(
     private string Tenant => this.GetPrimaryKeyString();
 
     private TenantState T => state.State;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (!T.NamesIndexed)
+        {
+            await FanOut.SelectAsync([.. T.Models], ListConcurrency, async n =>
+            {
+                await NameIndex(n).AddAsync(Tenant);
+                return true;
+            });
+            T.NamesIndexed = true;
+            if (T.Models.Count > 0)
+            {
+                await state.WriteStateAsync(cancellationToken);
+            }
+        }
+    }
 
     public Task<Result<bool>> ReserveModelAsync(string name, int replicas)
     {
@@ -67,13 +105,21 @@ public sealed class TenantGrain(
         return Task.CompletedTask;
     }
 
-    public async Task AddModelAsync(string name, int replicas)
+    public async Task AddModelAsync(ModelView view, int replicas)
     {
+        var name = view.Name;
         _pendingModels.Remove(name);
+        if (!T.Models.Contains(name))
+        {
+            // Indexed before it is recorded: a failure in between leaves the index naming a tenant without the
+            // model (a read then answers 404), never a model the index cannot find.
+            await NameIndex(name).AddAsync(Tenant);
+        }
         var added = T.Models.Add(name);
-        if (added || Committed(name) != replicas || !T.ModelReplicas.ContainsKey(name))
+        if (added || Committed(name) != replicas || !T.ModelReplicas.ContainsKey(name) || T.ModelViews.GetValueOrDefault(name) != view)
         {
             T.ModelReplicas[name] = replicas;
+            T.ModelViews[name] = view;
             await state.WriteStateAsync();
         }
         if (added)
@@ -86,14 +132,25 @@ public sealed class TenantGrain(
     {
         _pendingModels.Remove(name);
         var removed = T.Models.Remove(name);
-        if (T.ModelReplicas.Remove(name) || removed)
+        if (T.ModelReplicas.Remove(name) | T.ModelViews.Remove(name) || removed)
         {
             await state.WriteStateAsync();
         }
+        // Also when nothing was recorded: a removal whose index update failed before is completed by the next.
+        await NameIndex(name).RemoveAsync(Tenant);
     }
 
     public Task<IReadOnlyList<string>> GetModelNamesAsync() =>
         Task.FromResult<IReadOnlyList<string>>([.. T.Models]);
+
+    public async Task<IReadOnlyList<ModelView>> ListModelsAsync()
+    {
+        // Taken before the first await: turns interleaving with this one may change the state meanwhile.
+        var entries = T.Models.Select(n => (Name: n, View: T.ModelViews.GetValueOrDefault(n))).ToList();
+        var views = await FanOut.SelectAsync(entries, ListConcurrency, async e => e.View
+            ?? (await GrainFactory.GetGrain<IModelGrain>(GrainKeys.Scoped(Tenant, e.Name)).GetAsync()).Value);
+        return [.. views.OfType<ModelView>()];
+    }
 
     public Task<Result<bool>> ReservePublicationAsync(string name)
     {
@@ -117,12 +174,19 @@ public sealed class TenantGrain(
         return Task.CompletedTask;
     }
 
-    public async Task AddPublishedAsync(string name)
+    public async Task AddPublishedAsync(PublishedModelView view, string keyHash)
     {
+        var name = view.ModelName;
         _pendingPublications.Remove(name);
-        if (T.Published.Add(name))
+        var added = T.Published.Add(name);
+        var entry = new PublicationEntry(view with { Documentation = null, Usage = UsageCounters.Zero }, keyHash);
+        if (added || T.Publications.GetValueOrDefault(name) != entry)
         {
+            T.Publications[name] = entry;
             await state.WriteStateAsync();
+        }
+        if (added)
+        {
             await GrainFactory.GetGrain<ITenantDirectoryGrain>(0).AddAsync(Tenant);
         }
     }
@@ -130,7 +194,7 @@ public sealed class TenantGrain(
     public async Task RemovePublishedAsync(string name)
     {
         _pendingPublications.Remove(name);
-        if (T.Published.Remove(name))
+        if (T.Published.Remove(name) | T.Publications.Remove(name))
         {
             await state.WriteStateAsync();
         }
@@ -138,6 +202,28 @@ public sealed class TenantGrain(
 
     public Task<IReadOnlyList<string>> GetPublishedNamesAsync() =>
         Task.FromResult<IReadOnlyList<string>>([.. T.Published]);
+
+    public async Task<IReadOnlyList<PublishedModelView>> ListPublishedAsync()
+    {
+        var entries = T.Published.Select(n => (Name: n, Entry: T.Publications.GetValueOrDefault(n))).ToList();
+        var now = time.GetUtcNow();
+        var views = await FanOut.SelectAsync(entries, ListConcurrency, async e =>
+        {
+            if (e.Entry is not { } entry)
+            {
+                var read = await GrainFactory.GetGrain<IPublishedModelGrain>(GrainKeys.Scoped(Tenant, e.Name)).GetAsync();
+                return read.Value is { } full ? full with { Documentation = null } : null;
+            }
+            // Usage changes with every admission and its owner is the key grain: read, not copied here.
+            var usage = await GrainFactory.GetGrain<IApiKeyGrain>(entry.KeyHash).GetUsageAsync();
+            return entry.View with { Usage = usage, Status = PublishedModelView.StatusAt(entry.View.ExpiresAt, now) };
+        });
+        return [.. views.OfType<PublishedModelView>()];
+    }
+
+    public Task<TenantCounts> GetCountsAsync() => Task.FromResult(new TenantCounts(T.Models.Count, T.Published.Count));
+
+    private IModelNameIndexGrain NameIndex(string name) => GrainFactory.GetGrain<IModelNameIndexGrain>(name);
 
     private int Committed(string name) => T.ModelReplicas.GetValueOrDefault(name, 1);
 
@@ -169,5 +255,35 @@ public sealed class TenantDirectoryGrain(
     }
 
     public Task<IReadOnlyList<string>> ListAsync() =>
+        Task.FromResult<IReadOnlyList<string>>([.. state.State.Tenants]);
+}
+
+[GenerateSerializer, Alias("inference.ModelNameIndexState")]
+public sealed class ModelNameIndexState
+{
+    [Id(0)] public SortedSet<string> Tenants { get; set; } = new(StringComparer.Ordinal);
+}
+
+public sealed class ModelNameIndexGrain(
+    [PersistentState("model-name", StorageNames.State)] IPersistentState<ModelNameIndexState> state)
+    : Grain, IModelNameIndexGrain
+{
+    public async Task AddAsync(string tenant)
+    {
+        if (state.State.Tenants.Add(tenant))
+        {
+            await state.WriteStateAsync();
+        }
+    }
+
+    public async Task RemoveAsync(string tenant)
+    {
+        if (state.State.Tenants.Remove(tenant))
+        {
+            await state.WriteStateAsync();
+        }
+    }
+
+    public Task<IReadOnlyList<string>> GetTenantsAsync() =>
         Task.FromResult<IReadOnlyList<string>>([.. state.State.Tenants]);
 }
