@@ -93,6 +93,9 @@ public class ApiFixture : IAsyncLifetime
                 // The API's own limit has its fixture (RateLimitFixture); here it must not get in the way.
                 ["RATE_LIMIT_REQUESTS"] = "100000",
                 ["RateLimit:Burst"] = "100000",
+                // Likewise the audit trail's per-caller bound (AuditBoundsTests has it): the tests of this collection
+                // share a few tenant users, and how many records they write in one minute depends on test order.
+                ["Audit:MaxRecordsPerCallerPerMinute"] = "100000",
                 // Lets key-validation tests act as distinct sources through X-Forwarded-For.
                 ["KeyValidation:TrustedProxies:0"] = "127.0.0.1",
             };
