@@ -195,7 +195,7 @@ public sealed class ApiKeyGrain(
                 return (Host: host.Key, Until: host.Max(h => h.Value.Until), Reports: (LeaseReport[]?)null);
             }
         }));
-        var unanswered = TimeSpan.Zero;
+        var waitUntil = DateTimeOffset.MinValue;
         foreach (var (host, until, reports) in answers)
         {
             if (reports is not null)
@@ -205,18 +205,21 @@ public sealed class ApiKeyGrain(
                     Settle(host, report, time.GetUtcNow());
                 }
             }
-            else
+            else if (until > waitUntil)
             {
-                var left = until - time.GetUtcNow();
-                unanswered = left > unanswered ? left : unanswered;
+                waitUntil = until;
             }
         }
         _holders.Clear();
-        if (unanswered > TimeSpan.Zero)
+        if (waitUntil > time.GetUtcNow())
         {
-            logger.LogWarning("A host holding a lease of an API key of {Tenant}/{Model} did not drop it; waiting {Wait} for the lease to run out",
-                Key.Tenant, Key.Model, unanswered);
-            await Task.Delay(unanswered, time);
+            logger.LogWarning("A host holding a lease of an API key of {Tenant}/{Model} did not drop it; waiting until {Until} for the lease to run out",
+                Key.Tenant, Key.Model, waitUntil);
+        }
+        // A timer may fire a little ahead of the clock: wait until the clock itself says the lease is over.
+        for (var left = waitUntil - time.GetUtcNow(); left > TimeSpan.Zero; left = waitUntil - time.GetUtcNow())
+        {
+            await Task.Delay(left + TimeSpan.FromMilliseconds(1), time);
         }
     }
 
