@@ -97,7 +97,7 @@ public sealed class KeyValidationTests(ApiFixture api)
             Assert.NotNull(response.Headers.GetValues("RateLimit").Single());
             Assert.NotNull(response.Headers.GetValues("RateLimit-Policy").Single());
         }
-        // Junk never reaches a grain, not even a key of the right shape with a wrong checksum.
+        // Junk never reaches a grain, not even a key of the right shape with a wrong tag.
         Assert.Equal(grainCallsBefore, leases.GrainCalls);
         var unknown = Signer.Create().FullKey;
         Assert.True(Signer.IsGenuine(unknown));

@@ -3,7 +3,9 @@ using System.Diagnostics.Metrics;
 namespace Inference.Grains.Kubernetes;
 
 /// <summary>How the cluster watch copes with objects it cannot hand over: failed attempts so far and objects
-/// waiting for their own retry. Both are observable, so a reader sees the current figures whenever it starts.</summary>
+/// waiting for their own retry. Both are observable, so a reader sees the current figures whenever it starts.
+/// Not grain state: one holder per process, written by the watch service (a hosted service, outside any grain) and
+/// read by whichever thread collects metrics, hence the interlocked reads and writes.</summary>
 public sealed class WatchMetrics
 {
     public const string MeterName = "Inference.ClusterWatch";
