@@ -11,7 +11,7 @@ using Inference.ApiHost.Callers;
 using Inference.ApiHost.Realtime;
 using Inference.Grains.Abstractions.Events;
 using Inference.ApiHost.Publishing;
-using Inference.Grains;
+using Inference.Shared.Kubernetes;
 using Inference.Silo;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
@@ -84,7 +84,7 @@ public static class ApiHostApp
                 client.AddMemoryStreams(ChangeStreams.Provider);
                 client.UseClusterTls(required: true);
             });
-            builder.Services.AddKubernetes(configuration);
+            builder.Services.AddKubernetesClient(configuration);
         }
 
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));

@@ -1,9 +1,9 @@
 using Inference.Grains.Gateway;
 using Inference.Grains.Keys;
 using Inference.Grains.Kubernetes;
-using Inference.Grains.Models;
+using Inference.Shared.Kubernetes;
+using Inference.Shared.Models;
 using Inference.Grains.Tenants;
-using k8s;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -15,15 +15,10 @@ namespace Inference.Grains;
 
 public static class Extensions
 {
-    /// <summary>Registers what the grains call out to: the Kubernetes client and the clock. Needed wherever the
-    /// API host reads the cluster directly too (readiness, admin views).</summary>
+    /// <summary>Registers what the grains call out to: the Kubernetes client, the clock, the cluster objects they write.</summary>
     public static IServiceCollection AddKubernetes(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<KubernetesOptions>()
-            .Bind(configuration.GetSection(KubernetesOptions.Section))
-            .Configure(o => o.Kubeconfig ??= configuration["KUBECONFIG"]);
-        services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IKubernetes>(sp => new k8s.Kubernetes(ClientConfiguration(sp.GetRequiredService<IOptions<KubernetesOptions>>().Value)));
+        services.AddKubernetesClient(configuration);
         services.TryAddSingleton<IInferenceServices, InferenceServices>();
         services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.Section));
         services.TryAddSingleton<IGatewayObjects, GatewayObjects>();
@@ -51,19 +46,5 @@ public static class Extensions
         services.Configure<OrleansJsonSerializerOptions>(o =>
             o.JsonSerializerSettings.ObjectCreationHandling = ObjectCreationHandling.Replace);
         return services;
-    }
-
-    private static KubernetesClientConfiguration ClientConfiguration(KubernetesOptions options)
-    {
-        if (!string.IsNullOrEmpty(options.Kubeconfig))
-        {
-            return KubernetesClientConfiguration.BuildConfigFromConfigFile(options.Kubeconfig);
-        }
-        if (KubernetesClientConfiguration.IsInCluster())
-        {
-            return KubernetesClientConfiguration.InClusterConfig();
-        }
-        throw new InvalidOperationException(
-            "No Kubernetes cluster configured: set KUBECONFIG (./box up starts the bundled emulator and sets it).");
     }
 }

@@ -22,7 +22,6 @@ public sealed class ChangeResourceTests
     private static readonly PublishedModelView Publication = new("m", "tenant-a",
         new PublishConfig(ModelTypes.Traditional, "/models/m", "api.example.test", new RateLimits(60, 1000, 0, 10), true, [], new Dictionary<string, string>()),
         "https://api.example.test/models/m", "iib_...abcd", "active", At, At, new UsageCounters(3, 2, 1, At),
-        new PublishDocumentation("https://api.example.test/models/m", new Dictionary<string, string>(), [], new Dictionary<string, string>()),
         [new GatewayObjectRef("HTTPRoute", "tenant-a", "m")], null);
 
     private static readonly UsageSummary Usage = new("m", "tenant-a", new UsageCounters(3, 2, 1, At));

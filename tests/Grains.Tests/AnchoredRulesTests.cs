@@ -2,6 +2,7 @@ using Inference.Grains.Abstractions.Models;
 using Inference.Grains.Abstractions.Publishing;
 using Inference.Grains.Models;
 using Inference.Grains.Publishing;
+using Inference.Shared.Models;
 
 namespace Inference.Grains.Tests;
 

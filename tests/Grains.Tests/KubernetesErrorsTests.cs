@@ -2,6 +2,7 @@ using System.Net;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Kubernetes;
 using k8s.Autorest;
+using Inference.Shared.Kubernetes;
 
 namespace Inference.Grains.Tests;
 

@@ -3,10 +3,10 @@ using Inference.ApiHost.Audit;
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions.Tenants;
-using Inference.Grains.Kubernetes;
 using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Options;
+using Inference.Shared.Kubernetes;
 
 namespace Inference.ApiHost.Admin;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Http;
-using Inference.Grains.Models;
 using Microsoft.AspNetCore.Mvc;
+using Inference.Shared.Models;
 
 namespace Inference.ApiHost.Audit;
 

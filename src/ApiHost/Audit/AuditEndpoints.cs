@@ -1,6 +1,6 @@
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Http;
-using Inference.Grains.Models;
+using Inference.Shared.Models;
 
 namespace Inference.ApiHost.Audit;
 

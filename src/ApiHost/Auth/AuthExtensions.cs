@@ -1,9 +1,9 @@
 using System.Text.Json;
 using Inference.ApiHost.Http;
-using Inference.Grains.Models;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
+using Inference.Shared.Models;
 
 namespace Inference.ApiHost.Auth;
 

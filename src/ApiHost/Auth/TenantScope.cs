@@ -1,7 +1,7 @@
 using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Tenants;
-using Inference.Grains.Models;
+using Inference.Shared.Models;
 
 namespace Inference.ApiHost.Auth;
 

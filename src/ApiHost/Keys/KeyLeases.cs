@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Inference.Grains.Abstractions.Keys;
-using Inference.Grains.Keys;
+using Inference.Shared.Keys;
 
 namespace Inference.ApiHost.Keys;
 
@@ -201,7 +201,7 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
             if (waiting)
             {
                 entry.Waiting++;
-                entry.WaitingTokens = KeyLimiter.Saturating(entry.WaitingTokens, tokens);
+                entry.WaitingTokens = Saturating.Add(entry.WaitingTokens, tokens);
             }
             return entry.Renewing ??= RenewNowAsync(entry);
         }
@@ -220,7 +220,7 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
             var seconds = old is null ? 1 : Math.Max(0.001, _time.GetElapsedTime(old.ReceivedAt).TotalSeconds);
             var horizon = LeaseHorizon.TotalSeconds / seconds;
             wanted = (int)Math.Clamp(Math.Ceiling((old?.Spent ?? 0) * horizon) + entry.Waiting, 1, int.MaxValue / 2);
-            wantedTokens = KeyLimiter.Saturating((long)Math.Ceiling((old?.TokensSpent ?? 0) * horizon), entry.WaitingTokens);
+            wantedTokens = Saturating.Add((long)Math.Ceiling((old?.TokensSpent ?? 0) * horizon), entry.WaitingTokens);
             previous = entry.TakeUnreported();
             entry.Waiting = 0;
             entry.WaitingTokens = 0;

@@ -4,8 +4,8 @@ using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Models;
 using Inference.Grains.Abstractions.Tenants;
-using Inference.Grains.Models;
 using Microsoft.AspNetCore.Mvc;
+using Inference.Shared.Models;
 
 namespace Inference.ApiHost.Models;
 

@@ -5,9 +5,9 @@ using Inference.ApiHost.Auth;
 using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Models;
-using Inference.Grains.Models;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using Inference.Shared.Models;
 
 namespace Inference.ApiHost.Predict;
 

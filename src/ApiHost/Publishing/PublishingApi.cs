@@ -6,7 +6,6 @@ using Inference.ApiHost.Models;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Publishing;
 using Inference.Grains.Abstractions.Tenants;
-using Inference.Grains.Models;
 using Microsoft.AspNetCore.Mvc;
 
 namespace Inference.ApiHost.Publishing;

@@ -67,7 +67,7 @@ public sealed record PublishedModelResponse(
             c.ExternalPath, v.ApiKey, new RateLimitingResponse(l.RequestsPerMinute, l.RequestsPerHour, l.TokensPerHour, l.BurstLimit),
             new AuthenticationResponse(c.RequireApiKey, c.AllowedTenants), c.Metadata, v.Status, v.CreatedAt, v.UpdatedAt,
             v.ExpiresAt, UsageResponse.From(v.Usage),
-            withDocumentation ? v.Documentation : null, v.GatewayObjects);
+            withDocumentation ? PublishDocs.Build(v.ModelName, c, v.ApiKey) : null, v.GatewayObjects);
     }
 }
 

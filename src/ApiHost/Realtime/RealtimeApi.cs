@@ -1,10 +1,10 @@
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions.Events;
-using Inference.Grains.Models;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Orleans.Streams;
+using Inference.Shared.Models;
 
 namespace Inference.ApiHost.Realtime;
 

@@ -78,22 +78,6 @@ public sealed record UsageCounters(
     public static readonly UsageCounters Zero = new(0, 0, 0, null);
 }
 
-[GenerateSerializer, Immutable, Alias("inference.ExampleRequest")]
-public sealed record ExampleRequest(
-    [property: Id(0)] string Method,
-    [property: Id(1)] string Url,
-    [property: Id(2)] IReadOnlyDictionary<string, string> Headers,
-    [property: Id(3)] string Body,
-    [property: Id(4)] string Description);
-
-/// <summary>How to call the published model; built for one key rendering (masked, or full once).</summary>
-[GenerateSerializer, Immutable, Alias("inference.PublishDocumentation")]
-public sealed record PublishDocumentation(
-    [property: Id(0)] string EndpointUrl,
-    [property: Id(1)] IReadOnlyDictionary<string, string> AuthHeaders,
-    [property: Id(2)] IReadOnlyList<ExampleRequest> ExampleRequests,
-    [property: Id(3)] IReadOnlyDictionary<string, string> SdkExamples);
-
 [GenerateSerializer, Immutable, Alias("inference.GatewayObjectRef")]
 public sealed record GatewayObjectRef(
     [property: Id(0)] string Kind,
@@ -101,7 +85,7 @@ public sealed record GatewayObjectRef(
     [property: Id(2)] string Name);
 
 /// <summary>A publication as the API shows it. <see cref="ApiKey"/> is the masked key, except in the publish
-/// answer where it is the full key exactly once. <see cref="Documentation"/> is null in lists.</summary>
+/// answer where it is the full key exactly once.</summary>
 [GenerateSerializer, Immutable, Alias("inference.PublishedModelView")]
 public sealed record PublishedModelView(
     [property: Id(0)] string ModelName,
@@ -113,7 +97,6 @@ public sealed record PublishedModelView(
     [property: Id(6)] DateTimeOffset CreatedAt,
     [property: Id(7)] DateTimeOffset UpdatedAt,
     [property: Id(8)] UsageCounters Usage,
-    [property: Id(9)] PublishDocumentation? Documentation,
     [property: Id(10)] IReadOnlyList<GatewayObjectRef> GatewayObjects,
     [property: Id(11)] DateTimeOffset? ExpiresAt) : ChangeResource
 {

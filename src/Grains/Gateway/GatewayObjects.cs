@@ -7,6 +7,7 @@ using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Inference.Shared.Kubernetes;
 
 namespace Inference.Grains.Gateway;
 

@@ -3,6 +3,7 @@ using Inference.Grains.Events;
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
 using Microsoft.Extensions.Logging;
+using Inference.Shared.Keys;
 
 namespace Inference.Grains.Keys;
 
@@ -379,7 +380,7 @@ public sealed class ApiKeyGrain(
         }
         _totalRequests += requests;
         _requestsToday += requests;
-        _tokensUsed = KeyLimiter.Saturating(_tokensUsed, tokens);
+        _tokensUsed = Saturating.Add(_tokensUsed, tokens);
         _lastAccess = now;
         _dirty = true;
     }

@@ -1,10 +1,11 @@
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
+using Inference.Shared.Keys;
 
 namespace Inference.Grains.Keys;
 
-/// <summary>The rate-limit windows of one key, in memory, owned by its single grain activation (not thread-safe: the
-/// grain calls it under its lock). A request is admitted only if every limit admits it, and only an admitted request
+/// <summary>The rate-limit windows of one key, in memory, owned by its single grain activation (not thread-safe: only
+/// its grain's turns touch it). A request is admitted only if every limit admits it, and only an admitted request
 /// is counted.
 /// <list type="bullet">
 /// <item>Burst: a token bucket holding at most <c>burstLimit</c> tokens, refilled continuously at
@@ -57,7 +58,7 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         Append(now);
         HourCount++;
         // Saturating: a caller reporting absurd token counts must not wrap the hour's total to a negative one.
-        HourTokens = Saturating(HourTokens, tokens);
+        HourTokens = Saturating.Add(HourTokens, tokens);
         _burst -= 1;
         return new KeyCheck(KeyOutcome.Valid, tenant, model, _limits.RequestsPerMinute, Remaining(), Reset(now), 0, _limits.RequestsPerHour, null);
 
@@ -135,7 +136,7 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
     {
         RollHour(now);
         // Tokens spent on a key without a token limit were reserved by no grant: counted as they are reported.
-        HourTokens = Saturating(HourTokens, Math.Max(0, tokensSpentUnreserved));
+        HourTokens = Saturating.Add(HourTokens, Math.Max(0, tokensSpentUnreserved));
         if (unspent > 0)
         {
             Evict(now);
@@ -252,6 +253,4 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         Array.Copy(entries, entries.Length - keep, log, 0, keep);
         return log;
     }
-
-    public static long Saturating(long a, long b) => b > long.MaxValue - a ? long.MaxValue : a + b;
 }

@@ -5,6 +5,7 @@ using k8s.Models;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Inference.Shared.Kubernetes;
 
 namespace Inference.Grains.Kubernetes;
 

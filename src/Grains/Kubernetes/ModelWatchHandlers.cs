@@ -5,6 +5,7 @@ using Inference.Grains.Abstractions.Tenants;
 using Inference.Grains.Models;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
+using Inference.Shared.Models;
 
 namespace Inference.Grains.Kubernetes;
 

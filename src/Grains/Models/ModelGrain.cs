@@ -8,6 +8,8 @@ using Inference.Grains.Kubernetes;
 using Inference.Grains.Tenants;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Inference.Shared.Models;
+using Inference.Shared.Kubernetes;
 
 namespace Inference.Grains.Models;
 

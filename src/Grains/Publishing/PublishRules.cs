@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Models;
 using Inference.Grains.Abstractions.Publishing;
+using Inference.Shared.Models;
 
 namespace Inference.Grains.Publishing;
 
@@ -79,7 +80,7 @@ public static partial class PublishRules
         {
             return Invalid("Field 'rateLimiting.tokensPerHour' must be 0 (no token limit) or more");
         }
-        if (c.AllowedTenants.Count > 100 || c.AllowedTenants.Any(t => !Models.ModelRules.IsNamespace(t)))
+        if (c.AllowedTenants.Count > 100 || c.AllowedTenants.Any(t => !ModelRules.IsNamespace(t)))
         {
             return Invalid("Field 'authentication.allowedTenants' must list at most 100 namespace names");
         }

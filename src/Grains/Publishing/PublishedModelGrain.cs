@@ -9,6 +9,9 @@ using Inference.Grains.Gateway;
 using Inference.Grains.Kubernetes;
 using Inference.Grains.Keys;
 using Microsoft.Extensions.Logging;
+using Inference.Shared.Keys;
+using Inference.Shared.Kubernetes;
+using Inference.Shared.Publishing;
 
 namespace Inference.Grains.Publishing;
 
@@ -140,7 +143,7 @@ public sealed class PublishedModelGrain(
             await GiveBack();
             throw;
         }
-        logger.LogInformation("Model {Namespace}/{Name} published at {Url} (key {MaskedKey})", Namespace, Name, PublishDocs.ExternalUrl(config), key.Masked);
+        logger.LogInformation("Model {Namespace}/{Name} published at {Url} (key {MaskedKey})", Namespace, Name, PublishUrls.ExternalUrl(config), key.Masked);
         await Announce(ChangeTypes.ModelPublished, View(UsageCounters.Zero, key.Masked));
         return Result<PublishedModelView>.Ok(View(UsageCounters.Zero, key.FullKey));
     }
@@ -287,7 +290,7 @@ public sealed class PublishedModelGrain(
     {
         var config = Pub.Config!;
         var status = PublishedModelView.StatusAt(Pub.ExpiresAt, time.GetUtcNow());
-        return new PublishedModelView(Name, Namespace, config, PublishDocs.ExternalUrl(config), key, status, Pub.CreatedAt,
-            Pub.UpdatedAt, usage, PublishDocs.Build(Name, config, key), Pub.Objects, Pub.ExpiresAt);
+        return new PublishedModelView(Name, Namespace, config, PublishUrls.ExternalUrl(config), key, status, Pub.CreatedAt,
+            Pub.UpdatedAt, usage, Pub.Objects, Pub.ExpiresAt);
     }
 }

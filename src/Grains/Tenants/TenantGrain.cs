@@ -179,7 +179,7 @@ public sealed class TenantGrain(
         var name = view.ModelName;
         _pendingPublications.Remove(name);
         var added = T.Published.Add(name);
-        var entry = new PublicationEntry(view with { Documentation = null, Usage = UsageCounters.Zero }, keyHash);
+        var entry = new PublicationEntry(view with { Usage = UsageCounters.Zero }, keyHash);
         if (added || T.Publications.GetValueOrDefault(name) != entry)
         {
             T.Publications[name] = entry;
@@ -212,7 +212,7 @@ public sealed class TenantGrain(
             if (e.Entry is not { } entry)
             {
                 var read = await GrainFactory.GetGrain<IPublishedModelGrain>(GrainKeys.Scoped(Tenant, e.Name)).GetAsync();
-                return read.Value is { } full ? full with { Documentation = null } : null;
+                return read.Value;
             }
             // Usage changes with every admission and its owner is the key grain: read, not copied here.
             var usage = await GrainFactory.GetGrain<IApiKeyGrain>(entry.KeyHash).GetUsageAsync();

@@ -1,9 +1,9 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Inference.Grains.Kubernetes;
 using k8s;
 using Microsoft.Extensions.Options;
+using Inference.Shared.Kubernetes;
 
 namespace Inference.ApiHost.Admin.Kubectl;
 

@@ -1,7 +1,7 @@
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
 
-namespace Inference.Grains.Keys;
+namespace Inference.Shared.Keys;
 
 /// <summary>Whether a validation's target is the key's own publication.</summary>
 public static class KeyScopes

@@ -4,7 +4,7 @@ using Inference.Grains.Abstractions;
 using k8s.Autorest;
 using Microsoft.Extensions.Logging;
 
-namespace Inference.Grains.Kubernetes;
+namespace Inference.Shared.Kubernetes;
 
 /// <summary>A failed call to the API server, already translated into the error the REST API reports.</summary>
 public sealed class KubernetesCallException(ApiError error, HttpStatusCode? status, Exception? inner = null)

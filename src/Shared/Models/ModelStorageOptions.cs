@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Inference.Grains.Models;
+namespace Inference.Shared.Models;
 
 /// <summary>Which model stores a tenant may name by an address inside the cluster's own networks. KServe's storage
 /// initializer fetches an http(s) storageUri from inside the cluster, so a literal loopback, link-local or private

@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Models;
 
-namespace Inference.Grains.Models;
+namespace Inference.Shared.Models;
 
 /// <summary>What KServe and Kubernetes accept for a model, checked before anything reaches the cluster so a
 /// caller gets a clear 400 instead of a half-applied change.</summary>

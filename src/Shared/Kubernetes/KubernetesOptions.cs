@@ -1,4 +1,4 @@
-namespace Inference.Grains.Kubernetes;
+namespace Inference.Shared.Kubernetes;
 
 /// <summary>How this service names and labels what it owns in the cluster.</summary>
 public sealed class KubernetesOptions

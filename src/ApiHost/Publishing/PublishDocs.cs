@@ -1,16 +1,15 @@
 using Inference.Grains.Abstractions.Publishing;
+using Inference.Shared.Publishing;
 
-namespace Inference.Grains.Publishing;
+namespace Inference.ApiHost.Publishing;
 
 /// <summary>The documentation block of a publication: how to call it through the gateway, for one rendering of
 /// the key (masked everywhere but in the publish and rotate answers).</summary>
 public static class PublishDocs
 {
-    public static string ExternalUrl(PublishConfig c) => $"https://{c.PublicHostname}{c.ExternalPath.TrimEnd('/')}";
-
     public static PublishDocumentation Build(string model, PublishConfig c, string key)
     {
-        var endpoint = ExternalUrl(c);
+        var endpoint = PublishUrls.ExternalUrl(c);
         string url, body, python, javascript, curl, description;
         if (c.ModelType == ModelTypes.OpenAi)
         {
@@ -36,3 +35,12 @@ public static class PublishDocs
             new Dictionary<string, string> { ["python"] = python, ["javascript"] = javascript, ["curl"] = curl });
     }
 }
+
+public sealed record ExampleRequest(string Method, string Url, IReadOnlyDictionary<string, string> Headers, string Body, string Description);
+
+/// <summary>How to call the published model; built for one key rendering (masked, or full once).</summary>
+public sealed record PublishDocumentation(
+    string EndpointUrl,
+    IReadOnlyDictionary<string, string> AuthHeaders,
+    IReadOnlyList<ExampleRequest> ExampleRequests,
+    IReadOnlyDictionary<string, string> SdkExamples);

@@ -1,0 +1,36 @@
+using k8s;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Inference.Shared.Kubernetes;
+
+public static class KubernetesClientSetup
+{
+    /// <summary>The Kubernetes client and the clock, for the grains and for an API host that reads the cluster itself
+    /// (readiness, admin views, the kubectl console).</summary>
+    public static IServiceCollection AddKubernetesClient(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<KubernetesOptions>()
+            .Bind(configuration.GetSection(KubernetesOptions.Section))
+            .Configure(o => o.Kubeconfig ??= configuration["KUBECONFIG"]);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IKubernetes>(sp => new k8s.Kubernetes(ClientConfiguration(sp.GetRequiredService<IOptions<KubernetesOptions>>().Value)));
+        return services;
+    }
+
+    private static KubernetesClientConfiguration ClientConfiguration(KubernetesOptions options)
+    {
+        if (!string.IsNullOrEmpty(options.Kubeconfig))
+        {
+            return KubernetesClientConfiguration.BuildConfigFromConfigFile(options.Kubeconfig);
+        }
+        if (KubernetesClientConfiguration.IsInCluster())
+        {
+            return KubernetesClientConfiguration.InClusterConfig();
+        }
+        throw new InvalidOperationException(
+            "No Kubernetes cluster configured: set KUBECONFIG (./box up starts the bundled emulator and sets it).");
+    }
+}
