@@ -99,8 +99,7 @@ public static class ApiHostApp
             builder.Services.AddCors(o => o.AddDefaultPolicy(p => p.WithOrigins(corsOrigins).AllowAnyHeader().AllowAnyMethod()
                 .WithExposedHeaders("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")));
         }
-        builder.Services.AddOptions<KeyValidationOptions>().BindConfiguration(KeyValidationOptions.Section).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<KeyValidationOptions>, KeyValidationOptionsCheck>();
+        builder.Services.AddSettings<KeyValidationOptions>(KeyValidationOptions.Section, o => o.Problem());
         builder.Services.AddSingleton<ApiKeySigner>();
         builder.Services.AddSingleton<SourceThrottle>();
         builder.Services.AddSingleton<KeyLeases>();
@@ -121,7 +120,7 @@ public static class ApiHostApp
         app.UseKeyValidationShortcut();
         if (behindProxies)
         {
-            // After the key-validation shortcut, which finds its source itself (KeyValidation:TrustedProxies).
+            // After the key-validation shortcut, which finds its source itself (SourceThrottle, from the same list).
             app.UseForwardedHeaders();
         }
         app.UseRouting();

@@ -97,7 +97,7 @@ public class ApiFixture : IAsyncLifetime
                 // share a few tenant users, and how many records they write in one minute depends on test order.
                 ["Audit:MaxRecordsPerCallerPerMinute"] = "100000",
                 // Lets key-validation tests act as distinct sources through X-Forwarded-For.
-                ["KeyValidation:TrustedProxies:0"] = "127.0.0.1",
+                ["Proxies:Trusted:0"] = "127.0.0.1",
             };
             Configure(settings);
             builder.Configuration.AddInMemoryCollection(settings);

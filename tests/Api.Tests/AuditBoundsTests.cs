@@ -15,7 +15,7 @@ public sealed class AuditBoundsFixture : ApiFixture
     protected override void Configure(IDictionary<string, string?> settings)
     {
         settings["Audit:MaxRecordsPerCallerPerMinute"] = PerCaller.ToString();
-        settings["ForwardedHeaders:KnownProxies:0"] = "127.0.0.1";
+        settings["Proxies:Trusted:0"] = "127.0.0.1";
     }
 }
 

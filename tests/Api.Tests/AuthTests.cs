@@ -104,7 +104,7 @@ public sealed class AuthTests(ApiFixture api)
 public sealed class LoginThrottleFixture : ApiFixture
 {
     protected override void Configure(IDictionary<string, string?> settings) =>
-        settings["ForwardedHeaders:KnownNetworks:0"] = "127.0.0.0/8";
+        settings["Proxies:Trusted:0"] = "127.0.0.0/8";
 }
 
 [CollectionDefinition(Name)]

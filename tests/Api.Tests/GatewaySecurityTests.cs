@@ -1,4 +1,5 @@
 using System.Net;
+using Inference.ApiHost.Http;
 using Inference.ApiHost.Keys;
 using Inference.Grains.Abstractions.Keys;
 using Microsoft.Extensions.DependencyInjection;
@@ -226,8 +227,9 @@ public sealed class GatewaySecurityTests(ApiFixture api)
         Assert.NotNull(new KeyValidationOptions { SigningKeys = { ["k1"] = Convert.ToBase64String(new byte[16]) } }.Problem());
         Assert.NotNull(new KeyValidationOptions { SigningKeys = { ["K1"] = first } }.Problem());
         Assert.NotNull(new KeyValidationOptions { SigningKeys = { ["k1"] = first, ["k2"] = second } }.Problem());
-        Assert.NotNull(new KeyValidationOptions { SigningKeys = { ["k1"] = first }, TrustedProxies = ["not-an-address"] }.Problem());
-        Assert.Null(new KeyValidationOptions { SigningKeys = { ["k1"] = first }, TrustedProxies = ["10.0.0.0/8", "127.0.0.1"] }.Problem());
+        Assert.Null(new KeyValidationOptions { SigningKeys = { ["k1"] = first } }.Problem());
+        Assert.Contains("Proxies__Trusted", new ProxyOptions { Trusted = ["not-an-address"] }.Problem());
+        Assert.Null(new ProxyOptions { Trusted = ["10.0.0.0/8", "127.0.0.1", "::1"] }.Problem());
     }
 
     [Fact]

@@ -43,7 +43,7 @@ public sealed class HelmChartTests
     [Fact]
     public async Task Silos_and_API_hosts_mount_the_cluster_certificates_and_only_API_hosts_get_the_JWT_and_admin_secrets()
     {
-        var docs = await Render("tls.generate=true", "keyValidation.trustedProxies={10.2.0.0/16,10.3.0.7}");
+        var docs = await Render("tls.generate=true", "trustedProxies={10.2.0.0/16,10.3.0.7}");
         var secret = Single(docs, "Secret", "r-inference-management-cluster-tls");
 
         foreach (var name in new[] { "r-inference-management-silo", "r-inference-management-apihost" })
@@ -63,11 +63,11 @@ public sealed class HelmChartTests
             var apiHost = name.EndsWith("apihost", StringComparison.Ordinal);
             Assert.Equal(apiHost, env.ContainsKey("JWT_SECRET"));
             Assert.Equal(apiHost, env.ContainsKey("ADMIN_PASSWORD_HASH"));
-            Assert.Equal(apiHost, env.ContainsKey("KeyValidation__TrustedProxies__0"));
+            Assert.Equal(apiHost, env.ContainsKey("Proxies__Trusted__0"));
             if (apiHost)
             {
-                Assert.Equal("10.2.0.0/16", env["KeyValidation__TrustedProxies__0"]);
-                Assert.Equal("10.3.0.7", env["KeyValidation__TrustedProxies__1"]);
+                Assert.Equal("10.2.0.0/16", env["Proxies__Trusted__0"]);
+                Assert.Equal("10.3.0.7", env["Proxies__Trusted__1"]);
             }
         }
 

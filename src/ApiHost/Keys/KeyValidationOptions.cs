@@ -1,5 +1,3 @@
-using System.Net;
-
 namespace Inference.ApiHost.Keys;
 
 public sealed class KeyValidationOptions
@@ -9,11 +7,6 @@ public sealed class KeyValidationOptions
     /// <summary>Failed validations one source may cause per minute before its failures are refused outright (429).
     /// A valid key is never refused by it.</summary>
     public int FailuresPerMinute { get; set; } = 100;
-
-    /// <summary>Proxies (the gateway's Envoy pods), as addresses or CIDR ranges, whose <c>X-Envoy-External-Address</c>
-    /// or <c>X-Forwarded-For</c> names the real client; from anyone else those headers are ignored, so a caller
-    /// cannot pick its own identity to dodge the failure limit.</summary>
-    public List<string> TrustedProxies { get; set; } = [];
 
     /// <summary>The secrets that sign API keys, by id (two lowercase letters or digits, written into every key):
     /// base64 of at least 32 random bytes each, the same on every API host. Keep a retired secret here as long as
@@ -55,26 +48,6 @@ public sealed class KeyValidationOptions
         {
             return "KeyValidation__FailuresPerMinute must be at least 1.";
         }
-        foreach (var proxy in TrustedProxies)
-        {
-            if (!IPNetwork.TryParse(proxy.Trim(), out _) && !IPAddress.TryParse(proxy.Trim(), out _))
-            {
-                return $"KeyValidation__TrustedProxies: '{proxy}' is neither an address nor a CIDR range.";
-            }
-        }
         return null;
     }
-
-    internal IPNetwork[] TrustedProxyNetworks() =>
-        [.. TrustedProxies.Select(p => p.Trim()).Select(p => IPNetwork.TryParse(p, out var network) ? network
-            : new IPNetwork(IPAddress.Parse(p), IPAddress.Parse(p).AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128))];
-}
-
-/// <summary>Fails start-up with the variable to set, rather than a generic "validation failed".</summary>
-internal sealed class KeyValidationOptionsCheck : Microsoft.Extensions.Options.IValidateOptions<KeyValidationOptions>
-{
-    public Microsoft.Extensions.Options.ValidateOptionsResult Validate(string? name, KeyValidationOptions options) =>
-        options.Problem() is { } problem
-            ? Microsoft.Extensions.Options.ValidateOptionsResult.Fail(problem)
-            : Microsoft.Extensions.Options.ValidateOptionsResult.Success;
 }

@@ -6,10 +6,10 @@ namespace Inference.ApiHost.Keys;
 
 /// <summary>Failed key validations per source: which address a request counts against (behind trusted proxies, the
 /// client they report), counted by a <see cref="FailureCounter"/>.</summary>
-public sealed class SourceThrottle(IOptions<KeyValidationOptions> options, TimeProvider time)
+public sealed class SourceThrottle(IOptions<KeyValidationOptions> options, IOptions<ProxyOptions> proxies, TimeProvider time)
 {
     private readonly FailureCounter _failures = new(options.Value.FailuresPerMinute, time);
-    private readonly IPNetwork[] _trusted = options.Value.TrustedProxyNetworks();
+    private readonly IPNetwork[] _trusted = proxies.Value.Networks();
 
     public int Limit => _failures.Limit;
 
