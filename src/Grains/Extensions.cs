@@ -1,6 +1,7 @@
 using Inference.Grains.Gateway;
 using Inference.Grains.Keys;
 using Inference.Grains.Kubernetes;
+using Inference.Shared;
 using Inference.Shared.Kubernetes;
 using Inference.Shared.Models;
 using Inference.Grains.Tenants;
@@ -20,7 +21,7 @@ public static class Extensions
     {
         services.AddKubernetesClient(configuration);
         services.TryAddSingleton<IInferenceServices, InferenceServices>();
-        services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.Section));
+        services.AddSettings<GatewayOptions>(GatewayOptions.Section, o => o.Problem());
         services.TryAddSingleton<IGatewayObjects, GatewayObjects>();
         return services;
     }
@@ -32,13 +33,8 @@ public static class Extensions
         services.AddMetrics();
         services.TryAddSingleton<WatchMetrics>();
         services.AddHostedService<ClusterWatchService>();
-        services.AddOptions<TenantQuotaOptions>().BindConfiguration(TenantQuotaOptions.Section)
-            .Validate(o => o.IsValid, $"{TenantQuotaOptions.Section}: every quota must be at least 1")
-            .ValidateOnStart();
-        services.AddOptions<ModelStorageOptions>().BindConfiguration(ModelStorageOptions.Section)
-            .Validate(o => o.IsValid,
-                $"{ModelStorageOptions.Section}:AllowedHosts: each entry must be a host name, an IP address or a CIDR range")
-            .ValidateOnStart();
+        services.AddSettings<TenantQuotaOptions>(TenantQuotaOptions.Section, o => o.Problem());
+        services.AddSettings<ModelStorageOptions>(ModelStorageOptions.Section, o => o.Problem());
         // Grain state is read with Newtonsoft.Json, which by default fills an object a property already holds
         // instead of creating one. A state class whose property starts as a shared instance (ModelState.Status =
         // ObservedStatus.Pending, the key's Usage = UsageCounters.Zero) would have that shared instance overwritten

@@ -10,7 +10,7 @@ public enum ClusteringMode
 }
 
 /// <summary>Section "Cluster": how silos and clients find each other and where grain state lives.</summary>
-public sealed class ClusterSettings
+public sealed partial class ClusterSettings
 {
     // Not "Orleans": Orleans binds that section itself (Orleans:Clustering:ProviderType, ...).
     public const string Section = "Cluster";
@@ -44,6 +44,8 @@ public sealed class ClusterSettings
     /// <summary>The API's audit trail (written by the API hosts, not by grains).</summary>
     public string AuditTable => $"{TablePrefix}audit";
 
+    /// <summary>Read once, before the host's services exist, because the Orleans builders need these values to be
+    /// configured at all; so checked here, with the same kind of message the other settings give at start.</summary>
     public static ClusterSettings From(Microsoft.Extensions.Configuration.IConfiguration configuration)
     {
         var settings = new ClusterSettings();
@@ -52,6 +54,24 @@ public sealed class ClusterSettings
         {
             settings.StorageConnectionString = connection;
         }
-        return settings;
+        return settings.Problem() is { } problem
+            ? throw new Microsoft.Extensions.Options.OptionsValidationException(Section, typeof(ClusterSettings), [problem])
+            : settings;
     }
+
+    public string? Problem() =>
+        string.IsNullOrWhiteSpace(ClusterId) || string.IsNullOrWhiteSpace(ServiceId)
+            ? $"{Section}__ClusterId and {Section}__ServiceId must not be empty."
+        : SiloPort is < 1 or > 65535 || GatewayPort is < 1 or > 65535 || SiloPort == GatewayPort
+            ? $"{Section}__SiloPort and {Section}__GatewayPort must be two different ports (1-65535)."
+        : AdvertisedIP is { Length: > 0 } ip && !System.Net.IPAddress.TryParse(ip, out _)
+            ? $"{Section}__AdvertisedIP must be an IP address (a pod's: status.podIP)."
+        : !TablePrefixPattern().IsMatch(TablePrefix)
+            ? $"{Section}__TablePrefix must be 1-40 letters or digits, starting with a letter (Azure table names)."
+        : string.IsNullOrWhiteSpace(StorageConnectionString)
+            ? "ConnectionStrings__Storage (or Cluster__StorageConnectionString) must be an Azure Storage connection string."
+        : null;
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z][A-Za-z0-9]{0,39}\\z")]
+    private static partial System.Text.RegularExpressions.Regex TablePrefixPattern();
 }

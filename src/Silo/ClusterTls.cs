@@ -1,6 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Inference.Shared;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Connections.Security;
@@ -145,28 +146,29 @@ public sealed class ClusterTlsMaterial : IDisposable
 }
 
 /// <summary>Refuses to start a cluster node whose TLS settings are missing or unusable, before it opens a port.</summary>
-public sealed class ClusterTlsValidator(bool required) : IValidateOptions<ClusterTlsOptions>
+public static class ClusterTlsCheck
 {
-    public ValidateOptionsResult Validate(string? name, ClusterTlsOptions options)
+    /// <param name="required">Cluster mode: no start without a certificate unless TLS is explicitly disabled.</param>
+    public static string? Problem(ClusterTlsOptions options, bool required)
     {
         if (options.Disabled)
         {
-            return ValidateOptionsResult.Success;
+            return null;
         }
         if (string.IsNullOrEmpty(options.CertificatePath))
         {
             return required
-                ? ValidateOptionsResult.Fail($"Cluster mode needs TLS between silos and clients: set {ClusterTlsOptions.Section}:CertificatePath and CaPath (./box cluster generates them into .box/certs), or {ClusterTlsOptions.Section}:Disabled=true for development only.")
-                : ValidateOptionsResult.Success;
+                ? "Cluster mode needs TLS between silos and clients: set Cluster__Tls__CertificatePath and Cluster__Tls__CaPath (./box cluster generates them into .box/certs), or Cluster__Tls__Disabled=true for development only."
+                : null;
         }
         try
         {
             using var _ = ClusterTlsMaterial.Load(options);
-            return ValidateOptionsResult.Success;
+            return null;
         }
         catch (InvalidDataException e)
         {
-            return ValidateOptionsResult.Fail(e.Message);
+            return e.Message;
         }
     }
 }
@@ -207,8 +209,7 @@ public static class ClusterTls
 
     private static void Register(IServiceCollection services, bool required)
     {
-        services.AddOptions<ClusterTlsOptions>().BindConfiguration(ClusterTlsOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ClusterTlsOptions>>(new ClusterTlsValidator(required));
+        services.AddSettings<ClusterTlsOptions>(ClusterTlsOptions.Section, o => ClusterTlsCheck.Problem(o, required));
         services.AddSingleton<ClusterTlsState>();
     }
 }

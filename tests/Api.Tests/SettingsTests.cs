@@ -17,6 +17,13 @@ public sealed class SettingsTests
     [InlineData("Kubectl:MaxOutputChars", "0", "Kubectl__MaxOutputChars must be at least 1")]
     [InlineData("Auth:LoginFailuresPerMinute", "0", "Auth__LoginFailuresPerMinute must be at least 1")]
     [InlineData("Audit:SweepBatch", "0", "Audit__SweepBatch must be at least 1")]
+    [InlineData("Proxies:Trusted:0", "gateway", "Proxies__Trusted: 'gateway' is neither an address nor a CIDR range")]
+    [InlineData("TenantQuotas:MaxModels", "0", "TenantQuotas__MaxModels must be at least 1")]
+    [InlineData("ModelStorage:AllowedHosts:0", "not a host", "ModelStorage__AllowedHosts: 'not a host'")]
+    [InlineData("Gateway:AuthServicePort", "70000", "Gateway__AuthServicePort must be a port")]
+    [InlineData("Kubernetes:RequestTimeout", "00:00:00", "Kubernetes__RequestTimeout must be positive")]
+    [InlineData("Cluster:TablePrefix", "no-dashes", "Cluster__TablePrefix must be 1-40 letters or digits")]
+    [InlineData("Cluster:GatewayPort", "0", "Cluster__SiloPort and Cluster__GatewayPort must be two different ports")]
     public async Task A_bad_setting_fails_start_up_naming_the_variable(string key, string value, string message)
     {
         var e = await StartupChecks.FailureAsync(new() { [key] = value });

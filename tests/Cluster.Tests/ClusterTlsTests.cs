@@ -88,7 +88,7 @@ public sealed class ClusterTlsTests(ClusterTlsTests.TwoSilos cluster) : IClassFi
         using var silo = ServiceProcess.Start("silo-without-tls", "Silo", "Inference.Silo", env, "--urls", $"http://127.0.0.1:{TestEnvironment.FreePort()}");
         var exitCode = await silo.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Assert.NotEqual(0, exitCode);
-        Assert.Contains("Cluster:Tls:CertificatePath", silo.RecentOutput);
+        Assert.Contains("Cluster__Tls__CertificatePath", silo.RecentOutput);
     }
 
     /// <summary>The intruder either fails to start (no gateway accepts it) or, should it start, no grain call

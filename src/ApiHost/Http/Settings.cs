@@ -2,9 +2,9 @@ using Microsoft.Extensions.Options;
 
 namespace Inference.ApiHost.Http;
 
-/// <summary>The one way settings reach the API host: every settings class is bound from its section, checked at
-/// start, and a failed check names the environment variable to set. The contract's plain variables (JWT_SECRET,
-/// ADMIN_*, RATE_LIMIT_REQUESTS, LOG_LEVEL) are mapped onto those sections here and nowhere else.</summary>
+/// <summary>The contract's plain variables (JWT_SECRET, ADMIN_*, RATE_LIMIT_REQUESTS, LOG_LEVEL), mapped onto the
+/// settings sections here and nowhere else; the sections themselves are bound and checked by
+/// <see cref="Inference.Shared.SettingsRegistration.AddSettings"/>.</summary>
 public static class Settings
 {
     /// <summary>Plain variable, the section key it sets, and how its value is written there.</summary>
@@ -33,15 +33,6 @@ public static class Settings
             ? $"{plain} (or {key.Replace(":", "__")})"
             : key.Replace(":", "__");
 
-    /// <summary>Binds <typeparamref name="T"/> from <paramref name="section"/>, checked at start by
-    /// <paramref name="problem"/> (what is wrong, naming the variable; null when usable).</summary>
-    public static OptionsBuilder<T> AddSettings<T>(this IServiceCollection services, string section, Func<T, string?> problem)
-        where T : class
-    {
-        services.AddSingleton<IValidateOptions<T>>(new Check<T>(problem));
-        return services.AddOptions<T>().BindConfiguration(section).ValidateOnStart();
-    }
-
     private static string? LogLevelName(string value) => value.ToLowerInvariant() switch
     {
         "debug" => nameof(LogLevel.Debug),
@@ -50,10 +41,4 @@ public static class Settings
         "error" => nameof(LogLevel.Error),
         _ => null,
     };
-
-    private sealed class Check<T>(Func<T, string?> problem) : IValidateOptions<T> where T : class
-    {
-        public ValidateOptionsResult Validate(string? name, T options) =>
-            problem(options) is { } text ? ValidateOptionsResult.Fail(text) : ValidateOptionsResult.Success;
-    }
 }

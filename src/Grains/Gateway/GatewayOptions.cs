@@ -19,4 +19,13 @@ public sealed class GatewayOptions
     public int AuthServicePort { get; set; } = 8085;
 
     public string AuthPath { get; set; } = "/api/validate-api-key";
+
+    public string? Problem() =>
+        string.IsNullOrWhiteSpace(Namespace) ? $"{Section}__Namespace must name the namespace of the publications' gateway objects."
+        : string.IsNullOrWhiteSpace(GatewayName) ? $"{Section}__GatewayName must name the Gateway the routes attach to."
+        : string.IsNullOrWhiteSpace(AuthServiceName) || string.IsNullOrWhiteSpace(AuthServiceNamespace)
+            ? $"{Section}__AuthServiceName and {Section}__AuthServiceNamespace must name this API's Service."
+        : AuthServicePort is < 1 or > 65535 ? $"{Section}__AuthServicePort must be a port (1-65535)."
+        : !AuthPath.StartsWith('/') ? $"{Section}__AuthPath must be an absolute path such as /api/validate-api-key."
+        : null;
 }

@@ -14,7 +14,11 @@ public sealed class TenantQuotaOptions
     /// <summary>Bound on the sum of the tenant's models' replica ceilings (see <see cref="ReplicasOf"/>).</summary>
     public int MaxReplicas { get; set; } = 200;
 
-    public bool IsValid => MaxModels >= 1 && MaxPublications >= 1 && MaxReplicas >= 1;
+    public string? Problem() =>
+        MaxModels < 1 ? $"{Section}__MaxModels must be at least 1."
+        : MaxPublications < 1 ? $"{Section}__MaxPublications must be at least 1."
+        : MaxReplicas < 1 ? $"{Section}__MaxReplicas must be at least 1."
+        : null;
 
     /// <summary>What a model counts against the replica quota: its maxReplicas, or when it sets none, the replicas
     /// it asks for (minReplicas, at least 1).</summary>

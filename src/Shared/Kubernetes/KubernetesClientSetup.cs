@@ -12,8 +12,7 @@ public static class KubernetesClientSetup
     /// (readiness, admin views, the kubectl console).</summary>
     public static IServiceCollection AddKubernetesClient(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<KubernetesOptions>()
-            .Bind(configuration.GetSection(KubernetesOptions.Section))
+        services.AddSettings<KubernetesOptions>(KubernetesOptions.Section, o => o.Problem())
             .Configure(o => o.Kubeconfig ??= configuration["KUBECONFIG"]);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IKubernetes>(sp => new k8s.Kubernetes(ClientConfiguration(sp.GetRequiredService<IOptions<KubernetesOptions>>().Value)));

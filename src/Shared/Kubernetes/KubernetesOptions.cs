@@ -25,4 +25,12 @@ public sealed class KubernetesOptions
     public TimeSpan WatchRetryMax { get; set; } = TimeSpan.FromMinutes(5);
 
     public string ManagedSelector => $"{ManagedByLabel}={ManagedByValue}";
+
+    public string? Problem() =>
+        string.IsNullOrWhiteSpace(TenantLabel) || string.IsNullOrWhiteSpace(ManagedByLabel) || string.IsNullOrWhiteSpace(ManagedByValue)
+            ? $"{Section}__TenantLabel, {Section}__ManagedByLabel and {Section}__ManagedByValue must not be empty."
+        : RequestTimeout <= TimeSpan.Zero ? $"{Section}__RequestTimeout must be positive (e.g. 00:00:15)."
+        : WatchRetryMin <= TimeSpan.Zero || WatchRetryMax < WatchRetryMin
+            ? $"{Section}__WatchRetryMin must be positive and {Section}__WatchRetryMax at least as long."
+        : null;
 }

@@ -15,8 +15,11 @@ public sealed class ModelStorageOptions
     /// for in-cluster model stores.</summary>
     public List<string> AllowedHosts { get; set; } = [];
 
-    public bool IsValid => AllowedHosts.All(h => IPNetwork.TryParse(h, out _) || IPAddress.TryParse(h, out _)
-        || Uri.CheckHostName(h) == UriHostNameType.Dns);
+    public string? Problem() =>
+        AllowedHosts.FirstOrDefault(h => !IPNetwork.TryParse(h, out _) && !IPAddress.TryParse(h, out _)
+            && Uri.CheckHostName(h) != UriHostNameType.Dns) is { } bad
+            ? $"{Section}__AllowedHosts: '{bad}' is neither a host name, an IP address nor a CIDR range."
+            : null;
 
     private static readonly IPNetwork[] Internal =
     [
