@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
@@ -59,16 +57,17 @@ public static class KeyValidationApi
         return app;
     }
 
+    private static readonly string[] ForwardedMethods = [HttpMethods.Get, HttpMethods.Head, HttpMethods.Post, HttpMethods.Put,
+        HttpMethods.Delete, HttpMethods.Patch, HttpMethods.Options];
+
     /// <summary>Answers key validations ahead of routing and of the middlewares after it: a validation is anonymous,
     /// exempt from the caller limit and never a WebSocket, so authentication (a request scope, a JwtBearer handler,
     /// an empty identity), the caller limit, authorization and the WebSocket check would only cost it, and routing
     /// would give every forwarded validation a route-values dictionary that nothing reads. Place it after the
     /// exception handler (a cluster failure is a 503 like anywhere else) and before <c>UseRouting</c>. The request is
     /// still tagged with its mapped endpoint, so the framework's request metrics report its route; other methods go
-    /// on to routing (and its 405).</summary>
-    private static readonly string[] ForwardedMethods = [HttpMethods.Get, HttpMethods.Head, HttpMethods.Post, HttpMethods.Put,
-        HttpMethods.Delete, HttpMethods.Patch, HttpMethods.Options];
-
+    /// on to routing (and its 405). Kept because it measurably pays (bench/cpu-per-validation.sh, bench/RESULTS.md),
+    /// unlike the answer buffer and header caches that were tried and removed.</summary>
     public static IApplicationBuilder UseKeyValidationShortcut(this IApplicationBuilder app)
     {
         var services = app.ApplicationServices;
@@ -275,14 +274,15 @@ public static class KeyValidationApi
         var response = context.Response;
         response.StatusCode = status;
         var headers = response.Headers;
-        var policy = PolicyTexts.For(limit, hourLimit, policyName);
+        var limitText = limit.ToString(CultureInfo.InvariantCulture);
         var remainingText = remaining.ToString(CultureInfo.InvariantCulture);
         var resetText = reset.ToString(CultureInfo.InvariantCulture);
-        headers["X-RateLimit-Limit"] = policy.Limit;
+        headers["X-RateLimit-Limit"] = limitText;
         headers["X-RateLimit-Remaining"] = remainingText;
         headers["X-RateLimit-Reset"] = resetText;
-        headers["RateLimit"] = $"limit={policy.Limit}, remaining={remainingText}, reset={resetText}";
-        headers["RateLimit-Policy"] = policy.Policy;
+        headers["RateLimit"] = $"limit={limitText}, remaining={remainingText}, reset={resetText}";
+        headers["RateLimit-Policy"] = policyName is not null ? $"{limitText};w=60;comment=\"{policyName}\""
+            : hourLimit > 0 ? $"{limitText};w=60, {hourLimit.ToString(CultureInfo.InvariantCulture)};w=3600" : $"{limitText};w=60";
         if (retryAfter > 0)
         {
             headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
@@ -291,7 +291,7 @@ public static class KeyValidationApi
         // Serialized ahead so the answer goes out with a Content-Length: one send for headers and body. Streamed
         // (WriteAsJsonAsync) it would be chunked, and the closing chunk a second send and a second wake-up of the
         // gateway on every validation.
-        var json = AnswerBuffer.Serialize(body);
+        var json = JsonSerializer.SerializeToUtf8Bytes(body, KeyJson.Default.ValidateKeyResponse);
         response.ContentType = "application/json; charset=utf-8";
         response.ContentLength = json.Length;
         if (HttpMethods.IsHead(context.Request.Method))
@@ -301,62 +301,6 @@ public static class KeyValidationApi
         // One write, not Write + Flush: Kestrel puts the headers and a first write straight into the connection's
         // output; data written ahead of the headers it would stage in a pooled block first.
         var written = response.BodyWriter.WriteAsync(json, context.RequestAborted);
-        if (written.IsCompletedSuccessfully)
-        {
-            return ValueTask.CompletedTask;
-        }
-        AnswerBuffer.GiveUp();
-        return new ValueTask(written.AsTask());
-    }
-
-    /// <summary>The header texts that follow from the limits alone, kept per distinct limits instead of formatted
-    /// on every answer.</summary>
-    private sealed record PolicyTexts(string Limit, string Policy)
-    {
-        /// <summary>Bound on the limits kept: publishers choose them; past it, texts are formatted per answer.</summary>
-        private const int KeptLimit = 1024;
-
-        private static readonly ConcurrentDictionary<(int Limit, int HourLimit, string? Name), PolicyTexts> Kept = new();
-
-        public static PolicyTexts For(int limit, int hourLimit, string? name)
-        {
-            if (Kept.TryGetValue((limit, hourLimit, name), out var texts))
-            {
-                return texts;
-            }
-            var limitText = limit.ToString(CultureInfo.InvariantCulture);
-            texts = new(limitText, name is not null ? $"{limitText};w=60;comment=\"{name}\""
-                : hourLimit > 0 ? $"{limitText};w=60, {hourLimit.ToString(CultureInfo.InvariantCulture)};w=3600" : $"{limitText};w=60");
-            if (Kept.Count < KeptLimit)
-            {
-                Kept.TryAdd((limit, hourLimit, name), texts);
-            }
-            return texts;
-        }
-    }
-
-    /// <summary>A buffer and JSON writer per thread, reused for every answer: an answer is serialized and written to
-    /// the response before anything else can run on the thread. A write that does not complete at once may still
-    /// read the buffer, so the thread then gives it up to that write and makes a new one.</summary>
-    private sealed class AnswerBuffer
-    {
-        [ThreadStatic]
-        private static AnswerBuffer? t_current;
-
-        private readonly ArrayBufferWriter<byte> _buffer = new(256);
-        private readonly Utf8JsonWriter _writer;
-
-        private AnswerBuffer() => _writer = new Utf8JsonWriter(_buffer);
-
-        public static ReadOnlyMemory<byte> Serialize(in ValidateKeyResponse body)
-        {
-            var current = t_current ??= new AnswerBuffer();
-            current._buffer.ResetWrittenCount();
-            current._writer.Reset();
-            JsonSerializer.Serialize(current._writer, body, KeyJson.Default.ValidateKeyResponse);
-            return current._buffer.WrittenMemory;
-        }
-
-        public static void GiveUp() => t_current = null;
+        return written.IsCompletedSuccessfully ? ValueTask.CompletedTask : new ValueTask(written.AsTask());
     }
 }
