@@ -5,6 +5,7 @@ using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions.Tenants;
 using k8s;
 using k8s.Models;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Inference.Shared.Kubernetes;
 
@@ -14,10 +15,18 @@ public static class AdminApi
 {
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
     {
-        var admin = app.MapGroup("/api/admin").RequireAuthorization(AuthExtensions.AdminPolicy);
-        admin.MapGet("/system", System);
-        admin.MapGet("/tenants", Tenants);
-        admin.MapPost("/kubectl", Kubectl);
+        var admin = app.MapGroup("/api/admin").RequireAuthorization(AuthExtensions.AdminPolicy)
+            .WithoutTenantScope("admin only: views of the whole cluster").WithTags("Admin");
+        admin.MapGet("/system", System).WithName("GetSystem")
+            .WithSummary("Nodes, namespaces and deployments from the cluster, and the Orleans silos with activation counts")
+            .ProducesErrors(403, 502, 503);
+        admin.MapGet("/tenants", Tenants).WithName("ListTenants")
+            .WithSummary("Tenant namespaces (labelled, or holding models) with model and publication counts")
+            .ProducesErrors(403, 502, 503);
+        admin.MapPost("/kubectl", Kubectl).WithName("RunKubectl")
+            .WithSummary("Run a read-only kubectl command (get, describe, logs) through the Kubernetes client")
+            .Accepts<KubectlRequest>("application/json")
+            .ProducesErrors(400, 403, 503);
         return app;
     }
 
@@ -28,7 +37,7 @@ public static class AdminApi
         return services;
     }
 
-    private static async Task<IResult> System(IKubernetes kubernetes, IClusterClient cluster, IOptions<KubernetesOptions> options)
+    private static async Task<Results<Ok<SystemResponse>, ErrorResult>> System(IKubernetes kubernetes, IClusterClient cluster, IOptions<KubernetesOptions> options)
     {
         var timeout = options.Value.RequestTimeout;
         const string failure = "Failed to read the cluster";
@@ -55,15 +64,15 @@ public static class AdminApi
             .Select(h => new SiloInfo(h.SiloAddress.ToParsableString(), h.SiloName, h.HostName, h.Status.ToString(), h.StartTime))
             .OrderBy(s => s.Address, StringComparer.Ordinal)
             .ToList();
-        return Results.Json(new SystemResponse(
+        return TypedResults.Ok(new SystemResponse(
             nodes.Result.Items.Select(Node).ToList(),
             namespaces.Result.Items.Select(Namespace).ToList(),
             deployments.Result.Items.Select(d => new DeploymentInfo(d.Metadata.Name, d.Metadata.NamespaceProperty,
                 d.Status?.ReadyReplicas ?? 0, d.Spec?.Replicas ?? d.Status?.Replicas ?? 0, d.Status?.AvailableReplicas ?? 0)).ToList(),
-            new OrleansInfo(silos, activations, activations.Sum(a => a.Activations))), ApiJson.Options);
+            new OrleansInfo(silos, activations, activations.Sum(a => a.Activations))));
     }
 
-    private static async Task<IResult> Tenants(IKubernetes kubernetes, IGrainFactory grains, IOptions<KubernetesOptions> options)
+    private static async Task<Results<Ok<TenantsResponse>, ErrorResult>> Tenants(IKubernetes kubernetes, IGrainFactory grains, IOptions<KubernetesOptions> options)
     {
         var o = options.Value;
         V1NamespaceList labelled, all;
@@ -90,10 +99,10 @@ public static class AdminApi
                 ? new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) : null,
                 counts[i].Models, counts[i].Publications, labelledNames.Contains(name));
         }).ToList();
-        return Results.Json(new TenantsResponse(tenants, tenants.Count), ApiJson.Options);
+        return TypedResults.Ok(new TenantsResponse(tenants, tenants.Count));
     }
 
-    private static async Task<IResult> Kubectl(HttpContext context, KubectlExecutor executor, IAuditLog audit)
+    private static async Task<Results<Ok<KubectlResponse>, ErrorResult>> Kubectl(HttpContext context, KubectlExecutor executor, IAuditLog audit)
     {
         var (request, error) = await JsonBody.ReadAsync<KubectlRequest>(context.Request, limit: 8 * 1024);
         if (error is not null)
@@ -109,7 +118,7 @@ public static class AdminApi
         {
             var parsed = KubectlParser.Parse(command);
             var result = await executor.ExecuteAsync(parsed);
-            return await Audited(Results.Json(new KubectlResponse(result, command), ApiJson.Options), StatusCodes.Status200OK);
+            return await Audited(TypedResults.Ok(new KubectlResponse(result, command)), StatusCodes.Status200OK);
         }
         catch (KubectlRejectedException e)
         {
@@ -121,7 +130,7 @@ public static class AdminApi
         }
 
         // Every command is recorded as given (redacted of anything secret-looking), refused ones included.
-        async Task<IResult> Audited(IResult result, int status)
+        async Task<Results<Ok<KubectlResponse>, ErrorResult>> Audited(Results<Ok<KubectlResponse>, ErrorResult> result, int status)
         {
             await audit.WriteAsync(AuditRecord.For(context, "kubectl", null, request?.Command ?? "", status));
             return result;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Inference.Shared.Models;
 
@@ -23,8 +24,12 @@ public static class AuditApi
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
         // The same trail twice: every tenant for an admin, one's own tenant for everyone else.
-        app.MapGet("/api/admin/audit", Query).RequireAuthorization(AuthExtensions.AdminPolicy);
-        app.MapGet("/api/audit", Query).RequireAuthorization();
+        app.MapGroup("/api/admin/audit").RequireAuthorization(AuthExtensions.AdminPolicy).WithTenantScope("tenant").WithTags("Audit")
+            .MapGet("", Query).WithName("QueryAuditTrail").WithSummary("Read the audit trail of every tenant or one (admins), newest first")
+            .ProducesErrors(400, 403, 503);
+        app.MapGroup("/api/audit").RequireAuthorization().WithTenantScope("tenant").WithTags("Audit")
+            .MapGet("", Query).WithName("QueryOwnAuditTrail").WithSummary("Read the caller's own tenant's audit trail, newest first")
+            .ProducesErrors(400, 403, 503);
         return app;
     }
 
@@ -38,19 +43,11 @@ public static class AuditApi
         return services;
     }
 
-    private static async Task<IResult> Query(HttpContext context, IAuditLog audit, ILogger<IAuditLog> logger,
-        [FromQuery] string? tenant, [FromQuery] string? action, [FromQuery] string? from, [FromQuery] string? to,
+    /// <summary>The <c>tenant</c> query parameter is decided into <paramref name="scope"/> by the tenant-scope filter.</summary>
+    private static async Task<Results<Ok<AuditPageResponse>, ErrorResult>> Query(HttpContext context, TenantScope scope, IAuditLog audit, ILogger<IAuditLog> logger,
+        [FromQuery] string? action, [FromQuery] string? from, [FromQuery] string? to,
         [FromQuery] string? limit, [FromQuery] string? continuationToken)
     {
-        if (tenant is not null && !ModelRules.IsNamespace(tenant))
-        {
-            return ApiResults.Invalid("Query parameter 'tenant' must be a Kubernetes namespace name");
-        }
-        var (scope, error) = TenantScope.Resolve(Caller.From(context.User), tenant);
-        if (error is not null)
-        {
-            return error;
-        }
         if (action is not null && (action.Length is 0 or > 64 || !action.All(c => char.IsAsciiLetterLower(c) || c is '.' or '-')))
         {
             return ApiResults.Invalid("Query parameter 'action' must be an action name such as model.create");
@@ -77,7 +74,7 @@ public static class AuditApi
         AuditPage page;
         try
         {
-            page = await audit.QueryAsync(new AuditQuery(scope, action, fromTime, toTime, size, continuationToken), context.RequestAborted);
+            page = await audit.QueryAsync(new AuditQuery(scope.Namespace, action, fromTime, toTime, size, continuationToken), context.RequestAborted);
         }
         catch (FormatException)
         {
@@ -88,11 +85,10 @@ public static class AuditApi
             logger.LogError(e, "Reading the audit trail failed");
             return ApiResults.Unavailable("The audit trail cannot be read right now");
         }
-        return Results.Json(new AuditPageResponse(page.Records.Select(AuditRecordResponse.From).ToList(), page.Records.Count, page.ContinuationToken),
-            ApiJson.Options);
+        return TypedResults.Ok(new AuditPageResponse(page.Records.Select(AuditRecordResponse.From).ToList(), page.Records.Count, page.ContinuationToken));
     }
 
-    private static (DateTimeOffset? Time, IResult? Error) Time(string? value, string name)
+    private static (DateTimeOffset? Time, ErrorResult? Error) Time(string? value, string name)
     {
         if (value is null)
         {

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Inference.ApiHost.Audit;
 using Inference.ApiHost.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Inference.ApiHost.Auth;
 
@@ -15,11 +16,14 @@ public static class AuthApi
 
     public static IEndpointRouteBuilder MapAuthApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/admin/login", Login).AllowAnonymous();
+        app.MapPost("/api/admin/login", Login).AllowAnonymous().WithoutTenantScope("anonymous: it issues the admin's token")
+            .WithTags("Admin").WithName("AdminLogin").WithSummary("Log in as the admin and receive a token")
+            .Accepts<LoginRequest>("application/json")
+            .ProducesErrors(400, 401, 429);
         return app;
     }
 
-    private static async Task<IResult> Login(HttpContext context, AuthSettings settings, TokenService tokens,
+    private static async Task<Results<Ok<LoginResponse>, ErrorResult>> Login(HttpContext context, AuthSettings settings, TokenService tokens,
         LoginThrottle throttle, ILoggerFactory loggers, IAuditLog audit)
     {
         var logger = loggers.CreateLogger("Inference.ApiHost.Auth");
@@ -57,9 +61,8 @@ public static class AuthApi
         var (token, expires) = tokens.Issue(settings.AdminUsername, "Administrator", "admin", isAdmin: true);
         logger.LogInformation("Admin {User} logged in from {Source}", settings.AdminUsername, source);
         await audit.WriteAsync(AuditRecord.For(context, "admin.login", null, null, StatusCodes.Status200OK, actor: settings.AdminUsername));
-        return Results.Json(new LoginResponse(token,
-            new LoginUser("admin", "Administrator", settings.AdminUsername, settings.Issuer, true, expires.ToUnixTimeSeconds())),
-            ApiJson.Options);
+        return TypedResults.Ok(new LoginResponse(token,
+            new LoginUser("admin", "Administrator", settings.AdminUsername, settings.Issuer, true, expires.ToUnixTimeSeconds())));
     }
 
     private static bool PasswordMatches(string password, AuthSettings settings) =>

@@ -1,20 +1,47 @@
+using System.Reflection;
 using Inference.ApiHost.Http;
-using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Tenants;
 using Inference.Shared.Models;
 
 namespace Inference.ApiHost.Auth;
 
-/// <summary>Which namespace a request may act in: a tenant user only ever their own; an admin any, named in the
-/// body or the <c>namespace</c> query parameter.</summary>
-public static class TenantScope
+/// <summary>Which namespace a request acts in, decided by <see cref="TenantScopeFilter"/> before the handler runs: a
+/// tenant user only ever their own; an admin any, named in the query or the body (for a named model, found from the
+/// name index when not given). Handlers take it as a parameter.</summary>
+public sealed class TenantScope
 {
+    /// <summary>What binding puts in the parameter; the filter replaces it. A handler that sees it has no filter and
+    /// refuses to act in an undecided scope.</summary>
+    private static readonly TenantScope Unresolved = new(null!, null);
+
+    private readonly Caller? _caller;
+    private readonly string? _namespace;
+
+    internal TenantScope(Caller caller, string? ns)
+    {
+        _caller = caller;
+        _namespace = ns;
+    }
+
+    public Caller Caller => _caller ?? throw NotResolved();
+
     /// <summary>The namespace to act in; null only for an admin who named none (meaning: all tenants).</summary>
-    public static (string? Namespace, IResult? Error) Resolve(Caller caller, string? requested)
+    public string? Namespace => _caller is null ? throw NotResolved() : _namespace;
+
+    /// <summary>The namespace of a route that always acts in one (a named model, or a create the filter made name one).</summary>
+    public string Required => Namespace ?? throw new InvalidOperationException("This route's scope names no namespace");
+
+    public static ValueTask<TenantScope?> BindAsync(HttpContext context) => ValueTask.FromResult<TenantScope?>(Unresolved);
+
+    private static InvalidOperationException NotResolved() =>
+        new("The tenant scope was not decided: the route group lacks WithTenantScope()");
+
+    /// <summary>The namespace a caller may act in, given the one they asked for.</summary>
+    public static (string? Namespace, ErrorResult? Error) Resolve(Caller caller, string? requested, string invalid)
     {
         if (requested is not null && !ModelRules.IsNamespace(requested))
         {
-            return (null, ApiResults.Invalid("Field 'namespace' must be a Kubernetes namespace name"));
+            return (null, ApiResults.Invalid(invalid));
         }
         if (caller.IsAdmin)
         {
@@ -28,16 +55,16 @@ public static class TenantScope
     }
 
     /// <summary>The namespace of a named model: the caller's own, the admin's choice, or for an admin who named
-    /// none, the one tenant that holds a model of that name (read from the name index; 400 asking for the namespace when several do). A name
-    /// no model can have is a 400 before any lookup.</summary>
-    public static async Task<(string? Namespace, IResult? Error)> ResolveModelAsync(
-        Caller caller, string? requested, string name, IGrainFactory grains)
+    /// none, the one tenant that holds a model of that name (read from the name index; 400 asking for the namespace
+    /// when several do). A name no model can have is a 400 before any lookup.</summary>
+    public static async Task<(string? Namespace, ErrorResult? Error)> ResolveModelAsync(
+        Caller caller, string? requested, string name, IGrainFactory grains, string invalid)
     {
         if (ModelRules.CheckName(name) is { } nameError)
         {
             return (null, ApiResults.Error(nameError));
         }
-        var (ns, error) = Resolve(caller, requested);
+        var (ns, error) = Resolve(caller, requested, invalid);
         if (error is not null || ns is not null)
         {
             return (ns, error);

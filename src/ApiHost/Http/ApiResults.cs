@@ -1,4 +1,5 @@
 using Inference.Grains.Abstractions;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Inference.ApiHost.Http;
 
@@ -39,7 +40,9 @@ public static class ApiResults
 
     public static ErrorResult Error(ApiError error) => Error(StatusOf(error.Kind), error.Error, error.Details);
 
-    public static IResult From<T>(Result<T> result, Func<T, IResult> onSuccess) =>
+    /// <summary>A grain's answer as the route's typed result: its success shaped by <paramref name="onSuccess"/>, or
+    /// its error.</summary>
+    public static Results<TSuccess, ErrorResult> From<T, TSuccess>(Result<T> result, Func<T, TSuccess> onSuccess) where TSuccess : IResult =>
         result.IsSuccess ? onSuccess(result.Value!) : Error(result.Error!);
 
     /// <summary>The error text for a status the framework set without saying more (an unknown route, a wrong method).</summary>

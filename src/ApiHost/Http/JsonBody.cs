@@ -10,7 +10,7 @@ public static class JsonBody
 {
     public const int DefaultLimit = 64 * 1024;
 
-    public static async Task<(T? Value, IResult? Error)> ReadAsync<T>(HttpRequest request, int limit = DefaultLimit)
+    public static async Task<(T? Value, ErrorResult? Error)> ReadAsync<T>(HttpRequest request, int limit = DefaultLimit)
         where T : class
     {
         if (Refuse(request, limit) is { } refused)
@@ -40,7 +40,7 @@ public static class JsonBody
 
     /// <summary>The body as it came, held once (in the pieces it arrived in, never copied to grow), for a handler that
     /// forwards part of it as is; the same limits and errors as <see cref="ReadAsync{T}"/>.</summary>
-    public static async Task<(ReadOnlySequence<byte> Body, IResult? Error)> ReadRawAsync(HttpRequest request, int limit)
+    public static async Task<(ReadOnlySequence<byte> Body, ErrorResult? Error)> ReadRawAsync(HttpRequest request, int limit)
     {
         if (Refuse(request, limit) is { } refused)
         {
@@ -77,9 +77,9 @@ public static class JsonBody
         }
     }
 
-    public static IResult Invalid(JsonException e) => ApiResults.Invalid(Describe(e));
+    public static ErrorResult Invalid(JsonException e) => ApiResults.Invalid(Describe(e));
 
-    private static IResult? Refuse(HttpRequest request, int limit)
+    private static ErrorResult? Refuse(HttpRequest request, int limit)
     {
         if (request.ContentLength > limit)
         {
@@ -96,7 +96,7 @@ public static class JsonBody
         return null;
     }
 
-    private static IResult Unreadable(BadHttpRequestException e, int limit) =>
+    private static ErrorResult Unreadable(BadHttpRequestException e, int limit) =>
         e.StatusCode == StatusCodes.Status413PayloadTooLarge
             ? TooLarge(limit)
             // A body shorter than its Content-Length, a broken chunked encoding.
@@ -194,7 +194,7 @@ public static class JsonBody
 
     private static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
 
-    private static IResult TooLarge(int limit) => ApiResults.Invalid($"Request body exceeds {limit} bytes");
+    private static ErrorResult TooLarge(int limit) => ApiResults.Invalid($"Request body exceeds {limit} bytes");
 
     private static string Describe(JsonException e)
     {

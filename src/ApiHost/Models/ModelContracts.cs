@@ -1,21 +1,31 @@
+using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions.Models;
 
 namespace Inference.ApiHost.Models;
 
 public sealed record CreateModelRequest(
     string? Name, string? Framework, string? StorageUri, int? MinReplicas, int? MaxReplicas, int? ScaleTarget,
-    string? ScaleMetric, string? Namespace)
+    string? ScaleMetric, string? Namespace) : INamespacedRequest
 {
+    string? INamespacedRequest.RequestedNamespace => Namespace;
+
     public ModelSpec ToSpec() => new(Framework ?? "", StorageUri ?? "", MinReplicas, MaxReplicas, ScaleTarget, ScaleMetric);
 }
 
 public sealed record UpdateModelRequest(
     string? Framework, string? StorageUri, int? MinReplicas, int? MaxReplicas, int? ScaleTarget, string? ScaleMetric,
-    string? Namespace)
+    string? Namespace) : INamespacedRequest, IValidatedRequest
 {
+    string? INamespacedRequest.RequestedNamespace => Namespace;
+
     public ModelSpecPatch ToPatch() => new(Framework, StorageUri, MinReplicas, MaxReplicas, ScaleTarget, ScaleMetric);
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool IsEmpty => ToPatch() == new ModelSpecPatch();
+
+    public string? Problem() => IsEmpty
+        ? "Nothing to update: give at least one of framework, storageUri, minReplicas, maxReplicas, scaleTarget, scaleMetric"
+        : null;
 }
 
 public sealed record ModelConfig(string Framework, string StorageUri, int? MinReplicas, int? MaxReplicas, int? ScaleTarget, string? ScaleMetric)

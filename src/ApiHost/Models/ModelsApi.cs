@@ -6,6 +6,7 @@ using Inference.Grains.Abstractions.Models;
 using Inference.Grains.Abstractions.Tenants;
 using Microsoft.AspNetCore.Mvc;
 using Inference.Shared.Models;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Inference.ApiHost.Models;
 
@@ -13,90 +14,59 @@ public static class ModelsApi
 {
     public static IEndpointRouteBuilder MapModelsApi(this IEndpointRouteBuilder app)
     {
-        var models = app.MapGroup("/api/models").RequireAuthorization().WithAudit("model");
-        models.MapGet("", List);
-        models.MapPost("", Create);
-        models.MapGet("/{name}", Get);
-        models.MapPut("/{name}", Update);
-        models.MapDelete("/{name}", Delete);
+        var models = app.MapGroup("/api/models").RequireAuthorization().WithAudit("model").WithTags("Models");
+        models.MapGet("", List).WithTenantScope()
+            .WithName("ListModels").WithSummary("List the models the caller may see (an admin: every tenant's, or one namespace's)")
+            .ProducesErrors(400, 403);
+        models.MapPost("", Create).WithTenantScope(namespaceRequired: true)
+            .WithName("CreateModel").WithSummary("Create a model (a KServe InferenceService) in the caller's namespace")
+            .ProducesErrors(400, 403, 409, 502, 503);
+        var model = models.MapGroup("/{name}").WithTenantScope();
+        model.MapGet("", Get).WithName("GetModel").WithSummary("Get a model with its status").ProducesErrors(400, 403, 404);
+        model.MapPut("", Update).WithName("UpdateModel").WithSummary("Change a model's predictor settings")
+            .ProducesErrors(400, 403, 404, 409, 502, 503);
+        model.MapDelete("", Delete).WithName("DeleteModel").WithSummary("Delete a model (and unpublish it)")
+            .ProducesErrors(400, 403, 404, 502, 503);
         return app;
     }
 
-    private static async Task<IResult> List(HttpContext context, IGrainFactory grains, [FromQuery(Name = "namespace")] string? ns)
+    private static async Task<Ok<ModelListResponse>> List(TenantScope scope, IGrainFactory grains)
     {
-        var (scope, error) = TenantScope.Resolve(Caller.From(context.User), ns);
-        if (error is not null)
-        {
-            return error;
-        }
-        var listed = scope is not null
-            ? await grains.GetGrain<ITenantGrain>(scope).ListModelsAsync()
+        var listed = scope.Namespace is { } ns
+            ? await grains.GetGrain<ITenantGrain>(ns).ListModelsAsync()
             : await grains.GetGrain<ITenantListingGrain>(0).ListModelsAsync();
         var views = listed.Select(ModelResponse.From).ToList();
-        return Results.Json(new ModelListResponse(views, views.Count), ApiJson.Options);
+        return TypedResults.Ok(new ModelListResponse(views, views.Count));
     }
 
-    private static async Task<IResult> Create(HttpContext context, IGrainFactory grains)
+    private static async Task<Results<Created<ModelChangeResponse>, ErrorResult>> Create(
+        HttpContext context, TenantScope scope, Body<CreateModelRequest> body, IGrainFactory grains)
     {
-        var (request, error) = await JsonBody.ReadAsync<CreateModelRequest>(context.Request);
-        if (error is not null)
-        {
-            return error;
-        }
-        var caller = Caller.From(context.User);
-        var (ns, scopeError) = TenantScope.Resolve(caller, request!.Namespace);
-        if (scopeError is not null)
-        {
-            return scopeError;
-        }
-        if (ns is null)
-        {
-            return ApiResults.Invalid("Field 'namespace' is required for admin requests");
-        }
+        var request = body.Value;
+        var ns = scope.Required;
         context.SetAuditTarget(ns, request.Name);
         if (ModelRules.CheckName(request.Name) is { } nameError)
         {
             return ApiResults.Error(nameError);
         }
         var result = await grains.GetGrain<IModelGrain>(GrainKeys.Scoped(ns, request.Name!)).CreateAsync(request.ToSpec());
-        return ApiResults.From(result, view => Results.Json(
-            new ModelChangeResponse("Model created successfully", view.Name, view.Namespace, ModelConfig.From(view.Predictor), ModelResponse.From(view)),
-            ApiJson.Options, statusCode: StatusCodes.Status201Created));
+        // No Location header: the contract's answer carries the model itself.
+        return ApiResults.From(result, view => TypedResults.Created((string?)null, Changed("Model created successfully", view)));
     }
 
-    private static async Task<IResult> Get(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
-    {
-        var (model, error) = await Resolve(context, grains, name, ns);
-        return error ?? ApiResults.From(await model!.GetAsync(), view => Results.Json(ModelResponse.From(view), ApiJson.Options));
-    }
+    private static async Task<Results<Ok<ModelResponse>, ErrorResult>> Get(TenantScope scope, IGrainFactory grains, string name) =>
+        ApiResults.From(await Grain(grains, scope, name).GetAsync(), view => TypedResults.Ok(ModelResponse.From(view)));
 
-    private static async Task<IResult> Update(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
-    {
-        var (request, bodyError) = await JsonBody.ReadAsync<UpdateModelRequest>(context.Request);
-        if (bodyError is not null)
-        {
-            return bodyError;
-        }
-        if (request!.IsEmpty)
-        {
-            return ApiResults.Invalid("Nothing to update: give at least one of framework, storageUri, minReplicas, maxReplicas, scaleTarget, scaleMetric");
-        }
-        var (model, error) = await Resolve(context, grains, name, ns ?? request.Namespace);
-        return error ?? ApiResults.From(await model!.UpdateAsync(request.ToPatch()), view => Results.Json(
-            new ModelChangeResponse("Model updated successfully", view.Name, view.Namespace, ModelConfig.From(view.Predictor), ModelResponse.From(view)),
-            ApiJson.Options));
-    }
+    private static async Task<Results<Ok<ModelChangeResponse>, ErrorResult>> Update(
+        TenantScope scope, Body<UpdateModelRequest> body, IGrainFactory grains, string name) =>
+        ApiResults.From(await Grain(grains, scope, name).UpdateAsync(body.Value.ToPatch()), view => TypedResults.Ok(Changed("Model updated successfully", view)));
 
-    private static async Task<IResult> Delete(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
-    {
-        var (model, error) = await Resolve(context, grains, name, ns);
-        return error ?? ApiResults.From(await model!.DeleteAsync(), _ => Results.Json(new MessageResponse("Model deleted successfully"), ApiJson.Options));
-    }
+    private static async Task<Results<Ok<MessageResponse>, ErrorResult>> Delete(TenantScope scope, IGrainFactory grains, string name) =>
+        ApiResults.From(await Grain(grains, scope, name).DeleteAsync(), _ => TypedResults.Ok(new MessageResponse("Model deleted successfully")));
 
-    private static async Task<(IModelGrain? Model, IResult? Error)> Resolve(HttpContext context, IGrainFactory grains, string name, string? ns)
-    {
-        var (resolved, error) = await TenantScope.ResolveModelAsync(Caller.From(context.User), ns, name, grains);
-        context.SetAuditTarget(resolved ?? ns, name);
-        return error is not null ? (null, error) : (grains.GetGrain<IModelGrain>(GrainKeys.Scoped(resolved!, name)), null);
-    }
+    private static IModelGrain Grain(IGrainFactory grains, TenantScope scope, string name) =>
+        grains.GetGrain<IModelGrain>(GrainKeys.Scoped(scope.Required, name));
+
+    private static ModelChangeResponse Changed(string message, ModelView view) =>
+        new(message, view.Name, view.Namespace, ModelConfig.From(view.Predictor), ModelResponse.From(view));
 }

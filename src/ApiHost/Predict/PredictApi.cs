@@ -6,6 +6,7 @@ using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Models;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Inference.Shared.Models;
 
@@ -28,51 +29,30 @@ public static class PredictApi
 
     public static IEndpointRouteBuilder MapPredictApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/models/{name}/predict", Predict).RequireAuthorization();
+        app.MapGroup("/api/models/{name}/predict").RequireAuthorization().WithTenantScope().WithTags("Models")
+            .MapPost("", Predict).WithName("Predict")
+            .WithSummary("Send inputData to the model (KServe v1) and stream its answer back as it comes")
+            .Produces<System.Text.Json.JsonElement>(StatusCodes.Status200OK)
+            .ProducesErrors(400, 403, 404, 409, 502, 503, 504);
         return app;
     }
 
-    private static async Task<IResult> Predict(HttpContext context, IGrainFactory grains, IHttpClientFactory clients,
-        IOptions<PredictOptions> options, ILoggerFactory loggers, string name, [FromQuery(Name = "namespace")] string? ns)
+    private static async Task<Results<EmptyHttpResult, ErrorResult>> Predict(HttpContext context, TenantScope scope, PredictBody body,
+        IGrainFactory grains, IHttpClientFactory clients, IOptions<PredictOptions> options, ILoggerFactory loggers, string name)
     {
         var settings = options.Value;
         // The body is held once, as it came; inputData is forwarded as a slice of it, never parsed into a document
         // and written out again.
-        var (body, bodyError) = await JsonBody.ReadRawAsync(context.Request, settings.MaxRequestBytes);
-        if (bodyError is not null)
-        {
-            return bodyError;
-        }
-        PredictEnvelope request;
-        try
-        {
-            request = PredictEnvelope.Read(body);
-        }
-        catch (JsonException e)
-        {
-            return JsonBody.Invalid(e);
-        }
-        if (request.InputData is not { } input)
-        {
-            return ApiResults.Invalid("Field 'inputData' is required and must be a JSON object");
-        }
-        if (ModelRules.CheckName(name) is { } nameError)
-        {
-            return ApiResults.Error(nameError);
-        }
-        var caller = Caller.From(context.User);
+        var request = body.Envelope;
+        var input = body.Input;
         var custom = request.ConnectionSettings is { UseCustom: true } c ? c : null;
-        if (custom is not null && !caller.IsAdmin)
+        if (custom is not null && !scope.Caller.IsAdmin)
         {
             return ApiResults.Error(StatusCodes.Status403Forbidden, "Insufficient permissions",
                 "Custom connection settings are for admins only");
         }
-        var (tenant, scopeError) = await TenantScope.ResolveModelAsync(caller, ns ?? request.Namespace, name, grains);
-        if (scopeError is not null)
-        {
-            return scopeError;
-        }
-        var found = await grains.GetGrain<IModelGrain>(GrainKeys.Scoped(tenant!, name)).GetAsync();
+        var tenant = scope.Required;
+        var found = await grains.GetGrain<IModelGrain>(GrainKeys.Scoped(tenant, name)).GetAsync();
         if (!found.IsSuccess)
         {
             return ApiResults.Error(found.Error!);
@@ -129,14 +109,14 @@ public static class PredictApi
                     : ApiResults.Error(StatusCodes.Status502BadGateway, "Model returned an error", $"Upstream status {(int)response.StatusCode}: {text}");
             }
             await CopyAnswerAsync(context, response, settings, logger, timeout.Token);
-            return Results.Empty;
+            return TypedResults.Empty;
         }
         catch (Exception e) when (context.Response.HasStarted && e is OperationCanceledException or HttpRequestException or IOException)
         {
             // Part of the answer is on its way: a status can no longer say what went wrong, a cut connection does.
             logger.LogWarning("Prediction for {Tenant}/{Model} broke off while streaming the answer: {Error}", tenant, name, e.Message);
             context.Abort();
-            return Results.Empty;
+            return TypedResults.Empty;
         }
         catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
         {
@@ -152,7 +132,7 @@ public static class PredictApi
         }
     }
 
-    private static IResult ResponseTooLarge(PredictOptions settings) =>
+    private static ErrorResult ResponseTooLarge(PredictOptions settings) =>
         ApiResults.Error(StatusCodes.Status502BadGateway, "Model response too large",
             $"The model answered more than {settings.MaxResponseBytes} bytes");
 

@@ -73,6 +73,58 @@ public sealed record PredictEnvelope(ReadOnlySequence<byte>? InputData, Connecti
     }
 }
 
+/// <summary>The body of a prediction as a handler parameter: held once as it came (<see cref="JsonBody.ReadRawAsync"/>),
+/// its top level read by <see cref="PredictEnvelope"/>; a failure is kept for the tenant-scope filter to answer first.</summary>
+public sealed class PredictBody : IRequestBody, Microsoft.AspNetCore.Http.Metadata.IEndpointParameterMetadataProvider
+{
+    private readonly PredictEnvelope? _envelope;
+
+    private PredictBody(PredictEnvelope? envelope, ErrorResult? error)
+    {
+        _envelope = envelope;
+        Error = error;
+    }
+
+    public PredictEnvelope Envelope => _envelope ?? throw new InvalidOperationException("The prediction body was not read; is the route missing WithTenantScope()?");
+
+    /// <summary>The model's input, a slice of the body.</summary>
+    public ReadOnlySequence<byte> Input => Envelope.InputData!.Value;
+
+    public ErrorResult? Error { get; }
+
+    public string? RequestedNamespace => _envelope?.Namespace;
+
+    public ErrorResult? CheckNamespace(string? requested) => null;
+
+    public static async ValueTask<PredictBody?> BindAsync(HttpContext context)
+    {
+        var settings = context.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<PredictOptions>>().Value;
+        var (body, error) = await JsonBody.ReadRawAsync(context.Request, settings.MaxRequestBytes);
+        if (error is not null)
+        {
+            return new PredictBody(null, error);
+        }
+        PredictEnvelope envelope;
+        try
+        {
+            envelope = PredictEnvelope.Read(body);
+        }
+        catch (JsonException e)
+        {
+            return new PredictBody(null, JsonBody.Invalid(e));
+        }
+        return envelope.InputData is null
+            ? new PredictBody(null, ApiResults.Invalid("Field 'inputData' is required and must be a JSON object"))
+            : new PredictBody(envelope, null);
+    }
+
+    public static void PopulateMetadata(System.Reflection.ParameterInfo parameter, EndpointBuilder builder) =>
+        builder.Metadata.Add(new Microsoft.AspNetCore.Http.Metadata.AcceptsMetadata(["application/json"], typeof(PredictRequest)));
+}
+
+/// <summary>The body of a prediction as documented (OpenAPI): <see cref="InputData"/> goes to the model as sent.</summary>
+public sealed record PredictRequest(System.Text.Json.Nodes.JsonObject InputData, ConnectionSettings? ConnectionSettings, string? Namespace);
+
 /// <summary>A request body that is a slice of another body, sent as is.</summary>
 public sealed class SequenceContent(ReadOnlySequence<byte> body) : HttpContent
 {

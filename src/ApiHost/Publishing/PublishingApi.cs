@@ -7,6 +7,7 @@ using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Publishing;
 using Inference.Grains.Abstractions.Tenants;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Inference.ApiHost.Publishing;
 
@@ -14,123 +15,72 @@ public static class PublishingApi
 {
     public static IEndpointRouteBuilder MapPublishingApi(this IEndpointRouteBuilder app)
     {
-        var publish = app.MapGroup("/api/models/{name}/publish").RequireAuthorization().WithAudit("publication");
-        publish.MapPost("", Publish);
-        publish.MapPut("", Update);
-        publish.MapGet("", Get);
-        publish.MapDelete("", Unpublish);
-        publish.MapPost("/rotate-key", RotateKey).WithAuditAction("key.rotate");
-        app.MapGet("/api/published-models", List).RequireAuthorization();
+        var publish = app.MapGroup("/api/models/{name}/publish").RequireAuthorization().WithAudit("publication")
+            .WithTenantScope().WithTags("Publishing");
+        publish.MapPost("", Publish).WithName("PublishModel")
+            .WithSummary("Publish a Ready model behind the gateway with an API key (shown in full only in this answer)")
+            .ProducesErrors(400, 403, 404, 409, 502, 503);
+        publish.MapPut("", Update).WithName("UpdatePublication").WithSummary("Change a publication's route, limits or metadata")
+            .ProducesErrors(400, 403, 404, 409, 502, 503);
+        publish.MapGet("", Get).WithName("GetPublication").WithSummary("Get a model's publication (the key masked)")
+            .ProducesErrors(400, 403, 404);
+        publish.MapDelete("", Unpublish).WithName("UnpublishModel").WithSummary("Remove a model's publication and revoke its key")
+            .ProducesErrors(400, 403, 404, 502, 503);
+        publish.MapPost("/rotate-key", RotateKey).WithAuditAction("key.rotate").WithName("RotateApiKey")
+            .WithSummary("Issue a new API key (shown in full only in this answer); the old one stops now or after a grace period")
+            .ProducesErrors(400, 403, 404, 409, 503);
+        app.MapGroup("/api/published-models").RequireAuthorization().WithTenantScope().WithTags("Publishing")
+            .MapGet("", List).WithName("ListPublishedModels").WithSummary("List the publications the caller may see (keys masked)")
+            .ProducesErrors(400, 403);
         return app;
     }
 
-    private static async Task<IResult> Publish(HttpContext context, IGrainFactory grains, ApiKeySigner signer, string name, [FromQuery(Name = "namespace")] string? ns)
+    private static async Task<Results<Created<PublishChangeResponse>, ErrorResult>> Publish(
+        TenantScope scope, Body<PublishRequest> body, IGrainFactory grains, ApiKeySigner signer, string name)
     {
-        var (request, bodyError) = await ReadConfigAsync(context.Request);
-        if (bodyError is not null)
-        {
-            return bodyError;
-        }
-        var tenantId = request!.Config!.TenantId;
-        var (grain, error) = await Resolve(context, grains, name, ns ?? request.Namespace ?? tenantId, tenantId);
-        if (error is not null)
-        {
-            return error;
-        }
         var key = signer.Create();
-        var result = await grain!.PublishAsync(request.ToSpec(), key);
-        return ApiResults.From(result, view => Results.Json(
-            new PublishChangeResponse("Model published successfully", PublishedModelResponse.From(view)),
-            ApiJson.Options, statusCode: StatusCodes.Status201Created));
+        var result = await Grain(grains, scope, name).PublishAsync(body.Value.ToSpec(), key);
+        // No Location header: the answer carries the publication, and the key only this once.
+        return ApiResults.From(result, view => TypedResults.Created((string?)null,
+            new PublishChangeResponse("Model published successfully", PublishedModelResponse.From(view))));
     }
 
-    private static async Task<IResult> Update(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
+    private static async Task<Results<Ok<PublishChangeResponse>, ErrorResult>> Update(
+        TenantScope scope, Body<PublishRequest> body, IGrainFactory grains, string name)
     {
-        var (request, bodyError) = await ReadConfigAsync(context.Request);
-        if (bodyError is not null)
-        {
-            return bodyError;
-        }
-        if (request!.UnchangeableField() is { } field)
+        var request = body.Value;
+        if (request.UnchangeableField() is { } field)
         {
             return ApiResults.Invalid($"Field '{field}' cannot be changed on a published model; unpublish and publish again");
         }
-        var tenantId = request.Config!.TenantId;
-        var (grain, error) = await Resolve(context, grains, name, ns ?? request.Namespace ?? tenantId, tenantId);
-        return error ?? ApiResults.From(await grain!.UpdateAsync(request.ToPatch()), view => Results.Json(
-            new PublishChangeResponse("Published model updated successfully", PublishedModelResponse.From(view)), ApiJson.Options));
+        return ApiResults.From(await Grain(grains, scope, name).UpdateAsync(request.ToPatch()), view => TypedResults.Ok(
+            new PublishChangeResponse("Published model updated successfully", PublishedModelResponse.From(view))));
     }
 
-    private static async Task<IResult> Get(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
-    {
-        var (grain, error) = await Resolve(context, grains, name, ns, null);
-        return error ?? ApiResults.From(await grain!.GetAsync(), view => Results.Json(PublishedModelResponse.From(view), ApiJson.Options));
-    }
+    private static async Task<Results<Ok<PublishedModelResponse>, ErrorResult>> Get(TenantScope scope, IGrainFactory grains, string name) =>
+        ApiResults.From(await Grain(grains, scope, name).GetAsync(), view => TypedResults.Ok(PublishedModelResponse.From(view)));
 
-    private static async Task<IResult> Unpublish(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns)
-    {
-        var (grain, error) = await Resolve(context, grains, name, ns, null);
-        return error ?? ApiResults.From(await grain!.UnpublishAsync(), _ => Results.Json(new MessageResponse("Model unpublished successfully"), ApiJson.Options));
-    }
+    private static async Task<Results<Ok<MessageResponse>, ErrorResult>> Unpublish(TenantScope scope, IGrainFactory grains, string name) =>
+        ApiResults.From(await Grain(grains, scope, name).UnpublishAsync(), _ => TypedResults.Ok(new MessageResponse("Model unpublished successfully")));
 
-    private static async Task<IResult> RotateKey(HttpContext context, IGrainFactory grains, ApiKeySigner signer, string name, [FromQuery(Name = "namespace")] string? ns)
+    private static async Task<Results<Ok<RotateKeyResponse>, ErrorResult>> RotateKey(
+        TenantScope scope, [OptionalBody] Body<RotateKeyRequest> body, IGrainFactory grains, ApiKeySigner signer, string name)
     {
-        var request = new RotateKeyRequest(null, null);
-        if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
-        {
-            var (body, bodyError) = await JsonBody.ReadAsync<RotateKeyRequest>(context.Request);
-            if (bodyError is not null)
-            {
-                return bodyError;
-            }
-            request = body!;
-        }
-        var (grain, error) = await Resolve(context, grains, name, ns ?? request.Namespace, null);
-        if (error is not null)
-        {
-            return error;
-        }
         var key = signer.Create();
-        var result = await grain!.RotateKeyAsync(key, TimeSpan.FromSeconds(request.GracePeriodSeconds ?? 0));
-        return ApiResults.From(result, rotated => Results.Json(
-            new RotateKeyResponse("API key rotated successfully", key.FullKey, rotated.UpdatedAt, rotated.OldKeyValidUntil), ApiJson.Options));
+        var grace = TimeSpan.FromSeconds(body.ValueOrNull?.GracePeriodSeconds ?? 0);
+        return ApiResults.From(await Grain(grains, scope, name).RotateKeyAsync(key, grace), rotated => TypedResults.Ok(
+            new RotateKeyResponse("API key rotated successfully", key.FullKey, rotated.UpdatedAt, rotated.OldKeyValidUntil)));
     }
 
-    private static async Task<IResult> List(HttpContext context, IGrainFactory grains, [FromQuery(Name = "namespace")] string? ns)
+    private static async Task<Ok<PublishedModelListResponse>> List(TenantScope scope, IGrainFactory grains)
     {
-        var (scope, error) = TenantScope.Resolve(Caller.From(context.User), ns);
-        if (error is not null)
-        {
-            return error;
-        }
-        var listed = scope is not null
-            ? await grains.GetGrain<ITenantGrain>(scope).ListPublishedAsync()
+        var listed = scope.Namespace is { } ns
+            ? await grains.GetGrain<ITenantGrain>(ns).ListPublishedAsync()
             : await grains.GetGrain<ITenantListingGrain>(0).ListPublishedAsync();
         var views = listed.Select(v => PublishedModelResponse.From(v, withDocumentation: false)).ToList();
-        return Results.Json(new PublishedModelListResponse(views, views.Count), ApiJson.Options);
+        return TypedResults.Ok(new PublishedModelListResponse(views, views.Count));
     }
 
-    /// <summary>The body of a publish or an update: a JSON object with a <c>config</c>.</summary>
-    private static async Task<(PublishRequest? Request, IResult? Error)> ReadConfigAsync(HttpRequest http)
-    {
-        var (request, error) = await JsonBody.ReadAsync<PublishRequest>(http);
-        return error is not null ? (null, error)
-            : request!.Config is null ? (null, ApiResults.Invalid("Field 'config' is required"))
-            : (request, null);
-    }
-
-    /// <summary>The publication grain of a named model in the caller's scope; a tenant naming another tenant
-    /// (query, body or config.tenantId) is refused with 403.</summary>
-    private static async Task<(IPublishedModelGrain? Grain, IResult? Error)> Resolve(
-        HttpContext context, IGrainFactory grains, string name, string? ns, string? tenantId)
-    {
-        var caller = Caller.From(context.User);
-        if (tenantId is not null && ns is not null && tenantId != ns)
-        {
-            return (null, ApiResults.Invalid("Field 'config.tenantId' must match 'namespace'"));
-        }
-        var (resolved, error) = await TenantScope.ResolveModelAsync(caller, ns, name, grains);
-        context.SetAuditTarget(resolved ?? ns, name);
-        return error is not null ? (null, error) : (grains.GetGrain<IPublishedModelGrain>(GrainKeys.Scoped(resolved!, name)), null);
-    }
+    private static IPublishedModelGrain Grain(IGrainFactory grains, TenantScope scope, string name) =>
+        grains.GetGrain<IPublishedModelGrain>(GrainKeys.Scoped(scope.Required, name));
 }

@@ -1,3 +1,4 @@
+using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions.Publishing;
 
 namespace Inference.ApiHost.Publishing;
@@ -15,8 +16,18 @@ public sealed record PublishConfigBody(
 
 /// <summary>Body of POST and PUT <c>/api/models/{name}/publish</c>: <c>{config: {...}}</c>; admins may name the
 /// tenant as <c>namespace</c> (or <c>config.tenantId</c>, or the query parameter).</summary>
-public sealed record PublishRequest(PublishConfigBody? Config, string? Namespace)
+public sealed record PublishRequest(PublishConfigBody? Config, string? Namespace) : INamespacedRequest, IValidatedRequest
 {
+    string? INamespacedRequest.RequestedNamespace => Namespace ?? Config?.TenantId;
+
+    /// <summary>A tenant named twice must be the same one.</summary>
+    ErrorResult? INamespacedRequest.CheckNamespace(string? requested) =>
+        Config?.TenantId is { } tenantId && requested is not null && tenantId != requested
+            ? ApiResults.Invalid("Field 'config.tenantId' must match 'namespace'")
+            : null;
+
+    public string? Problem() => Config is null ? "Field 'config' is required" : null;
+
     public PublishSpec ToSpec() => new(
         Config?.ModelType, Config?.ExternalPath, Config?.PublicHostname, Config?.RateLimiting?.ToPatch(),
         Config?.Authentication?.RequireApiKey ?? true, Config?.Authentication?.AllowedTenants ?? [],
@@ -34,7 +45,10 @@ public sealed record PublishRequest(PublishConfigBody? Config, string? Namespace
         : null;
 }
 
-public sealed record RotateKeyRequest(int? GracePeriodSeconds, string? Namespace);
+public sealed record RotateKeyRequest(int? GracePeriodSeconds, string? Namespace) : INamespacedRequest
+{
+    string? INamespacedRequest.RequestedNamespace => Namespace;
+}
 
 public sealed record RateLimitingResponse(int RequestsPerMinute, int RequestsPerHour, long TokensPerHour, int BurstLimit);
 

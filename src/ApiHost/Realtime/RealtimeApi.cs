@@ -1,6 +1,7 @@
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions.Events;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Orleans.Streams;
@@ -24,19 +25,18 @@ public static class RealtimeApi
 
     public static IEndpointRouteBuilder MapRealtimeApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet(Path, Connect).RequireAuthorization();
+        app.MapGroup(Path).RequireAuthorization().WithTenantScope().WithTags("Live changes")
+            .MapGet("", Connect).WithName("WatchChanges")
+            .WithSummary("Live change events over a WebSocket (upgrade request; the token may also come as ?access_token=)")
+            .ProducesErrors(400, 403, 429, 503);
         return app;
     }
 
-    private static async Task<IResult> Connect(HttpContext context, IClusterClient cluster, IOptions<RealtimeOptions> options,
-        RealtimeStats stats, TimeProvider time, ILoggerFactory loggers, [FromQuery(Name = "namespace")] string? ns, [FromQuery] string? model)
+    private static async Task<Results<EmptyHttpResult, ErrorResult>> Connect(HttpContext context, TenantScope tenantScope, IClusterClient cluster,
+        IOptions<RealtimeOptions> options, RealtimeStats stats, TimeProvider time, ILoggerFactory loggers, [FromQuery] string? model)
     {
-        var caller = Caller.From(context.User);
-        var (tenant, scopeError) = TenantScope.Resolve(caller, ns);
-        if (scopeError is not null)
-        {
-            return scopeError;
-        }
+        var caller = tenantScope.Caller;
+        var tenant = tenantScope.Namespace;
         if (model is not null && ModelRules.CheckName(model) is { } modelError)
         {
             return ApiResults.Error(modelError);
@@ -98,7 +98,7 @@ public static class RealtimeApi
         {
             stats.Closed(user);
         }
-        return Results.Empty;
+        return TypedResults.Empty;
     }
 
     /// <summary>When the token the socket was opened with expires (its <c>exp</c>, which validation required).</summary>
