@@ -111,6 +111,7 @@ public static class ApiHostApp
         builder.Services.AddRealtime();
         builder.Services.AddPredictProxy();
         builder.Services.AddSettings<RateLimitOptions>(RateLimitOptions.Section, o => o.Problem());
+        builder.Services.AddApiReference();
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -144,6 +145,7 @@ public static class ApiHostApp
         app.MapRealtimeApi();
         app.MapPublishingApi();
         app.MapKeyValidationApi();
+        app.MapApiReference();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

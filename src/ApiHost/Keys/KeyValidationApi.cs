@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
+using Inference.ApiHost.Auth;
 using Inference.Grains.Abstractions.Keys;
 using Microsoft.Extensions.Primitives;
 
@@ -49,16 +50,34 @@ public static class KeyValidationApi
         var signer = app.ServiceProvider.GetRequiredService<ApiKeySigner>();
         RequestDelegate validate = context => Validate(context, throttle, keys, signer);
         app.MapPost(Path, validate).AllowAnonymous().WithMetadata(ShortcutMarker.Instance)
-            .WithName("ValidateApiKey").WithSummary("Validate an API key (the contract's form: any publication's key)");
+            .WithName("ValidateApiKey").WithSummary("Validate an API key (the contract's form: any publication's key)")
+            .Describe(validate, forwarded: false);
         // Envoy's HTTP external authorization sends the original request's method, with the policy's path prefixed
         // to the original path.
         app.MapMethods(Path + "/{namespace}/{model}/{**forwardedPath}", ForwardedMethods, validate).AllowAnonymous().WithMetadata(ShortcutMarker.Instance)
-            .WithName("ValidateApiKeyForPublication").WithSummary("Validate an API key for one publication, as its SecurityPolicy calls it");
+            .WithName("ValidateApiKeyForPublication").WithSummary("Validate an API key for one publication, as its SecurityPolicy calls it")
+            .Describe(validate, forwarded: true);
         return app;
     }
 
     private static readonly string[] ForwardedMethods = [HttpMethods.Get, HttpMethods.Head, HttpMethods.Post, HttpMethods.Put,
         HttpMethods.Delete, HttpMethods.Patch, HttpMethods.Options];
+
+    /// <summary>What the reference says of a validation route: anonymous (the gateway calls it), exempt from tenant
+    /// scope, the key in a header or the body, and every answer in <see cref="ValidateKeyResponse"/>'s shape.</summary>
+    private static IEndpointConventionBuilder Describe(this IEndpointConventionBuilder route, RequestDelegate handler, bool forwarded)
+    {
+        // A RequestDelegate endpoint carries no method for the API explorer to read; this one's takes the context only.
+        route.WithMetadata(handler.Method);
+        route.WithoutTenantScope("anonymous: the gateway asks about any publication's key").WithTags("Key validation")
+            .WithMetadata(new Microsoft.AspNetCore.Http.Metadata.AcceptsMetadata(["application/json"], typeof(ValidateKeyRequest), isOptional: true));
+        int[] statuses = forwarded ? [200, 400, 401, 403, 429] : [200, 400, 401, 429];
+        foreach (var status in statuses)
+        {
+            route.WithMetadata(new ProducesResponseTypeMetadata(status, typeof(ValidateKeyResponse), ["application/json"]));
+        }
+        return route;
+    }
 
     /// <summary>Answers key validations ahead of routing and of the middlewares after it: a validation is anonymous,
     /// exempt from the caller limit and never a WebSocket, so authentication (a request scope, a JwtBearer handler,
