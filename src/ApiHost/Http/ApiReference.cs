@@ -52,10 +52,10 @@ public static class ApiReference
             {
                 // Nulls are left out of answers (ApiJson: WhenWritingNull), so a property that may be null may be
                 // absent: it is not required.
-                if (context.JsonPropertyInfo is null && context.JsonTypeInfo.Kind == System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object
+                if (context.JsonTypeInfo.Kind == System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object
                     && schema.Required is { Count: > 0 } required)
                 {
-                    foreach (var property in context.JsonTypeInfo.Properties.Where(p => p.IsGetNullable))
+                    foreach (var property in context.JsonTypeInfo.Properties.Where(p => p.IsGetNullable || Nullable.GetUnderlyingType(p.PropertyType) is not null))
                     {
                         required.Remove(property.Name);
                     }
