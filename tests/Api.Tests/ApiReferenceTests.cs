@@ -184,6 +184,24 @@ public sealed class ApiReferenceTests(ApiFixture api)
         Assert.True(checks.Count >= 40, string.Join("\n", checks));
     }
 
+    /// <summary>The check above can fail: an answer the document does not describe (a field of the wrong type, a field
+    /// it does not name, a status it does not declare) is refused.</summary>
+    [Fact]
+    public async Task The_check_refuses_answers_the_document_does_not_describe()
+    {
+        var document = await DocumentAsync();
+        HttpResponseMessage Answer(HttpStatusCode status, string body) => new(status) { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+        await AssertMatchesAsync(document, Answer(HttpStatusCode.NotFound, "{\"error\":\"Model not found\"}"), "get", "/api/models/{name}");
+        await Assert.ThrowsAnyAsync<Xunit.Sdk.XunitException>(() =>
+            AssertMatchesAsync(document, Answer(HttpStatusCode.NotFound, "{\"error\":404}"), "get", "/api/models/{name}"));
+        await Assert.ThrowsAnyAsync<Xunit.Sdk.XunitException>(() =>
+            AssertMatchesAsync(document, Answer(HttpStatusCode.NotFound, "{\"error\":\"Model not found\",\"stack\":\"...\"}"), "get", "/api/models/{name}"));
+        await Assert.ThrowsAnyAsync<Xunit.Sdk.XunitException>(() =>
+            AssertMatchesAsync(document, Answer(HttpStatusCode.OK, "{\"models\":[{\"name\":\"m\"}],\"total\":1}"), "get", "/api/models"));
+        await Assert.ThrowsAnyAsync<Xunit.Sdk.XunitException>(() =>
+            AssertMatchesAsync(document, Answer(HttpStatusCode.Conflict, "{\"error\":\"x\"}"), "get", "/api/published-models"));
+    }
+
     /// <summary>The answer's body validates against the schema the document declares for its status, and the
     /// rate-limit headers it carries are declared.</summary>
     private static async Task AssertMatchesAsync(JsonObject document, HttpResponseMessage response, string method, string template)
