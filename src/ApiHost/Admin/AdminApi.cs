@@ -25,7 +25,7 @@ public static class AdminApi
             .ProducesErrors(403, 502, 503);
         admin.MapPost("/kubectl", Kubectl).WithName("RunKubectl")
             .WithSummary("Run a read-only kubectl command (get, describe, logs) through the Kubernetes client")
-            .Accepts<KubectlRequest>("application/json")
+            .WithMetadata(new RequestBodyType(typeof(KubectlRequest)))
             .ProducesErrors(400, 403, 503);
         return app;
     }

@@ -39,7 +39,7 @@ public static class AuditEndpoints
                 await Record(context, action, status);
                 throw;
             }
-            await Record(context, action, result is IStatusCodeHttpResult { StatusCode: { } code } ? code : context.Response.StatusCode);
+            await Record(context, action, StatusOf(result) ?? context.Response.StatusCode);
             return result;
         });
 
@@ -73,6 +73,15 @@ public static class AuditEndpoints
         var log = context.RequestServices.GetRequiredService<IAuditLog>();
         return log.WriteAsync(AuditRecord.For(context, action, tenant, targetText, status));
     }
+
+    /// <summary>The status a handler's result will answer with; a typed union (<c>Results&lt;Ok&lt;T&gt;, ErrorResult&gt;</c>)
+    /// holds the one it chose.</summary>
+    private static int? StatusOf(object? result) => result switch
+    {
+        IStatusCodeHttpResult { StatusCode: { } code } => code,
+        INestedHttpResult nested => StatusOf(nested.Result),
+        _ => null,
+    };
 
     private static string Verb(string method) => method.ToUpperInvariant() switch
     {

@@ -18,7 +18,7 @@ public static class AuthApi
     {
         app.MapPost("/api/admin/login", Login).AllowAnonymous().WithoutTenantScope("anonymous: it issues the admin's token")
             .WithTags("Admin").WithName("AdminLogin").WithSummary("Log in as the admin and receive a token")
-            .Accepts<LoginRequest>("application/json")
+            .WithMetadata(new RequestBodyType(typeof(LoginRequest)))
             .ProducesErrors(400, 401, 429);
         return app;
     }

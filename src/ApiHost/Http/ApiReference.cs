@@ -84,12 +84,23 @@ public static class ApiReference
     /// <summary>What the endpoints' metadata cannot say by itself: who may call (bearer JWT, or no one's token for key
     /// validation), the tenant-scope query parameter, the statuses every authenticated route shares, and the
     /// rate-limit headers.</summary>
-    private static Task DescribeOperation(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancel)
+    private static async Task DescribeOperation(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancel)
     {
         var metadata = context.Description.ActionDescriptor.EndpointMetadata;
         var path = "/" + (context.Description.RelativePath ?? "");
         var anonymous = metadata.OfType<IAllowAnonymous>().Any() || !metadata.OfType<IAuthorizeData>().Any();
         operation.Responses ??= new OpenApiResponses();
+        if (metadata.OfType<RequestBodyType>().FirstOrDefault() is { } body && operation.RequestBody is null)
+        {
+            operation.RequestBody = new OpenApiRequestBody
+            {
+                Required = !body.Optional,
+                Content = new Dictionary<string, OpenApiMediaType>
+                {
+                    ["application/json"] = new OpenApiMediaType { Schema = await SchemaAsync(body.Type, context, cancel) },
+                },
+            };
+        }
         if (metadata.OfType<TenantScoped>().FirstOrDefault() is { } scoped)
         {
             operation.Parameters ??= [];
@@ -154,7 +165,14 @@ public static class ApiReference
                 concrete.Headers["Retry-After"] = Header(JsonSchemaType.Integer, "Seconds to wait before retrying");
             }
         }
-        return Task.CompletedTask;
+    }
+
+    /// <summary>A request body's schema as a component of the document, shared by the routes that take it.</summary>
+    private static async Task<IOpenApiSchema> SchemaAsync(Type type, OpenApiOperationTransformerContext context, CancellationToken cancel)
+    {
+        var schema = await context.GetOrCreateSchemaAsync(type, null, cancel);
+        context.Document!.AddComponent(type.Name, schema);
+        return new OpenApiSchemaReference(type.Name, context.Document);
     }
 
     /// <summary>The headers a validation reads and answers with (Authorization: Bearer pk_... is read too; OpenAPI

@@ -32,6 +32,10 @@ public interface IRequestBody
     ErrorResult? CheckNamespace(string? requested);
 }
 
+/// <summary>The type of a route's JSON request body, for the OpenAPI document. Not <c>IAcceptsMetadata</c>: routing
+/// would then answer a wrong content type with its own 415, before <see cref="JsonBody"/> answers the contract's 400.</summary>
+public sealed record RequestBodyType(Type Type, bool Optional = false);
+
 /// <summary>Marks a body parameter that may be left out (an empty request body): the handler gets
 /// <see cref="Body{T}.ValueOrNull"/> null.</summary>
 [AttributeUsage(AttributeTargets.Parameter)]
@@ -79,6 +83,5 @@ public sealed class Body<T> : IRequestBody, IEndpointParameterMetadataProvider w
     }
 
     public static void PopulateMetadata(ParameterInfo parameter, EndpointBuilder builder) =>
-        builder.Metadata.Add(new AcceptsMetadata(["application/json"], typeof(T),
-            isOptional: parameter.GetCustomAttribute<OptionalBodyAttribute>() is not null));
+        builder.Metadata.Add(new RequestBodyType(typeof(T), parameter.GetCustomAttribute<OptionalBodyAttribute>() is not null));
 }

@@ -70,7 +70,7 @@ public static class KeyValidationApi
         // A RequestDelegate endpoint carries no method for the API explorer to read; this one's takes the context only.
         route.WithMetadata(handler.Method);
         route.WithoutTenantScope("anonymous: the gateway asks about any publication's key").WithTags("Key validation")
-            .WithMetadata(new Microsoft.AspNetCore.Http.Metadata.AcceptsMetadata(["application/json"], typeof(ValidateKeyRequest), isOptional: true));
+            .WithMetadata(new Inference.ApiHost.Http.RequestBodyType(typeof(ValidateKeyRequest), Optional: true));
         int[] statuses = forwarded ? [200, 400, 401, 403, 429] : [200, 400, 401, 429];
         foreach (var status in statuses)
         {

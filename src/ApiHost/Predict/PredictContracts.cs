@@ -119,7 +119,7 @@ public sealed class PredictBody : IRequestBody, Microsoft.AspNetCore.Http.Metada
     }
 
     public static void PopulateMetadata(System.Reflection.ParameterInfo parameter, EndpointBuilder builder) =>
-        builder.Metadata.Add(new Microsoft.AspNetCore.Http.Metadata.AcceptsMetadata(["application/json"], typeof(PredictRequest)));
+        builder.Metadata.Add(new RequestBodyType(typeof(PredictRequest)));
 }
 
 /// <summary>The body of a prediction as documented (OpenAPI): <see cref="InputData"/> goes to the model as sent.</summary>
