@@ -73,6 +73,21 @@ public sealed class ApiReferenceTests(ApiFixture api)
     }
 
     [Fact]
+    public async Task Every_operation_has_a_unique_name_and_a_success_answer()
+    {
+        var operations = (await DocumentAsync())["paths"]!.AsObject()
+            .SelectMany(p => p.Value!.AsObject().Where(o => o.Value is JsonObject op && op.ContainsKey("responses")).Select(o => (Path: p.Key, Method: o.Key, Operation: o.Value!)))
+            .ToList();
+        var names = operations.Where(o => o.Path.StartsWith("/api/") || o.Path == "/ws").Select(o => o.Operation["operationId"]?.GetValue<string>()).ToList();
+        Assert.DoesNotContain(null, names);
+        Assert.Equal(names.Count, names.Distinct().Count());
+        foreach (var (path, method, operation) in operations)
+        {
+            Assert.True(operation["responses"]!.AsObject().Any(r => r.Key[0] is '1' or '2'), $"{method} {path} declares no success");
+        }
+    }
+
+    [Fact]
     public async Task Security_is_a_bearer_token_except_for_key_validation_and_login()
     {
         var document = await DocumentAsync();

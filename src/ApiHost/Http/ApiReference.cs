@@ -90,6 +90,13 @@ public static class ApiReference
         var path = "/" + (context.Description.RelativePath ?? "");
         var anonymous = metadata.OfType<IAllowAnonymous>().Any() || !metadata.OfType<IAuthorizeData>().Any();
         operation.Responses ??= new OpenApiResponses();
+        // One endpoint serving several methods (forwarded key validation) is one operation per method: names must
+        // stay unique.
+        if (metadata.OfType<Microsoft.AspNetCore.Routing.IHttpMethodMetadata>().LastOrDefault() is { HttpMethods.Count: > 1 }
+            && operation.OperationId is { } id && context.Description.HttpMethod is { } method)
+        {
+            operation.OperationId = id + method[..1].ToUpperInvariant() + method[1..].ToLowerInvariant();
+        }
         if (metadata.OfType<RequestBodyType>().FirstOrDefault() is { } body && operation.RequestBody is null)
         {
             operation.RequestBody = new OpenApiRequestBody

@@ -28,6 +28,7 @@ public static class RealtimeApi
         app.MapGroup(Path).RequireAuthorization().WithTenantScope().WithTags("Live changes")
             .MapGet("", Connect).WithName("WatchChanges")
             .WithSummary("Live change events over a WebSocket (upgrade request; the token may also come as ?access_token=)")
+            .Produces(StatusCodes.Status101SwitchingProtocols)
             .ProducesErrors(400, 403, 429, 503);
         return app;
     }
