@@ -4,6 +4,7 @@ using Inference.ApiHost.Http;
 using Inference.ApiHost.Keys;
 using Inference.ApiHost.Models;
 using Inference.Grains.Abstractions;
+using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
 using Inference.Grains.Abstractions.Tenants;
 using Microsoft.AspNetCore.Mvc;
@@ -20,6 +21,7 @@ public static class PublishingApi
         publish.MapGet("", Get);
         publish.MapDelete("", Unpublish);
         publish.MapPost("/rotate-key", RotateKey).WithAuditAction("key.rotate");
+        publish.MapGet("/usage", Usage);
         app.MapGet("/api/published-models", List).RequireAuthorization();
         return app;
     }
@@ -94,6 +96,30 @@ public static class PublishingApi
         var result = await grain!.RotateKeyAsync(key, TimeSpan.FromSeconds(request.GracePeriodSeconds ?? 0));
         return ApiResults.From(result, rotated => Results.Json(
             new RotateKeyResponse("API key rotated successfully", key.FullKey, rotated.UpdatedAt, rotated.OldKeyValidUntil), ApiJson.Options));
+    }
+
+    /// <summary>Requests, tokens and 429s per minute over the last hour (<c>window=1h</c>, the default) or per hour over
+    /// the last day (<c>window=24h</c>), from the key's grain.</summary>
+    private static async Task<IResult> Usage(HttpContext context, IGrainFactory grains, string name, [FromQuery(Name = "namespace")] string? ns, [FromQuery(Name = "window")] string? window)
+    {
+        UsageWindow? parsed = window switch
+        {
+            null or "" or "1h" => UsageWindow.LastHour,
+            "24h" => UsageWindow.LastDay,
+            _ => null,
+        };
+        if (parsed is null)
+        {
+            return ApiResults.Invalid("Field 'window' must be '1h' or '24h'");
+        }
+        var (grain, error) = await Resolve(context, grains, name, ns, null);
+        if (error is not null)
+        {
+            return error;
+        }
+        var tenant = grain!.GetPrimaryKeyString().Split('/')[0];
+        return ApiResults.From(await grain!.GetUsageSeriesAsync(parsed.Value), series => Results.Json(
+            UsageSeriesResponse.From(name, tenant, parsed == UsageWindow.LastDay ? "24h" : "1h", series), ApiJson.Options));
     }
 
     private static async Task<IResult> List(HttpContext context, IGrainFactory grains, [FromQuery(Name = "namespace")] string? ns)
