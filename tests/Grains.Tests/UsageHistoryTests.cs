@@ -86,7 +86,11 @@ public sealed class UsageHistoryTests(ClusterFixture fixture)
         Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(0)).Outcome);
         Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(0)).Outcome);
         Assert.Equal(KeyOutcome.Limited, (await key.ValidateAsync(0)).Outcome);
-        var refused = await key.LeaseAsync(new LeaseRequest("host-1", holder, 1, 0, default));
+        // A renewal asked ahead of need is refused without a request to answer: no 429 to count.
+        var ahead = await key.LeaseAsync(new LeaseRequest("host-1", holder, 1, 0, default));
+        Assert.Equal(KeyOutcome.Limited, ahead.Refusal!.Outcome);
+        // One a request waits for is that request's 429.
+        var refused = await key.LeaseAsync(new LeaseRequest("host-1", holder, 1, 0, default, Waiting: 1));
         Assert.Equal(KeyOutcome.Limited, refused.Refusal!.Outcome);
 
         static void AssertTotals(UsageSeries series, int bucketSeconds)

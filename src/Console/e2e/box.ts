@@ -41,9 +41,18 @@ function binary(project: string, assembly: string): string {
   throw new Error(`src/${project} is not built (dotnet build Actors.sln); ./box test builds it`);
 }
 
+/** The environment of a started process: Vite's own MODE (which .NET configuration reads as the host's Mode) left out. */
+function hostEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const { MODE: _mode, ...rest } = process.env;
+  return { ...rest, ...env };
+}
+
+const logs = new Map<ChildProcess, string[]>();
+
 function start(name: string, command: string, args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { env: hostEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const log: string[] = [];
+  logs.set(child, log);
   const keep = (chunk: Buffer) => {
     log.push(chunk.toString());
     if (log.length > 200) log.shift();
@@ -62,11 +71,12 @@ let stopping = false;
 async function waitFor(what: string, child: ChildProcess, check: () => Promise<boolean>, seconds = 180): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`e2e: ${what}: the process exited (${child.exitCode})`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`e2e: ${what}: the process exited (${child.exitCode ?? child.signalCode}):\n${(logs.get(child) ?? []).join('').slice(-4000)}`);
     if (await check().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 300));
   }
-  throw new Error(`e2e: ${what}: not up after ${seconds} s`);
+  throw new Error(`e2e: ${what}: not up after ${seconds} s:\n${(logs.get(child) ?? []).join('').slice(-4000)}`);
 }
 
 function portOpen(port: number): Promise<boolean> {
@@ -84,7 +94,7 @@ const ok = (url: string) => fetch(url, { signal: AbortSignal.timeout(2000) }).th
 
 function run(command: string, args: string[], env: Record<string, string>): Promise<string> {
   return new Promise((done, fail) => {
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env: hostEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -94,6 +104,35 @@ function run(command: string, args: string[], env: Record<string, string>): Prom
 }
 
 export default async function setup(project: TestProject) {
+  try {
+    return await startBox(project);
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
+
+async function stopAll() {
+  stopping = true;
+  for (const child of started.reverse()) {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      child.kill('SIGTERM');
+      await new Promise<void>((r) => {
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          r();
+        }, 15_000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          r();
+        });
+      });
+    }
+  }
+  if (work) rmSync(work, { recursive: true, force: true });
+}
+
+async function startBox(project: TestProject) {
   work = mkdtempSync(join(tmpdir(), 'console-e2e-'));
   let storage = process.env.TEST_STORAGE_CONNECTION_STRING ?? '';
   if (!storage) {
@@ -136,23 +175,5 @@ export default async function setup(project: TestProject) {
   project.provide('tenantBToken', tenantBToken);
   project.provide('jwtSecret', jwtSecret);
 
-  return async () => {
-    stopping = true;
-    for (const child of started.reverse()) {
-      if (child.exitCode === null && child.pid) {
-        child.kill('SIGTERM');
-        await new Promise<void>((r) => {
-          const timer = setTimeout(() => {
-            child.kill('SIGKILL');
-            r();
-          }, 15_000);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            r();
-          });
-        });
-      }
-    }
-    rmSync(work, { recursive: true, force: true });
-  };
+  return stopAll;
 }

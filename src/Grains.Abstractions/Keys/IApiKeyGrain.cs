@@ -159,14 +159,17 @@ public readonly record struct LeaseReport(
 }
 
 /// <summary>A host asks for a lease: who it is (and the observer that drops its leases), how many admissions and
-/// tokens it expects to need for the next lease period, and the report on its previous grant of this key.</summary>
+/// tokens it expects to need for the next lease period, the report on its previous grant of this key, and how many
+/// requests are waiting for this answer (a refusal for a limit is their 429, counted in the key's usage history; a
+/// renewal asked ahead of need has none).</summary>
 [GenerateSerializer, Immutable, Alias("inference.LeaseRequest")]
 public sealed record LeaseRequest(
     [property: Id(0)] string Host,
     [property: Id(1)] IKeyLeaseHolder Holder,
     [property: Id(2)] int Wanted,
     [property: Id(3)] long WantedTokens,
-    [property: Id(4)] LeaseReport Previous);
+    [property: Id(4)] LeaseReport Previous,
+    [property: Id(5)] int Waiting = 0);
 
 /// <summary>The key as a host needs it to decide on its own: owner, route, expiry, limits (for the headers).</summary>
 [GenerateSerializer, Immutable, Alias("inference.KeyRecord")]

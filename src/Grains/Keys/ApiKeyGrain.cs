@@ -135,9 +135,9 @@ public sealed class ApiKeyGrain(
         var granted = _limiter.Grant(ticks, request.Wanted, request.WantedTokens, LeaseShare, out var tokenBudget, out var refusal, Key.Tenant, Key.Model);
         if (granted == 0)
         {
-            if (refusal?.Outcome == KeyOutcome.Limited)
+            if (refusal?.Outcome == KeyOutcome.Limited && request.Waiting > 0)
             {
-                CountLimited(now);
+                CountLimited(now, request.Waiting);
             }
             return Task.FromResult(new KeyLease(true, _record, 0, 0, ticks, LeasePeriod, 0, 0, refusal));
         }
@@ -264,7 +264,7 @@ public sealed class ApiKeyGrain(
                 }
                 else if (check.Outcome == KeyOutcome.Limited)
                 {
-                    CountLimited(now);
+                    CountLimited(now, 1);
                 }
                 return check;
             case KeyStatus.Forwarding or KeyStatus.Revoked:
@@ -417,12 +417,13 @@ public sealed class ApiKeyGrain(
         _dirty = true;
     }
 
-    /// <summary>A request refused for a limit (429): kept apart from the admitted ones in the history. A lease
-    /// renewal refused for a limit counts once, though a host may answer every request that waited for it with it.</summary>
-    private void CountLimited(DateTimeOffset now)
+    /// <summary>Requests refused for a limit (429): kept apart from the admitted ones in the history. For a lease
+    /// renewal, the requests the host says were waiting for it (those that joined it while it was under way are not
+    /// known here, so a burst of refusals on one host may be counted short).</summary>
+    private void CountLimited(DateTimeOffset now, int requests)
     {
-        _minutes.Add(now, 0, 0, 1);
-        _hours.Add(now, 0, 0, 1);
+        _minutes.Add(now, 0, 0, requests);
+        _hours.Add(now, 0, 0, requests);
         _dirty = true;
     }
 

@@ -186,11 +186,11 @@ export function KubectlPage() {
           <div key={history.length - i} className="kubectl-entry">
             <p className="mono">$ kubectl {h.command}</p>
             {h.refused ? (
-              <pre className="output refused" role={i === 0 ? 'alert' : undefined}>
+              <pre className="output refused" tabIndex={0} role={i === 0 ? 'alert' : undefined}>
                 {h.output}
               </pre>
             ) : (
-              <pre className="output">{h.output}</pre>
+              <pre className="output" tabIndex={0}>{h.output}</pre>
             )}
           </div>
         ))}

@@ -192,7 +192,7 @@ function PredictPanel({ name, ns, ready }: { name: string; ns?: string; ready: b
           <p>
             Status <strong>{answer.status}</strong> in {answer.ms} ms
           </p>
-          <pre className="output">{answer.body}</pre>
+          <pre className="output" tabIndex={0}>{answer.body}</pre>
         </div>
       ) : null}
     </section>
@@ -349,7 +349,7 @@ function DocsBlock({ docs }: { docs: NonNullable<Publication['documentation']> }
             <h4>{lang === 'javascript' ? 'JavaScript' : lang === 'python' ? 'Python' : lang}</h4>
             <CopyButton text={docs.sdkExamples[lang]} label={`Copy ${lang} example`} />
           </div>
-          <pre className="output">{docs.sdkExamples[lang]}</pre>
+          <pre className="output" tabIndex={0}>{docs.sdkExamples[lang]}</pre>
         </div>
       ))}
     </section>
