@@ -115,6 +115,8 @@ describe.sequential('console', () => {
     expect(await validate(firstKey)).toBe(200);
     await expect.poll(() => page.getByTestId('usage-summary').textContent(), { timeout: 60_000 }).toMatch(/^1 requests, 0 refused/);
     await page.getByTestId('usage-chart').locator('canvas').waitFor();
+    await page.getByRole('heading', { name: 'Publication' }).scrollIntoViewIfNeeded();
+    await page.evaluate(() => document.getElementById('publish-heading')?.scrollIntoView({ block: 'start' }));
     await scan(page, 'model');
     await shot(page, 'console-model.png');
   });
