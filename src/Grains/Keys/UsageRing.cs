@@ -1,4 +1,5 @@
 using Inference.Grains.Abstractions.Keys;
+using Inference.Shared.Keys;
 
 namespace Inference.Grains.Keys;
 
@@ -52,9 +53,9 @@ public sealed class UsageRing
         }
         slot = slot with
         {
-            Requests = KeyLimiter.Saturating(slot.Requests, requests),
-            Tokens = KeyLimiter.Saturating(slot.Tokens, tokens),
-            Limited = KeyLimiter.Saturating(slot.Limited, limited),
+            Requests = Saturating.Add(slot.Requests, requests),
+            Tokens = Saturating.Add(slot.Tokens, tokens),
+            Limited = Saturating.Add(slot.Limited, limited),
         };
     }
 
