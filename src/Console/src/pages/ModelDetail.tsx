@@ -282,8 +282,8 @@ function PublicationPanel({ name, ns, tenant, ready }: { name: string; ns?: stri
             </button>
           </div>
           <ErrorMessage error={rotate.error} />
-          {p.documentation ? <DocsBlock docs={p.documentation} /> : null}
           <UsagePanel name={name} ns={ns} tenant={tenant} tokens={p.modelType === 'openai'} />
+          {p.documentation ? <DocsBlock docs={p.documentation} /> : null}
         </>
       ) : null}
       <PublishDialog
