@@ -9,6 +9,7 @@ using Inference.ApiHost.Models;
 using Inference.ApiHost.Predict;
 using Inference.ApiHost.Callers;
 using Inference.ApiHost.Realtime;
+using Inference.ApiHost.WebConsole;
 using Inference.Grains.Abstractions.Events;
 using Inference.ApiHost.Publishing;
 using Inference.Shared.Kubernetes;
@@ -128,6 +129,7 @@ public static class ApiHostApp
         // Framework-generated errors (unknown route, wrong method) through the problem-details service, which writes
         // the contract's shape (ContractProblemDetailsWriter).
         app.UseStatusCodePages();
+        app.UseConsoleFiles();
         if (corsOrigins.Length > 0)
         {
             app.UseCors();

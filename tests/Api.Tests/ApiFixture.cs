@@ -98,6 +98,8 @@ public class ApiFixture : IAsyncLifetime
                 ["Audit:MaxRecordsPerCallerPerMinute"] = "100000",
                 // Lets key-validation tests act as distinct sources through X-Forwarded-For.
                 ["Proxies:Trusted:0"] = "127.0.0.1",
+                // A console build of the test's own (ConsoleFilesTests), so the tests do not depend on src/Console/dist.
+                ["Console:Path"] = ConsoleFilesTests.CreateBuild(),
             };
             Configure(settings);
             builder.Configuration.AddInMemoryCollection(settings);

@@ -78,6 +78,18 @@ public sealed class BoxScriptTests : IDisposable
     }
 
     [Fact]
+    public async Task Token_with_console_prints_a_sign_in_link_that_keeps_the_token_in_the_fragment()
+    {
+        var link = await Bash("cmd_token tenant-a --console", new Dictionary<string, string?> { ["PORT"] = "8123" });
+        // The fragment never leaves the browser: no server or proxy log sees the token, as a query string would show it.
+        Assert.StartsWith("http://127.0.0.1:8123/#token=", link);
+        Assert.DoesNotContain("?", link);
+        var token = link["http://127.0.0.1:8123/#token=".Length..];
+        Assert.Equal(3, token.Split('.').Length);
+        Assert.Equal("tenant-a", new JsonWebToken(token).GetClaim("tenant").Value);
+    }
+
+    [Fact]
     public async Task Without_jwt_secret_the_box_generates_one_and_keeps_it()
     {
         var first = await Bash("ensure_jwt_secret && printf '%s' \"$JWT_SECRET\"");

@@ -211,6 +211,7 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
     {
         await Task.Yield(); // the caller's request goes on; the renewal runs on its own
         int wanted;
+        int waiting;
         long wantedTokens;
         LeaseReport previous;
         lock (entry)
@@ -222,6 +223,7 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
             wanted = (int)Math.Clamp(Math.Ceiling((old?.Spent ?? 0) * horizon) + entry.Waiting, 1, int.MaxValue / 2);
             wantedTokens = Saturating.Add((long)Math.Ceiling((old?.TokensSpent ?? 0) * horizon), entry.WaitingTokens);
             previous = entry.TakeUnreported();
+            waiting = entry.Waiting;
             entry.Waiting = 0;
             entry.WaitingTokens = 0;
         }
@@ -229,7 +231,7 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
         try
         {
             Interlocked.Increment(ref _leaseCalls);
-            var answer = await entry.Grain.LeaseAsync(new LeaseRequest(_host, Self(), wanted, wantedTokens, previous));
+            var answer = await entry.Grain.LeaseAsync(new LeaseRequest(_host, Self(), wanted, wantedTokens, previous, waiting));
             lock (entry)
             {
                 // The old lease is closed here, not earlier: requests kept spending it while this call was under way.

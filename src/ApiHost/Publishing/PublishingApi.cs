@@ -4,6 +4,7 @@ using Inference.ApiHost.Http;
 using Inference.ApiHost.Keys;
 using Inference.ApiHost.Models;
 using Inference.Grains.Abstractions;
+using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
 using Inference.Grains.Abstractions.Tenants;
 using Microsoft.AspNetCore.Mvc;
@@ -29,6 +30,9 @@ public static class PublishingApi
         publish.MapPost("/rotate-key", RotateKey).WithAuditAction("key.rotate").WithName("RotateApiKey")
             .WithSummary("Issue a new API key (shown in full only in this answer); the old one stops now or after a grace period")
             .ProducesErrors(400, 403, 404, 409, 503);
+        publish.MapGet("/usage", Usage).WithName("GetPublicationUsage")
+            .WithSummary("A publication's requests, tokens and 429s per minute over the last hour (window=1h) or per hour over the last day (window=24h)")
+            .ProducesErrors(400, 403, 404);
         app.MapGroup("/api/published-models").RequireAuthorization().WithTenantScope().WithTags("Publishing")
             .MapGet("", List).WithName("ListPublishedModels").WithSummary("List the publications the caller may see (keys masked)")
             .ProducesErrors(400, 403);
@@ -70,6 +74,25 @@ public static class PublishingApi
         var grace = TimeSpan.FromSeconds(body.ValueOrNull?.GracePeriodSeconds ?? 0);
         return ApiResults.From(await Grain(grains, scope, name).RotateKeyAsync(key, grace), rotated => TypedResults.Ok(
             new RotateKeyResponse("API key rotated successfully", key.FullKey, rotated.UpdatedAt, rotated.OldKeyValidUntil)));
+    }
+
+    /// <summary>Requests, tokens and 429s per minute over the last hour (<c>window=1h</c>, the default) or per hour over
+    /// the last day (<c>window=24h</c>), from the key's grain.</summary>
+    private static async Task<Results<Ok<UsageSeriesResponse>, ErrorResult>> Usage(TenantScope scope, IGrainFactory grains, string name,
+        [FromQuery(Name = "window")] string? window)
+    {
+        UsageWindow? parsed = window switch
+        {
+            null or "" or "1h" => UsageWindow.LastHour,
+            "24h" => UsageWindow.LastDay,
+            _ => null,
+        };
+        if (parsed is null)
+        {
+            return ApiResults.Invalid("Field 'window' must be '1h' or '24h'");
+        }
+        return ApiResults.From(await Grain(grains, scope, name).GetUsageSeriesAsync(parsed.Value), series => TypedResults.Ok(
+            UsageSeriesResponse.From(name, scope.Required, parsed == UsageWindow.LastDay ? "24h" : "1h", series)));
     }
 
     private static async Task<Ok<PublishedModelListResponse>> List(TenantScope scope, IGrainFactory grains)

@@ -1,4 +1,5 @@
 using Inference.ApiHost.Http;
+using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
 
 namespace Inference.ApiHost.Publishing;
@@ -90,3 +91,12 @@ public sealed record PublishChangeResponse(string Message, PublishedModelRespons
 public sealed record PublishedModelListResponse(IReadOnlyList<PublishedModelResponse> PublishedModels, int Total);
 
 public sealed record RotateKeyResponse(string Message, string NewApiKey, DateTimeOffset UpdatedAt, DateTimeOffset? OldKeyValidUntil);
+
+public sealed record UsageBucketResponse(DateTimeOffset Start, long Requests, long Tokens, long Limited);
+
+/// <summary><c>GET /api/models/{name}/publish/usage</c>: every bucket of the window, oldest first, the current last.</summary>
+public sealed record UsageSeriesResponse(string ModelName, string Namespace, string Window, int BucketSeconds, IReadOnlyList<UsageBucketResponse> Buckets)
+{
+    public static UsageSeriesResponse From(string model, string tenant, string window, UsageSeries series) => new(model, tenant, window, series.BucketSeconds,
+        series.Buckets.Select(b => new UsageBucketResponse(DateTimeOffset.FromUnixTimeSeconds(b.Start), b.Requests, b.Tokens, b.Limited)).ToList());
+}

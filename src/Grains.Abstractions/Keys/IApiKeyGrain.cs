@@ -51,6 +51,10 @@ public interface IApiKeyGrain : IGrainWithStringKey
 
     [Alias("GetUsage"), ReadOnly]
     Task<UsageCounters> GetUsageAsync();
+
+    /// <summary>Requests, tokens and 429s per minute over the last hour or per hour over the last day.</summary>
+    [Alias("GetUsageSeries"), ReadOnly]
+    Task<UsageSeries> GetUsageSeriesAsync(UsageWindow window);
 }
 
 /// <summary>What a key grants: its owner, limits, optional expiry; plus counters carried over from a predecessor.</summary>
@@ -62,7 +66,8 @@ public sealed record KeyGrant(
     [property: Id(3)] DateTimeOffset? ExpiresAt,
     [property: Id(4)] UsageCounters Usage,
     [property: Id(5)] KeyWindows? Windows = null,
-    [property: Id(6)] KeyScope? Scope = null);
+    [property: Id(6)] KeyScope? Scope = null,
+    [property: Id(7)] UsageHistory? History = null);
 
 /// <summary>The one publication a key opens: its route on the gateway, and the calling tenants it admits.
 /// <see cref="PathPrefix"/> is null where the route matches on a header rather than a path (openai routes match the
@@ -154,14 +159,17 @@ public readonly record struct LeaseReport(
 }
 
 /// <summary>A host asks for a lease: who it is (and the observer that drops its leases), how many admissions and
-/// tokens it expects to need for the next lease period, and the report on its previous grant of this key.</summary>
+/// tokens it expects to need for the next lease period, the report on its previous grant of this key, and how many
+/// requests are waiting for this answer (a refusal for a limit is their 429, counted in the key's usage history; a
+/// renewal asked ahead of need has none).</summary>
 [GenerateSerializer, Immutable, Alias("inference.LeaseRequest")]
 public sealed record LeaseRequest(
     [property: Id(0)] string Host,
     [property: Id(1)] IKeyLeaseHolder Holder,
     [property: Id(2)] int Wanted,
     [property: Id(3)] long WantedTokens,
-    [property: Id(4)] LeaseReport Previous);
+    [property: Id(4)] LeaseReport Previous,
+    [property: Id(5)] int Waiting = 0);
 
 /// <summary>The key as a host needs it to decide on its own: owner, route, expiry, limits (for the headers).</summary>
 [GenerateSerializer, Immutable, Alias("inference.KeyRecord")]
@@ -188,3 +196,34 @@ public sealed record KeyLease(
     [property: Id(6)] int Remaining,
     [property: Id(7)] int ResetSeconds,
     [property: Id(8)] KeyCheck? Refusal);
+
+/// <summary>A key's use in one bucket of time (a minute or an hour) starting at <see cref="Start"/> (Unix seconds):
+/// admitted requests, tokens they spent, and requests refused with 429.</summary>
+[GenerateSerializer, Alias("inference.UsageBucket")]
+public record struct UsageBucket(
+    [property: Id(0)] long Start,
+    [property: Id(1)] long Requests,
+    [property: Id(2)] long Tokens,
+    [property: Id(3)] long Limited);
+
+/// <summary>The bounded history a key keeps (ring buffers: the last hour by minute, the last day by hour), handed to
+/// the successor when the key is rotated.</summary>
+[GenerateSerializer, Immutable, Alias("inference.UsageHistory")]
+public sealed record UsageHistory(
+    [property: Id(0)] UsageBucket[] Minutes,
+    [property: Id(1)] UsageBucket[] Hours);
+
+public enum UsageWindow
+{
+    /// <summary>The last 60 minutes, one bucket per minute.</summary>
+    LastHour,
+
+    /// <summary>The last 24 hours, one bucket per hour.</summary>
+    LastDay,
+}
+
+/// <summary>A window of usage: every bucket of it, oldest first, empty ones included; the last is the current one.</summary>
+[GenerateSerializer, Immutable, Alias("inference.UsageSeries")]
+public sealed record UsageSeries(
+    [property: Id(0)] int BucketSeconds,
+    [property: Id(1)] UsageBucket[] Buckets);

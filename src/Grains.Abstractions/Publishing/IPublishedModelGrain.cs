@@ -20,4 +20,8 @@ public interface IPublishedModelGrain : IGrainWithStringKey
 
     [Alias("RotateKey")]
     Task<Result<RotatedKey>> RotateKeyAsync(NewApiKey key, TimeSpan gracePeriod);
+
+    /// <summary>The publication's usage over time, from its key's grain; NotFound when not published.</summary>
+    [Alias("GetUsageSeries"), ReadOnly]
+    Task<Result<Keys.UsageSeries>> GetUsageSeriesAsync(Keys.UsageWindow window);
 }

@@ -32,6 +32,11 @@ public sealed class ApiKeyState
     [Id(9)] public int HourCount { get; set; }
     [Id(10)] public long HourTokens { get; set; }
     [Id(11)] public KeyScope? Scope { get; set; }
+
+    /// <summary>Usage by minute and by hour (the buckets holding anything of <see cref="UsageRing"/>s), written
+    /// behind with the counters.</summary>
+    [Id(12)] public UsageBucket[]? MinuteBuckets { get; set; }
+    [Id(13)] public UsageBucket[]? HourBuckets { get; set; }
 }
 
 /// <summary>One API key, the one place its limits and counters live. API hosts decide validations on their own from a
@@ -69,6 +74,8 @@ public sealed class ApiKeyGrain(
     private DateOnly _today;
     private long _tokensUsed;
     private DateTimeOffset? _lastAccess;
+    private UsageRing _minutes = UsageRing.ByMinute();
+    private UsageRing _hours = UsageRing.ByHour();
     private bool _dirty;
     private IGrainTimer? _timer;
     private Task _flushing = Task.CompletedTask;
@@ -128,6 +135,10 @@ public sealed class ApiKeyGrain(
         var granted = _limiter.Grant(ticks, request.Wanted, request.WantedTokens, LeaseShare, out var tokenBudget, out var refusal, Key.Tenant, Key.Model);
         if (granted == 0)
         {
+            if (refusal?.Outcome == KeyOutcome.Limited && request.Waiting > 0)
+            {
+                CountLimited(now, request.Waiting);
+            }
             return Task.FromResult(new KeyLease(true, _record, 0, 0, ticks, LeasePeriod, 0, 0, refusal));
         }
         _holders[(request.Host, ticks)] = new Holder(request.Holder, ticks, granted, tokenBudget, now + LeasePeriod);
@@ -251,6 +262,10 @@ public sealed class ApiKeyGrain(
                 {
                     Count(now, 1, tokens);
                 }
+                else if (check.Outcome == KeyOutcome.Limited)
+                {
+                    CountLimited(now, 1);
+                }
                 return check;
             case KeyStatus.Forwarding or KeyStatus.Revoked:
                 return Refused(KeyOutcome.Revoked);
@@ -276,6 +291,8 @@ public sealed class ApiKeyGrain(
             HourStart = grant.Windows?.HourStart ?? 0,
             HourCount = grant.Windows?.HourCount ?? 0,
             HourTokens = grant.Windows?.HourTokens ?? 0,
+            MinuteBuckets = grant.History?.Minutes,
+            HourBuckets = grant.History?.Hours,
         };
         Load(grant.Windows);
         await state.WriteStateAsync();
@@ -330,7 +347,12 @@ public sealed class ApiKeyGrain(
         var now = time.GetUtcNow();
         try
         {
-            await GrainFactory.GetGrain<IApiKeyGrain>(successor).IssueAsync(grant with { Usage = Snapshot(now), Windows = _limiter?.Windows(now.UtcTicks) });
+            await GrainFactory.GetGrain<IApiKeyGrain>(successor).IssueAsync(grant with
+            {
+                Usage = Snapshot(now),
+                Windows = _limiter?.Windows(now.UtcTicks),
+                History = new UsageHistory(_minutes.Saved(), _hours.Saved()),
+            });
         }
         catch
         {
@@ -344,6 +366,12 @@ public sealed class ApiKeyGrain(
     }
 
     public Task<UsageCounters> GetUsageAsync() => Task.FromResult(Snapshot(time.GetUtcNow()));
+
+    public Task<UsageSeries> GetUsageSeriesAsync(UsageWindow window)
+    {
+        var ring = window == UsageWindow.LastDay ? _hours : _minutes;
+        return Task.FromResult(new UsageSeries(ring.BucketSeconds, ring.Series(time.GetUtcNow())));
+    }
 
     private KeyCheck Refused(KeyOutcome outcome) =>
         new(outcome, null, null, Key.Limits.RequestsPerMinute, 0, 0, 0, Key.Limits.RequestsPerHour, null);
@@ -359,6 +387,8 @@ public sealed class ApiKeyGrain(
         _requestsToday = Key.Usage.RequestsToday;
         _tokensUsed = Key.Usage.TokensUsed;
         _lastAccess = Key.Usage.LastAccessTime;
+        _minutes = UsageRing.ByMinute(Key.MinuteBuckets);
+        _hours = UsageRing.ByHour(Key.HourBuckets);
         _today = DateOnly.FromDateTime((_lastAccess ?? time.GetUtcNow()).UtcDateTime);
         _dirty = false;
         // Interleaved, so validations keep being answered while counters are written; only this timer and the
@@ -382,6 +412,18 @@ public sealed class ApiKeyGrain(
         _requestsToday += requests;
         _tokensUsed = Saturating.Add(_tokensUsed, tokens);
         _lastAccess = now;
+        _minutes.Add(now, requests, tokens, 0);
+        _hours.Add(now, requests, tokens, 0);
+        _dirty = true;
+    }
+
+    /// <summary>Requests refused for a limit (429): kept apart from the admitted ones in the history. For a lease
+    /// renewal, the requests the host says were waiting for it (those that joined it while it was under way are not
+    /// known here, so a burst of refusals on one host may be counted short).</summary>
+    private void CountLimited(DateTimeOffset now, int requests)
+    {
+        _minutes.Add(now, 0, 0, requests);
+        _hours.Add(now, 0, 0, requests);
         _dirty = true;
     }
 
@@ -426,6 +468,8 @@ public sealed class ApiKeyGrain(
             return;
         }
         Key.Usage = Snapshot(now);
+        Key.MinuteBuckets = _minutes.Saved();
+        Key.HourBuckets = _hours.Saved();
         if (_limiter is not null)
         {
             Key.HourStart = _limiter.HourStart;

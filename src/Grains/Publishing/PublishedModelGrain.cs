@@ -221,6 +221,9 @@ public sealed class PublishedModelGrain(
     public async Task<Result<PublishedModelView>> GetAsync() =>
         Pub.Exists ? Result<PublishedModelView>.Ok(View(await Usage(), Pub.MaskedKey)) : NotPublished;
 
+    public async Task<Result<UsageSeries>> GetUsageSeriesAsync(UsageWindow window) =>
+        Pub.Exists ? Result<UsageSeries>.Ok(await GrainFactory.GetGrain<IApiKeyGrain>(Pub.KeyHash).GetUsageSeriesAsync(window)) : NotPublished;
+
     public async Task<Result<bool>> UnpublishAsync()
     {
         if (!Pub.Exists)
