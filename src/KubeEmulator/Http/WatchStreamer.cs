@@ -17,10 +17,11 @@ internal sealed class WatchStreamer(ResourceStore store, EmulatorOptions options
         var query = ctx.Request.Query;
         var labels = LabelSelector.Parse(query["labelSelector"]);
         var fields = FieldSelector.Parse(query["fieldSelector"], path.Type);
-        var bookmarks = query["allowWatchBookmarks"].ToString() is "true" or "1";
+        var bookmarks = QueryParams.Bool(ctx.Request, "allowWatchBookmarks");
+        var timeout = QueryParams.Int64(ctx.Request, "timeoutSeconds");
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, lifetime.ApplicationStopping);
-        if (int.TryParse(query["timeoutSeconds"], out var timeout) && timeout > 0) cts.CancelAfter(TimeSpan.FromSeconds(timeout));
+        if (timeout > 0) cts.CancelAfter(TimeSpan.FromSeconds(Math.Min(timeout.Value, int.MaxValue / 1000)));
         var ct = cts.Token;
 
         ctx.Response.StatusCode = 200;

@@ -19,6 +19,8 @@ internal sealed class ResourceType
     /// <summary>Served versions, the storage (preferred) version first; schema is null for built-in kinds.</summary>
     public required IReadOnlyList<(string Version, StructuralSchema? Schema)> Versions { get; init; }
     public IReadOnlyList<string> ShortNames { get; init; } = [];
+    /// <summary>For built-in kinds, the name of the kind's definition in the published OpenAPI document.</summary>
+    public string? OpenApiDefinition { get; init; }
 
     public string ListKind => Kind + "List";
     public string Key => $"{Group}/{Plural}";

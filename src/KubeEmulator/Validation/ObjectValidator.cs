@@ -8,7 +8,8 @@ namespace KubeEmulator.Validation;
 
 /// <summary>
 /// Validation run on every write: ObjectMeta rules for all kinds, the CRD schema (with pruning and defaulting) for
-/// custom resources, and a few structural rules for built-in kinds (which the emulator does not model in full).
+/// custom resources, the published OpenAPI definitions (types, unknown fields dropped, required fields) for built-in
+/// kinds, and a few of the built-in kinds' own Go validation rules.
 /// </summary>
 internal static partial class ObjectValidator
 {
@@ -44,6 +45,13 @@ internal static partial class ObjectValidator
         }
         else
         {
+            if (type.OpenApiDefinition is { } definition)
+            {
+                var decoded = OpenApiSchemaWalker.Decode(obj, definition, removeUnknown: true);
+                if (decoded.DecodeError is { } decodeError)
+                    throw ApiException.CannotBeHandled(type, type.PreferredVersion, decodeError);
+                errors.AddRange(decoded.Errors);
+            }
             ValidateBuiltIn(type, obj, errors);
         }
 
