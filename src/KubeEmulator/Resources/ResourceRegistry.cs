@@ -119,6 +119,10 @@ internal sealed class ResourceRegistry
             Versions = versions.Select(v => (
                 JsonTree.Str(v["name"])!,
                 v["schema"]?["openAPIV3Schema"] is JsonObject schema ? StructuralSchema.Compile(schema) : null)).ToList(),
+            CrdSchemas = versions.Where(v => v["schema"]?["openAPIV3Schema"] is JsonObject)
+                .ToDictionary(v => JsonTree.Str(v["name"])!, v => (JsonObject)v["schema"]!["openAPIV3Schema"]!),
+            PrinterColumns = versions.Where(v => v["additionalPrinterColumns"] is JsonArray)
+                .ToDictionary(v => JsonTree.Str(v["name"])!, v => (JsonArray)v["additionalPrinterColumns"]!),
         };
     }
 }
