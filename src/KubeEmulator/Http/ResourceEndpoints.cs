@@ -7,6 +7,7 @@ using KubeEmulator.Patching;
 using KubeEmulator.Resources;
 using KubeEmulator.Selectors;
 using KubeEmulator.Store;
+using KubeEmulator.Tables;
 using KubeEmulator.Validation;
 
 namespace KubeEmulator.Http;
@@ -63,7 +64,7 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
             (true, "POST") => CreateAsync(ctx, path),
             (true, "DELETE") => DeleteCollectionAsync(ctx, path),
             (false, "GET") when path.Subresource == "log" => podLogs.WriteAsync(ctx, store.Get(path.Type, path.Namespace, path.Name!)),
-            (false, "GET") => HttpIo.WriteJsonAsync(ctx, 200, HttpIo.Present(store.Get(path.Type, path.Namespace, path.Name!), path.Type, path.Version)),
+            (false, "GET") => ReadAsync(ctx, path),
             (false, "PUT") => ReplaceAsync(ctx, path),
             (false, "PATCH") => PatchAsync(ctx, path),
             (false, "DELETE") when path.Subresource is null => DeleteAsync(ctx, path),
@@ -71,8 +72,18 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
         };
     }
 
+    private Task ReadAsync(HttpContext ctx, ApiPath path)
+    {
+        var table = TableFormat.Negotiate(ctx.Request, path.Type, path.Version);
+        var obj = store.Get(path.Type, path.Namespace, path.Name!);
+        return table is null
+            ? HttpIo.WriteJsonAsync(ctx, 200, HttpIo.Present(obj, path.Type, path.Version))
+            : HttpIo.WriteJsonAsync(ctx, 200, table.Build([obj], JsonTree.Str(obj["metadata"]?["resourceVersion"]), null));
+    }
+
     private Task ListAsync(HttpContext ctx, ApiPath path)
     {
+        var table = TableFormat.Negotiate(ctx.Request, path.Type, path.Version);
         var query = ctx.Request.Query;
         var labels = LabelSelector.Parse(query["labelSelector"]);
         var fields = FieldSelector.Parse(query["fieldSelector"], path.Type);
@@ -83,7 +94,9 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
         var page = store.List(path.Type, path.Namespace, o => labels.Matches(o) && fields.Matches(o), limit, token?.After);
         var listRv = token?.ResourceVersion ?? page.ResourceVersion;
         var next = page.ContinueAfter is null ? null : ContinueToken.Encode(listRv, page.ContinueAfter);
-        return HttpIo.WriteListAsync(ctx, path.Type, path.Version, page.Items, listRv, next);
+        return table is null
+            ? HttpIo.WriteListAsync(ctx, path.Type, path.Version, page.Items, listRv, next)
+            : HttpIo.WriteJsonAsync(ctx, 200, table.Build(page.Items, listRv.ToString(), next));
     }
 
     private async Task CreateAsync(HttpContext ctx, ApiPath path)
