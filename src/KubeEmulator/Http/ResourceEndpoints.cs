@@ -171,9 +171,12 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
     {
         try
         {
-            var result = mediaType == JsonPatchType
-                ? JsonPatch.Apply(current, patch as JsonArray ?? throw ApiException.BadRequest("json patch must be a list of operations"))
-                : MergePatch.Apply(current, patch);
+            var result = mediaType switch
+            {
+                JsonPatchType => JsonPatch.Apply(current, patch as JsonArray ?? throw ApiException.BadRequest("json patch must be a list of operations")),
+                StrategicMergePatchType when path.Type.OpenApiDefinition is { } definition => StrategicMergePatch.Apply(current, patch, definition),
+                _ => MergePatch.Apply(current, patch),
+            };
             return result as JsonObject ?? throw new ApiException(422, "Invalid", "the patch did not produce an object");
         }
         catch (JsonPatch.PatchException e)
