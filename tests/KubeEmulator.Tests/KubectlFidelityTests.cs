@@ -64,12 +64,28 @@ public sealed class KubectlFidelityTests(EmulatorFixture emulator) : IClassFixtu
     }
 
     [Fact]
-    public async Task Server_side_apply_creates_and_updates()
+    public async Task Server_side_apply_tracks_managers_and_a_conflict_is_409_until_forced()
     {
         var ns = await emulator.NewNamespaceAsync();
         Assert.Contains("deployment.apps/ssa serverside-applied", await _kubectl.OkWithInputAsync(Deployment("ssa"), "-n", ns, "apply", "--server-side", "-f", "-"));
-        Assert.Contains("deployment.apps/ssa serverside-applied", await _kubectl.OkWithInputAsync(Deployment("ssa", "nginx:1.28"), "-n", ns, "apply", "--server-side", "-f", "-"));
-        Assert.Equal("nginx:1.28", await _kubectl.OkAsync("-n", ns, "get", "deploy", "ssa", "-o", "jsonpath={.spec.template.spec.containers[0].image}"));
+        await _kubectl.OkAsync("-n", ns, "patch", "deploy", "ssa", "--type=merge", "-p", """{"spec":{"replicas":5}}""");
+        Assert.Equal("kubectl kubectl-patch", await _kubectl.OkAsync("-n", ns, "get", "deploy", "ssa", "-o", "jsonpath={.metadata.managedFields[*].manager}"));
+
+        // Changing a field another manager set is a conflict...
+        var changed = Deployment("ssa", "nginx:1.28").Replace("replicas: 1", "replicas: 2");
+        var conflict = await _kubectl.RunWithInputAsync(changed, "-n", ns, "apply", "--server-side", "-f", "-");
+        Assert.NotEqual(0, conflict.ExitCode);
+        Assert.Contains("Apply failed with 1 conflict: conflict with \"kubectl-patch\" using apps/v1: .spec.replicas", conflict.Stderr);
+        Assert.Equal("5", await _kubectl.OkAsync("-n", ns, "get", "deploy", "ssa", "-o", "jsonpath={.spec.replicas}"));
+
+        // ...until forced, which takes the field over.
+        await _kubectl.OkWithInputAsync(changed, "-n", ns, "apply", "--server-side", "--force-conflicts", "-f", "-");
+        Assert.Equal("2 nginx:1.28", await _kubectl.OkAsync("-n", ns, "get", "deploy", "ssa", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image}"));
+        Assert.Equal("kubectl", await _kubectl.OkAsync("-n", ns, "get", "deploy", "ssa", "-o", "jsonpath={.metadata.managedFields[*].manager}"));
+
+        // A field the manager no longer applies, and nobody else owns, is removed.
+        await _kubectl.OkWithInputAsync(changed.Replace("\n        env:\n        - {name: A, value: \"1\"}", ""), "-n", ns, "apply", "--server-side", "-f", "-");
+        Assert.Equal("", await _kubectl.OkAsync("-n", ns, "get", "deploy", "ssa", "-o", "jsonpath={.spec.template.spec.containers[0].env}"));
     }
 
     [Fact]

@@ -107,6 +107,7 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
         CheckTypeMeta(body, path);
         CheckNamespace(body, path);
         options.CheckUnknownFields(ctx, path.Type, path.Version, body);
+        if (options.FieldManager is { } manager) ManagedFields.RecordUpdate(path.Type, path.Type.ApiVersion(path.Version), null, body, manager);
         var created = store.Create(path.Type, path.Namespace, body, options.DryRun);
         await HttpIo.WriteJsonAsync(ctx, 201, HttpIo.Present(created, path.Type, path.Version));
     }
@@ -123,7 +124,11 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
             throw ApiException.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({path.Name})");
         var scope = path.Subresource == "status" ? WriteScope.Status : WriteScope.Main;
         // Custom resources reject unconditional updates (AllowUnconditionalUpdate is false in their strategy).
-        var updated = store.Update(path.Type, path.Namespace, path.Name!, _ => body, scope, path.Type.IsCustom, options.DryRun);
+        var updated = store.Update(path.Type, path.Namespace, path.Name!, current =>
+            {
+                TrackUpdate(ctx, options, path, scope, current, body);
+                return body;
+            }, scope, path.Type.IsCustom, options.DryRun);
         await HttpIo.WriteJsonAsync(ctx, 200, HttpIo.Present(updated, path.Type, path.Version));
     }
 
@@ -151,6 +156,7 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
             {
                 CheckTypeMeta(applied, path);
                 JsonTree.Obj(applied, "metadata")["name"] = path.Name;
+                ManagedFields.Write(applied, [new ManagedFields.Entry(options.FieldManager!, "Apply", path.Type.ApiVersion(path.Version), null, ManagedFields.Leaves(path.Type, applied))]);
                 var created = store.Create(path.Type, path.Namespace, applied, options.DryRun);
                 await HttpIo.WriteJsonAsync(ctx, 201, HttpIo.Present(created, path.Type, path.Version));
                 return;
@@ -159,12 +165,37 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
 
         var updated = store.Update(path.Type, path.Namespace, path.Name!, current =>
             {
+                if (mediaType == ApplyPatchType && scope == WriteScope.Main)
+                {
+                    var applied = (JsonObject)patch!;
+                    CheckTypeMeta(applied, path);
+                    return ManagedFields.Apply(path.Type, path.Type.ApiVersion(path.Version), current, applied, options.FieldManager!, options.Force,
+                        (target, config) => path.Type.OpenApiDefinition is { } definition
+                            ? StrategicMergePatch.Apply(target, config, definition)
+                            : (JsonObject)MergePatch.Apply(target, config)!);
+                }
+                // Merge and JSON patches edit the object they are given; ownership compares against the original.
+                var before = (JsonObject)current.DeepClone();
                 var next = ApplyPatch(mediaType, current, patch, path);
                 if (mediaType != ApplyPatchType) options.CheckUnknownFields(ctx, path.Type, path.Version, next);
+                TrackUpdate(ctx, options, path, scope, before, next);
                 return next;
             },
             scope, requireResourceVersion: false, options.DryRun);
         await HttpIo.WriteJsonAsync(ctx, 200, HttpIo.Present(updated, path.Type, path.Version));
+    }
+
+    /// <summary>
+    /// Records what a non-apply write changed as its manager's (the fieldManager parameter, else the client's name from
+    /// its User-Agent, as the apiserver derives it) once the object's fields are tracked at all.
+    /// </summary>
+    private static void TrackUpdate(HttpContext ctx, WriteOptions options, ApiPath path, WriteScope scope, JsonObject current, JsonObject next)
+    {
+        if (scope != WriteScope.Main) return;
+        if (options.FieldManager is null && current["metadata"]?["managedFields"] is not JsonArray { Count: > 0 }) return;
+        var agent = ctx.Request.Headers.UserAgent.ToString().Split('/')[0];
+        var manager = options.FieldManager ?? (agent.Length > 0 ? agent : "unknown");
+        ManagedFields.RecordUpdate(path.Type, path.Type.ApiVersion(path.Version), current, next, manager);
     }
 
     private static JsonObject ApplyPatch(string mediaType, JsonObject current, JsonNode? patch, ApiPath path)
