@@ -1,6 +1,7 @@
 using KubeEmulator.Controller;
 using KubeEmulator.Hosting;
 using KubeEmulator.Http;
+using KubeEmulator.OpenApi;
 using KubeEmulator.Resources;
 using KubeEmulator.Serving;
 using KubeEmulator.Store;
@@ -36,6 +37,8 @@ public static class KubeEmulatorApp
         services.AddSingleton<WatchStreamer>();
         services.AddSingleton<ResourceEndpoints>();
         services.AddSingleton<ModelServer>();
+        services.AddSingleton<OpenApiDocuments>();
+        services.AddSingleton<OpenApiEndpoints>();
         services.AddHostedService<KServeController>();
         if (options.DataFile is not null) services.AddHostedService<DataFilePersistence>();
 
@@ -50,6 +53,7 @@ public static class KubeEmulatorApp
             app.MapGet(probe, () => Results.Text("ok"));
         app.Services.GetRequiredService<ResourceEndpoints>().Map(app);
         app.Services.GetRequiredService<ModelServer>().Map(app);
+        app.Services.GetRequiredService<OpenApiEndpoints>().Map(app);
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

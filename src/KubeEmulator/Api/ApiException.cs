@@ -74,6 +74,22 @@ internal sealed class ApiException(int code, string reason, string message, Json
 
     public static ApiException BadRequest(string message) => new(400, "BadRequest", message);
 
+    /// <summary>A body the decoder refused (wrong JSON type, or unknown fields under strict field validation).</summary>
+    public static ApiException CannotBeHandled(ResourceType type, string version, string why) =>
+        BadRequest($"{type.Kind} in version \"{version}\" cannot be handled as a {type.Kind}: {why}");
+
+    /// <summary>Invalid request options (CreateOptions, PatchOptions, ...): 422 as the apiserver's options validation.</summary>
+    public static ApiException InvalidOptions(string kind, IReadOnlyList<FieldError> errors)
+    {
+        var summary = errors.Count == 1 ? errors[0].ToString() : "[" + string.Join(", ", errors) + "]";
+        return new ApiException(422, "Invalid", $"{kind}.meta.k8s.io \"\" is invalid: {summary}", new JsonObject
+        {
+            ["group"] = "meta.k8s.io",
+            ["kind"] = kind,
+            ["causes"] = new JsonArray(errors.Select(e => (JsonNode)new JsonObject { ["reason"] = e.Reason, ["message"] = e.Detail, ["field"] = e.Field }).ToArray()),
+        });
+    }
+
     public static ApiException MethodNotAllowed(string message) => new(405, "MethodNotAllowed", message);
 
     public static ApiException UnsupportedMediaType(IEnumerable<string> accepted) =>

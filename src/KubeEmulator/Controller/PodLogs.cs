@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json.Nodes;
 using KubeEmulator.Api;
+using KubeEmulator.Http;
 using KubeEmulator.Json;
 
 namespace KubeEmulator.Controller;
@@ -58,9 +59,9 @@ internal sealed class PodLogs
         List<(DateTimeOffset At, string Line)> lines = [];
         if (_logs.TryGetValue(Key(ns, name, container), out var queue))
             lock (queue) lines = queue.ToList();
-        if (int.TryParse(ctx.Request.Query["tailLines"], out var tail) && tail >= 0 && tail < lines.Count)
-            lines = lines[^tail..];
-        var timestamps = ctx.Request.Query["timestamps"].ToString() == "true";
+        if (QueryParams.Int64(ctx.Request, "tailLines") is >= 0 and var tail && tail < lines.Count)
+            lines = lines[^(int)tail..];
+        var timestamps = QueryParams.Bool(ctx.Request, "timestamps");
 
         var text = new StringBuilder();
         foreach (var (at, line) in lines)

@@ -12,6 +12,9 @@ internal static class HttpIo
 {
     public static async Task<JsonNode?> ReadBodyAsync(HttpRequest request)
     {
+        // Protobuf and CBOR are not emulated: 415 is what makes client-go retry a write as JSON.
+        if (request.ContentType is { } contentType && (contentType.Contains("protobuf", StringComparison.OrdinalIgnoreCase) || contentType.Contains("cbor", StringComparison.OrdinalIgnoreCase)))
+            throw ApiException.UnsupportedMediaType(["application/json", "application/yaml"]);
         using var reader = new StreamReader(request.Body, Encoding.UTF8);
         var text = await reader.ReadToEndAsync(request.HttpContext.RequestAborted);
         if (string.IsNullOrWhiteSpace(text)) throw ApiException.BadRequest("the body of the request was empty");

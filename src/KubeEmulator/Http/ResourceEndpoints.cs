@@ -7,6 +7,8 @@ using KubeEmulator.Patching;
 using KubeEmulator.Resources;
 using KubeEmulator.Selectors;
 using KubeEmulator.Store;
+using KubeEmulator.Tables;
+using KubeEmulator.Validation;
 
 namespace KubeEmulator.Http;
 
@@ -57,12 +59,12 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
         var method = ctx.Request.Method;
         return (path.IsCollection, method) switch
         {
-            (true, "GET") when IsWatch(ctx.Request) => watches.StreamAsync(ctx, path),
+            (true, "GET") when QueryParams.Bool(ctx.Request, "watch") => watches.StreamAsync(ctx, path),
             (true, "GET") => ListAsync(ctx, path),
             (true, "POST") => CreateAsync(ctx, path),
             (true, "DELETE") => DeleteCollectionAsync(ctx, path),
             (false, "GET") when path.Subresource == "log" => podLogs.WriteAsync(ctx, store.Get(path.Type, path.Namespace, path.Name!)),
-            (false, "GET") => HttpIo.WriteJsonAsync(ctx, 200, HttpIo.Present(store.Get(path.Type, path.Namespace, path.Name!), path.Type, path.Version)),
+            (false, "GET") => ReadAsync(ctx, path),
             (false, "PUT") => ReplaceAsync(ctx, path),
             (false, "PATCH") => PatchAsync(ctx, path),
             (false, "DELETE") when path.Subresource is null => DeleteAsync(ctx, path),
@@ -70,44 +72,63 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
         };
     }
 
-    private static bool IsWatch(HttpRequest request) => request.Query["watch"].ToString() is "true" or "1";
-
-    private static bool IsDryRun(HttpRequest request) => request.Query["dryRun"].ToString() == "All";
+    private Task ReadAsync(HttpContext ctx, ApiPath path)
+    {
+        var table = TableFormat.Negotiate(ctx.Request, path.Type, path.Version);
+        var obj = store.Get(path.Type, path.Namespace, path.Name!);
+        return table is null
+            ? HttpIo.WriteJsonAsync(ctx, 200, HttpIo.Present(obj, path.Type, path.Version))
+            : HttpIo.WriteJsonAsync(ctx, 200, table.Build([obj], JsonTree.Str(obj["metadata"]?["resourceVersion"]), null));
+    }
 
     private Task ListAsync(HttpContext ctx, ApiPath path)
     {
+        var table = TableFormat.Negotiate(ctx.Request, path.Type, path.Version);
         var query = ctx.Request.Query;
         var labels = LabelSelector.Parse(query["labelSelector"]);
         var fields = FieldSelector.Parse(query["fieldSelector"], path.Type);
-        var limit = int.TryParse(query["limit"], out var l) && l > 0 ? l : 0;
+        var limit = QueryParams.Int64(ctx.Request, "limit") is > 0 and var l ? (int)Math.Min(l, int.MaxValue) : 0;
         var token = ContinueToken.Decode(query["continue"]);
+        if (token is not null && QueryParams.String(ctx.Request, "resourceVersion") is { Length: > 0 } and not "0")
+            throw ApiException.BadRequest("specifying resource version is not allowed when using continue");
         var page = store.List(path.Type, path.Namespace, o => labels.Matches(o) && fields.Matches(o), limit, token?.After);
         var listRv = token?.ResourceVersion ?? page.ResourceVersion;
         var next = page.ContinueAfter is null ? null : ContinueToken.Encode(listRv, page.ContinueAfter);
-        return HttpIo.WriteListAsync(ctx, path.Type, path.Version, page.Items, listRv, next);
+        return table is null
+            ? HttpIo.WriteListAsync(ctx, path.Type, path.Version, page.Items, listRv, next)
+            : HttpIo.WriteJsonAsync(ctx, 200, table.Build(page.Items, listRv.ToString(), next));
     }
 
     private async Task CreateAsync(HttpContext ctx, ApiPath path)
     {
         if (path.Subresource is not null) throw ApiException.MethodNotAllowed("the server does not allow this method on the requested resource");
+        var options = WriteOptions.Parse(ctx.Request, "CreateOptions");
         var body = await HttpIo.ReadObjectAsync(ctx.Request);
         CheckTypeMeta(body, path);
         CheckNamespace(body, path);
-        var created = store.Create(path.Type, path.Namespace, body, IsDryRun(ctx.Request));
+        options.CheckUnknownFields(ctx, path.Type, path.Version, body);
+        if (options.FieldManager is { } manager) ManagedFields.RecordUpdate(path.Type, path.Type.ApiVersion(path.Version), null, body, manager);
+        var created = store.Create(path.Type, path.Namespace, body, options.DryRun);
         await HttpIo.WriteJsonAsync(ctx, 201, HttpIo.Present(created, path.Type, path.Version));
     }
 
     private async Task ReplaceAsync(HttpContext ctx, ApiPath path)
     {
+        var options = WriteOptions.Parse(ctx.Request, "UpdateOptions");
         var body = await HttpIo.ReadObjectAsync(ctx.Request);
         CheckTypeMeta(body, path);
         CheckNamespace(body, path);
+        options.CheckUnknownFields(ctx, path.Type, path.Version, body);
         var bodyName = JsonTree.Str(body["metadata"]?["name"]);
         if (bodyName != path.Name)
             throw ApiException.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({path.Name})");
         var scope = path.Subresource == "status" ? WriteScope.Status : WriteScope.Main;
         // Custom resources reject unconditional updates (AllowUnconditionalUpdate is false in their strategy).
-        var updated = store.Update(path.Type, path.Namespace, path.Name!, _ => body, scope, path.Type.IsCustom, IsDryRun(ctx.Request));
+        var updated = store.Update(path.Type, path.Namespace, path.Name!, current =>
+            {
+                TrackUpdate(ctx, options, path, scope, current, body);
+                return body;
+            }, scope, path.Type.IsCustom, options.DryRun);
         await HttpIo.WriteJsonAsync(ctx, 200, HttpIo.Present(updated, path.Type, path.Version));
     }
 
@@ -119,38 +140,74 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
             : [JsonPatchType, MergePatchType, StrategicMergePatchType, ApplyPatchType];
         if (!accepted.Contains(mediaType)) throw ApiException.UnsupportedMediaType(accepted);
 
+        var options = WriteOptions.Parse(ctx.Request, "PatchOptions", isApply: mediaType == ApplyPatchType);
         var patch = await HttpIo.ReadBodyAsync(ctx.Request);
         var scope = path.Subresource == "status" ? WriteScope.Status : WriteScope.Main;
-        var dryRun = IsDryRun(ctx.Request);
 
         if (mediaType == ApplyPatchType)
         {
-            if (string.IsNullOrEmpty(ctx.Request.Query["fieldManager"]))
-                throw ApiException.BadRequest("PATCH, application/apply-patch+yaml requires fieldManager to be set");
             if (patch is not JsonObject applied) throw ApiException.BadRequest("apply patches must be objects");
+            // Server-side apply refuses fields the schema does not declare whatever fieldValidation says.
+            if (UnknownFields.Of(path.Type, path.Version, applied) is [var first, ..])
+                throw ApiException.BadRequest(
+                    $"failed to create typed patch object ({path.Type.Group}/{path.Version}, Kind={path.Type.Kind}): .{first}: field not declared in schema");
             // Server-side apply is approximated as a merge of the applied configuration; a missing object is created.
             if (store.TryGet(path.Type, path.Namespace, path.Name!) is null && scope == WriteScope.Main)
             {
                 CheckTypeMeta(applied, path);
                 JsonTree.Obj(applied, "metadata")["name"] = path.Name;
-                var created = store.Create(path.Type, path.Namespace, applied, dryRun);
+                ManagedFields.Write(applied, [new ManagedFields.Entry(options.FieldManager!, "Apply", path.Type.ApiVersion(path.Version), null, ManagedFields.Leaves(path.Type, applied))]);
+                var created = store.Create(path.Type, path.Namespace, applied, options.DryRun);
                 await HttpIo.WriteJsonAsync(ctx, 201, HttpIo.Present(created, path.Type, path.Version));
                 return;
             }
         }
 
-        var updated = store.Update(path.Type, path.Namespace, path.Name!, current => ApplyPatch(mediaType, current, patch, path),
-            scope, requireResourceVersion: false, dryRun);
+        var updated = store.Update(path.Type, path.Namespace, path.Name!, current =>
+            {
+                if (mediaType == ApplyPatchType && scope == WriteScope.Main)
+                {
+                    var applied = (JsonObject)patch!;
+                    CheckTypeMeta(applied, path);
+                    return ManagedFields.Apply(path.Type, path.Type.ApiVersion(path.Version), current, applied, options.FieldManager!, options.Force,
+                        (target, config) => path.Type.OpenApiDefinition is { } definition
+                            ? StrategicMergePatch.Apply(target, config, definition)
+                            : (JsonObject)MergePatch.Apply(target, config)!);
+                }
+                // Merge and JSON patches edit the object they are given; ownership compares against the original.
+                var before = (JsonObject)current.DeepClone();
+                var next = ApplyPatch(mediaType, current, patch, path);
+                if (mediaType != ApplyPatchType) options.CheckUnknownFields(ctx, path.Type, path.Version, next);
+                TrackUpdate(ctx, options, path, scope, before, next);
+                return next;
+            },
+            scope, requireResourceVersion: false, options.DryRun);
         await HttpIo.WriteJsonAsync(ctx, 200, HttpIo.Present(updated, path.Type, path.Version));
+    }
+
+    /// <summary>
+    /// Records what a non-apply write changed as its manager's (the fieldManager parameter, else the client's name from
+    /// its User-Agent, as the apiserver derives it) once the object's fields are tracked at all.
+    /// </summary>
+    private static void TrackUpdate(HttpContext ctx, WriteOptions options, ApiPath path, WriteScope scope, JsonObject current, JsonObject next)
+    {
+        if (scope != WriteScope.Main) return;
+        if (options.FieldManager is null && current["metadata"]?["managedFields"] is not JsonArray { Count: > 0 }) return;
+        var agent = ctx.Request.Headers.UserAgent.ToString().Split('/')[0];
+        var manager = options.FieldManager ?? (agent.Length > 0 ? agent : "unknown");
+        ManagedFields.RecordUpdate(path.Type, path.Type.ApiVersion(path.Version), current, next, manager);
     }
 
     private static JsonObject ApplyPatch(string mediaType, JsonObject current, JsonNode? patch, ApiPath path)
     {
         try
         {
-            var result = mediaType == JsonPatchType
-                ? JsonPatch.Apply(current, patch as JsonArray ?? throw ApiException.BadRequest("json patch must be a list of operations"))
-                : MergePatch.Apply(current, patch);
+            var result = mediaType switch
+            {
+                JsonPatchType => JsonPatch.Apply(current, patch as JsonArray ?? throw ApiException.BadRequest("json patch must be a list of operations")),
+                StrategicMergePatchType when path.Type.OpenApiDefinition is { } definition => StrategicMergePatch.Apply(current, patch, definition),
+                _ => MergePatch.Apply(current, patch),
+            };
             return result as JsonObject ?? throw new ApiException(422, "Invalid", "the patch did not produce an object");
         }
         catch (JsonPatch.PatchException e)
@@ -161,7 +218,7 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
 
     private async Task DeleteAsync(HttpContext ctx, ApiPath path)
     {
-        var (obj, removed) = store.Delete(path.Type, path.Namespace, path.Name!, IsDryRun(ctx.Request));
+        var (obj, removed) = store.Delete(path.Type, path.Namespace, path.Name!, WriteOptions.Parse(ctx.Request, "DeleteOptions").DryRun);
         if (!removed || (DeleteReturnsObject.Contains(path.Type.Kind) && !path.Type.IsCustom) || path.Type == registry.Namespaces)
         {
             var shown = obj;
@@ -195,6 +252,7 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
     {
         var labels = LabelSelector.Parse(ctx.Request.Query["labelSelector"]);
         var fields = FieldSelector.Parse(ctx.Request.Query["fieldSelector"], path.Type);
+        var dryRun = WriteOptions.Parse(ctx.Request, "DeleteOptions").DryRun;
         var page = store.List(path.Type, path.Namespace, o => labels.Matches(o) && fields.Matches(o));
         var deleted = new List<JsonObject>();
         foreach (var item in page.Items)
@@ -202,7 +260,7 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
             var ns = path.Type.Namespaced ? JsonTree.Str(item["metadata"]?["namespace"]) : null;
             try
             {
-                deleted.Add(store.Delete(path.Type, ns, JsonTree.Str(item["metadata"]?["name"])!, IsDryRun(ctx.Request)).Object);
+                deleted.Add(store.Delete(path.Type, ns, JsonTree.Str(item["metadata"]?["name"])!, dryRun).Object);
             }
             catch (ApiException e) when (e.Code == 404)
             {

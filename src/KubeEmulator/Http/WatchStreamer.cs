@@ -3,6 +3,8 @@ using System.Text.Json.Nodes;
 using KubeEmulator.Api;
 using KubeEmulator.Selectors;
 using KubeEmulator.Store;
+using KubeEmulator.Tables;
+using KubeEmulator.Json;
 
 namespace KubeEmulator.Http;
 
@@ -17,10 +19,21 @@ internal sealed class WatchStreamer(ResourceStore store, EmulatorOptions options
         var query = ctx.Request.Query;
         var labels = LabelSelector.Parse(query["labelSelector"]);
         var fields = FieldSelector.Parse(query["fieldSelector"], path.Type);
-        var bookmarks = query["allowWatchBookmarks"].ToString() is "true" or "1";
+        var bookmarks = QueryParams.Bool(ctx.Request, "allowWatchBookmarks");
+        var timeout = QueryParams.Int64(ctx.Request, "timeoutSeconds");
+        var table = TableFormat.Negotiate(ctx.Request, path.Type, path.Version);
+        var firstTable = true;
+        // kubectl get --watch asks for Tables: each event carries a one-row Table, the first with the columns.
+        JsonObject Shown(JsonObject obj)
+        {
+            if (table is null) return HttpIo.Present(obj, path.Type, path.Version);
+            var shown = table.Build([obj], JsonTree.Str(obj["metadata"]?["resourceVersion"]), null, withColumns: firstTable);
+            firstTable = false;
+            return shown;
+        }
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, lifetime.ApplicationStopping);
-        if (int.TryParse(query["timeoutSeconds"], out var timeout) && timeout > 0) cts.CancelAfter(TimeSpan.FromSeconds(timeout));
+        if (timeout > 0) cts.CancelAfter(TimeSpan.FromSeconds(Math.Min(timeout.Value, int.MaxValue / 1000)));
         var ct = cts.Token;
 
         ctx.Response.StatusCode = 200;
@@ -44,7 +57,7 @@ internal sealed class WatchStreamer(ResourceStore store, EmulatorOptions options
             var lastRv = subscription.StartResourceVersion;
             foreach (var e in subscription.Initial)
                 if (Translate(e, Selected) is { } initial)
-                    await WriteEventAsync(ctx, initial.Type, HttpIo.Present(initial.Object, path.Type, path.Version), ct);
+                    await WriteEventAsync(ctx, initial.Type, Shown(initial.Object), ct);
 
             Task<bool>? pending = null;
             while (!ct.IsCancellationRequested)
@@ -61,7 +74,7 @@ internal sealed class WatchStreamer(ResourceStore store, EmulatorOptions options
                 {
                     lastRv = e.ResourceVersion;
                     if (Translate(e, Selected) is { } live)
-                        await WriteEventAsync(ctx, live.Type, HttpIo.Present(live.Object, path.Type, path.Version), ct);
+                        await WriteEventAsync(ctx, live.Type, Shown(live.Object), ct);
                 }
             }
         }

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Text.Json.Nodes;
 using KubeEmulator.Json;
+using KubeEmulator.OpenApi;
 using KubeEmulator.Validation;
 
 namespace KubeEmulator.Resources;
@@ -45,24 +46,39 @@ internal sealed class ResourceRegistry
     public ResourceType Deployments => Get("apps", "deployments");
     public ResourceType InferenceServices => Get(KServeGroup, "inferenceservices");
 
+    /// <summary>
+    /// The built-in kinds served: those the management service, the Orleans Kubernetes hosting and the Helm chart
+    /// use. Their shape (and whether they have a status) comes from the published OpenAPI definitions.
+    /// </summary>
     private static IEnumerable<ResourceType> BuiltIns()
     {
-        ResourceType Core(string plural, string singular, string kind, bool ns, bool status, params string[] shortNames) => new()
+        var spec = KubernetesOpenApi.Instance;
+        ResourceType Kind(string group, string version, string plural, string kind, bool ns, params string[] shortNames)
         {
-            Group = "", Plural = plural, Singular = singular, Kind = kind, Namespaced = ns, HasStatus = status,
-            IsCustom = false, Versions = [("v1", null)], ShortNames = shortNames,
-        };
-        yield return Core("namespaces", "namespace", "Namespace", false, true, "ns");
-        yield return Core("nodes", "node", "Node", false, true, "no");
-        yield return Core("pods", "pod", "Pod", true, true, "po");
-        yield return Core("services", "service", "Service", true, true, "svc");
-        yield return Core("configmaps", "configmap", "ConfigMap", true, false, "cm");
-        yield return Core("secrets", "secret", "Secret", true, false);
-        yield return new ResourceType
-        {
-            Group = "apps", Plural = "deployments", Singular = "deployment", Kind = "Deployment", Namespaced = true,
-            HasStatus = true, IsCustom = false, Versions = [("v1", null)], ShortNames = ["deploy"],
-        };
+            var definition = spec.DefinitionOf(group, version, kind)
+                ?? throw new InvalidOperationException($"no OpenAPI definition for {group}/{version} {kind}");
+            return new ResourceType
+            {
+                Group = group, Plural = plural, Singular = kind.ToLowerInvariant(), Kind = kind, Namespaced = ns,
+                HasStatus = spec.Definitions[definition]["properties"]?["status"] is not null,
+                IsCustom = false, Versions = [(version, null)], ShortNames = shortNames, OpenApiDefinition = definition,
+            };
+        }
+        yield return Kind("", "v1", "namespaces", "Namespace", false, "ns");
+        yield return Kind("", "v1", "nodes", "Node", false, "no");
+        yield return Kind("", "v1", "pods", "Pod", true, "po");
+        yield return Kind("", "v1", "services", "Service", true, "svc");
+        yield return Kind("", "v1", "configmaps", "ConfigMap", true, "cm");
+        yield return Kind("", "v1", "secrets", "Secret", true);
+        yield return Kind("", "v1", "serviceaccounts", "ServiceAccount", true, "sa");
+        yield return Kind("apps", "v1", "deployments", "Deployment", true, "deploy");
+        yield return Kind("rbac.authorization.k8s.io", "v1", "roles", "Role", true);
+        yield return Kind("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true);
+        yield return Kind("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false);
+        yield return Kind("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false);
+        yield return Kind("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, "pdb");
+        yield return Kind("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, "netpol");
+        yield return Kind("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, "hpa");
     }
 
     private static IReadOnlyList<ResourceType> LoadEmbeddedCrds()
@@ -103,6 +119,10 @@ internal sealed class ResourceRegistry
             Versions = versions.Select(v => (
                 JsonTree.Str(v["name"])!,
                 v["schema"]?["openAPIV3Schema"] is JsonObject schema ? StructuralSchema.Compile(schema) : null)).ToList(),
+            CrdSchemas = versions.Where(v => v["schema"]?["openAPIV3Schema"] is JsonObject)
+                .ToDictionary(v => JsonTree.Str(v["name"])!, v => (JsonObject)v["schema"]!["openAPIV3Schema"]!),
+            PrinterColumns = versions.Where(v => v["additionalPrinterColumns"] is JsonArray)
+                .ToDictionary(v => JsonTree.Str(v["name"])!, v => (JsonArray)v["additionalPrinterColumns"]!),
         };
     }
 }

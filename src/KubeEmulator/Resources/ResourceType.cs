@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using KubeEmulator.Validation;
 
 namespace KubeEmulator.Resources;
@@ -19,6 +20,13 @@ internal sealed class ResourceType
     /// <summary>Served versions, the storage (preferred) version first; schema is null for built-in kinds.</summary>
     public required IReadOnlyList<(string Version, StructuralSchema? Schema)> Versions { get; init; }
     public IReadOnlyList<string> ShortNames { get; init; } = [];
+    /// <summary>For custom resources, each served version's <c>openAPIV3Schema</c> as the CRD declares it (read-only),
+    /// published in the OpenAPI documents.</summary>
+    public IReadOnlyDictionary<string, JsonObject> CrdSchemas { get; init; } = new Dictionary<string, JsonObject>();
+    /// <summary>For custom resources, each served version's <c>additionalPrinterColumns</c> (read-only).</summary>
+    public IReadOnlyDictionary<string, JsonArray> PrinterColumns { get; init; } = new Dictionary<string, JsonArray>();
+    /// <summary>For built-in kinds, the name of the kind's definition in the published OpenAPI document.</summary>
+    public string? OpenApiDefinition { get; init; }
 
     public string ListKind => Kind + "List";
     public string Key => $"{Group}/{Plural}";

@@ -28,7 +28,18 @@ internal static class BuiltInDefaults
                 spec["clusterIP"] ??= $"10.96.{(serial / 250) % 250}.{serial % 250 + 1}";
                 break;
             case "Deployment":
-                JsonTree.Obj(obj, "spec")["replicas"] ??= 1;
+                var deployment = JsonTree.Obj(obj, "spec");
+                deployment["replicas"] ??= 1;
+                deployment["revisionHistoryLimit"] ??= 10;
+                deployment["progressDeadlineSeconds"] ??= 600;
+                var strategy = JsonTree.Obj(deployment, "strategy");
+                strategy["type"] ??= "RollingUpdate";
+                if (JsonTree.Str(strategy["type"]) == "RollingUpdate")
+                {
+                    var rolling = JsonTree.Obj(strategy, "rollingUpdate");
+                    rolling["maxUnavailable"] ??= "25%";
+                    rolling["maxSurge"] ??= "25%";
+                }
                 break;
         }
     }

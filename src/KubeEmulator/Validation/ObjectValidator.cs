@@ -8,7 +8,8 @@ namespace KubeEmulator.Validation;
 
 /// <summary>
 /// Validation run on every write: ObjectMeta rules for all kinds, the CRD schema (with pruning and defaulting) for
-/// custom resources, and a few structural rules for built-in kinds (which the emulator does not model in full).
+/// custom resources, the published OpenAPI definitions (types, unknown fields dropped, required fields) for built-in
+/// kinds, and a few of the built-in kinds' own Go validation rules.
 /// </summary>
 internal static partial class ObjectValidator
 {
@@ -25,8 +26,22 @@ internal static partial class ObjectValidator
         "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers", "managedFields",
     ];
 
-    /// <summary>Kinds whose names must be DNS-1123 labels (they become DNS labels); others are subdomains.</summary>
-    private static readonly HashSet<string> LabelNamedKinds = ["Namespace", "Service"];
+    private const string Rfc1035Label =
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+
+    /// <summary>The name rule of each built-in kind, as its registry's validation picks it; the rest (and every
+    /// custom resource) are DNS-1123 subdomains.</summary>
+    private static readonly Dictionary<string, NameRule> BuiltInNameRules = new()
+    {
+        ["Namespace"] = NameRule.Dns1123Label,
+        ["Service"] = NameRule.Dns1035Label,
+        ["Role"] = NameRule.PathSegment,
+        ["ClusterRole"] = NameRule.PathSegment,
+        ["RoleBinding"] = NameRule.PathSegment,
+        ["ClusterRoleBinding"] = NameRule.PathSegment,
+    };
+
+    private enum NameRule { Dns1123Subdomain, Dns1123Label, Dns1035Label, PathSegment }
 
     /// <summary>Validates, prunes and defaults <paramref name="obj"/> in place; throws 422 Invalid on failure.</summary>
     public static void Validate(ResourceType type, JsonObject obj)
@@ -44,6 +59,13 @@ internal static partial class ObjectValidator
         }
         else
         {
+            if (type.OpenApiDefinition is { } definition)
+            {
+                var decoded = OpenApiSchemaWalker.Decode(obj, definition, removeUnknown: true);
+                if (decoded.DecodeError is { } decodeError)
+                    throw ApiException.CannotBeHandled(type, type.PreferredVersion, decodeError);
+                errors.AddRange(decoded.Errors);
+            }
             ValidateBuiltIn(type, obj, errors);
         }
 
@@ -58,13 +80,8 @@ internal static partial class ObjectValidator
 
         if (name.Length == 0)
             errors.Add(FieldError.Required("metadata.name", "name or generateName is required"));
-        else if (LabelNamedKinds.Contains(type.Kind) && !type.IsCustom)
-        {
-            if (name.Length > 63 || !DnsLabel().IsMatch(name))
-                errors.Add(FieldError.Invalid("metadata.name", name, Rfc1123Label));
-        }
-        else if (name.Length > 253 || !DnsSubdomain().IsMatch(name))
-            errors.Add(FieldError.Invalid("metadata.name", name, Rfc1123Subdomain));
+        else
+            errors.AddRange(NameErrors(type.IsCustom ? NameRule.Dns1123Subdomain : BuiltInNameRules.GetValueOrDefault(type.Kind), name));
 
         if (metadata["labels"] is JsonObject labels)
             foreach (var (key, value) in labels)
@@ -75,6 +92,31 @@ internal static partial class ObjectValidator
                 if (key.Length == 0 || key.Length > 317)
                     errors.Add(FieldError.Invalid("metadata.labels", key, "name part must be non-empty"));
             }
+    }
+
+    /// <summary>k8s.io/apimachinery/pkg/util/validation: IsDNS1123Subdomain, IsDNS1123Label, IsDNS1035Label and
+    /// path.IsValidPathSegmentName, each message as it words it.</summary>
+    private static IEnumerable<FieldError> NameErrors(NameRule rule, string name)
+    {
+        var value = JsonValue.Create(name);
+        switch (rule)
+        {
+            case NameRule.PathSegment:
+                if (name is "." or "..") yield return FieldError.Invalid("metadata.name", value, $"may not be '{name}'");
+                foreach (var illegal in new[] { "/", "%" })
+                    if (name.Contains(illegal, StringComparison.Ordinal))
+                        yield return FieldError.Invalid("metadata.name", value, $"may not contain '{illegal}'");
+                yield break;
+            case NameRule.Dns1123Subdomain:
+                if (name.Length > 253) yield return FieldError.Invalid("metadata.name", value, "must be no more than 253 characters");
+                if (!DnsSubdomain().IsMatch(name)) yield return FieldError.Invalid("metadata.name", value, Rfc1123Subdomain);
+                yield break;
+            default:
+                if (name.Length > 63) yield return FieldError.Invalid("metadata.name", value, "must be no more than 63 characters");
+                if (rule == NameRule.Dns1035Label ? !Dns1035().IsMatch(name) : !DnsLabel().IsMatch(name))
+                    yield return FieldError.Invalid("metadata.name", value, rule == NameRule.Dns1035Label ? Rfc1035Label : Rfc1123Label);
+                yield break;
+        }
     }
 
     private static void ValidateBuiltIn(ResourceType type, JsonObject obj, List<FieldError> errors)
@@ -125,6 +167,9 @@ internal static partial class ObjectValidator
 
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?\\z")]
     private static partial Regex DnsLabel();
+
+    [GeneratedRegex("^[a-z]([-a-z0-9]*[a-z0-9])?\\z")]
+    private static partial Regex Dns1035();
 
     [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\z")]
     private static partial Regex DnsSubdomain();

@@ -23,6 +23,40 @@ internal static class SchemaValidator
         return errors;
     }
 
+    /// <summary>The fields pruning would drop from <paramref name="obj"/> (without dropping them): what strict field
+    /// validation reports as unknown.</summary>
+    public static List<string> UnknownFields(JsonObject obj, StructuralSchema root)
+    {
+        var unknown = new List<string>();
+        CollectUnknown(obj, root, "", unknown, keepEmbeddedKeys: true);
+        return unknown;
+    }
+
+    private static void CollectUnknown(JsonNode? value, StructuralSchema s, string path, List<string> unknown, bool keepEmbeddedKeys)
+    {
+        switch (value)
+        {
+            case JsonObject obj:
+                foreach (var (name, child) in obj)
+                {
+                    if (keepEmbeddedKeys && EmbeddedKeys.Contains(name) && s.Properties?.ContainsKey(name) != true) continue;
+                    // The root metadata is ObjectMeta, checked against its own definition.
+                    if (path == "" && name == "metadata") continue;
+                    if (s.Properties is not null && s.Properties.TryGetValue(name, out var propSchema))
+                        CollectUnknown(child, propSchema, Child(path, name), unknown, propSchema.EmbeddedResource);
+                    else if (s.AdditionalProperties is not null)
+                        CollectUnknown(child, s.AdditionalProperties, Child(path, name), unknown, s.AdditionalProperties.EmbeddedResource);
+                    else if (s.PrunesUnknownFields)
+                        unknown.Add(Child(path, name));
+                }
+                break;
+            case JsonArray arr when s.Items is not null:
+                for (var i = 0; i < arr.Count; i++)
+                    CollectUnknown(arr[i], s.Items, $"{path}[{i}]", unknown, s.Items.EmbeddedResource);
+                break;
+        }
+    }
+
     private static void Walk(JsonNode? value, StructuralSchema s, string path, List<FieldError> errors, bool mutate)
     {
         if (value is null)
