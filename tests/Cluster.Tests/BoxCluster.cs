@@ -74,10 +74,12 @@ public sealed class BoxCluster : IAsyncDisposable
             await cluster.ConnectClientAsync();
             return cluster;
         }
-        catch
+        catch (Exception e)
         {
+            // What the other processes said is often why this one failed (e.g. who declared it dead).
+            var diagnostics = cluster.Diagnostics();
             await cluster.DisposeAsync();
-            throw;
+            throw new InvalidOperationException($"the cluster did not start: {e.Message}\n{diagnostics}", e);
         }
     }
 

@@ -53,13 +53,15 @@ public sealed class KubernetesHostingTests
                 ["POD_IP"] = "127.0.0.1",
                 ["ORLEANS_SERVICE_ID"] = "inference-management",
                 ["ORLEANS_CLUSTER_ID"] = cluster.ClusterId,
+                ["Logging__LogLevel__Orleans.Hosting.Kubernetes"] = "Information",
+                ["Logging__LogLevel__Orleans.Runtime.MembershipService"] = "Information",
             };
         });
         var management = box.Client.GetGrain<IManagementGrain>(0);
 
         // Each silo took its pod's name: that is how the hosting package matches pods to silos.
-        await TestEnvironment.Eventually(async () => (await management.GetDetailedHosts(onlyActive: true)).Select(h => h.SiloName).Order().ToList(),
-            names => names.SequenceEqual(pods.Order()), TimeSpan.FromSeconds(60), "the silos to be named after their pods");
+        await TestEnvironment.Eventually(async () => string.Join(", ", (await Hosts(management) ?? []).Where(h => h.Status == SiloStatus.Active).Select(h => h.SiloName).Order()),
+            names => names == string.Join(", ", pods.Order()), TimeSpan.FromSeconds(60), $"the silos to be named after their pods\n{box.Diagnostics()}");
         // The pod environment does not widen where a silo listens: without Cluster__AdvertisedIP, loopback only.
         Assert.All(box.Silos, s => Assert.Equal(["127.0.0.1"], ListeningAddresses(s.SiloPort)));
 
