@@ -114,7 +114,8 @@ public sealed class BoxCluster : IAsyncDisposable
         var silo = ServiceProcess.Start($"silo-{Silos.Count}", "Silo", "Inference.Silo", env, "--urls", $"http://127.0.0.1:{http}");
         _processes.Add(silo);
         Silos.Add((silo, siloPort));
-        await WaitHealthy(silo, new Uri($"http://127.0.0.1:{http}/health"));
+        // /ready: the silo is an active member of the cluster (what the chart's readiness probe asks).
+        await WaitHealthy(silo, new Uri($"http://127.0.0.1:{http}/ready"));
         return silo;
     }
 
