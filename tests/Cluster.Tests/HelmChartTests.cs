@@ -197,6 +197,39 @@ public sealed class HelmChartTests
         Assert.Contains("0 chart(s) failed", output);
     }
 
+    [Fact]
+    public void The_production_values_set_only_settings_the_chart_has()
+    {
+        // Helm ignores a key the templates never read, so a renamed setting would silently fall back to its default.
+        static YamlMappingNode Load(string path)
+        {
+            var stream = new YamlStream();
+            stream.Load(new StringReader(File.ReadAllText(path)));
+            return (YamlMappingNode)stream.Documents[0].RootNode;
+        }
+        static IEnumerable<string> Unknown(YamlMappingNode production, YamlMappingNode defaults, string prefix)
+        {
+            foreach (var (key, value) in production.Children)
+            {
+                var name = ((YamlScalarNode)key).Value!;
+                if (!defaults.Children.TryGetValue(key, out var known))
+                {
+                    yield return prefix + name;
+                }
+                // Maps the chart passes through whole (resources, budgets) may hold keys values.yaml leaves out.
+                else if (value is YamlMappingNode map && known is YamlMappingNode knownMap && knownMap.Children.Count > 0
+                         && name is not ("resources" or "podDisruptionBudget"))
+                {
+                    foreach (var unknown in Unknown(map, knownMap, $"{prefix}{name}."))
+                    {
+                        yield return unknown;
+                    }
+                }
+            }
+        }
+        Assert.Empty(Unknown(Load(ProductionValues), Load(Path.Combine(Chart, "values.yaml")), ""));
+    }
+
     [Theory]
     [InlineData("default")]
     [InlineData("production")]
