@@ -12,7 +12,9 @@ if (args is ["certs", var directory, ..])
 // Content root = the binaries' folder, not the working directory (see ApiHostApp.Build).
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.UseOrleans(silo => silo.ConfigureInferenceSilo(builder.Configuration));
+builder.Services.AddHealthChecks().AddCheck<SiloReadiness>("orleans-membership", tags: [SiloReadiness.Tag]);
 var app = builder.Build();
 app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
+app.MapHealthChecks("/ready", new() { Predicate = check => check.Tags.Contains(SiloReadiness.Tag) });
 app.Run();
 return 0;

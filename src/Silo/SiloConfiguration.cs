@@ -1,7 +1,10 @@
 using Azure.Data.Tables;
 using Inference.Grains;
 using Inference.Grains.Abstractions.Events;
+using Inference.Shared.Kubernetes;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Hosting.Kubernetes;
 using Orleans.Providers;
 
 namespace Inference.Silo;
@@ -26,15 +29,23 @@ public static class SiloConfiguration
         {
             var advertised = settings.AdvertisedIP is { Length: > 0 } ip ? System.Net.IPAddress.Parse(ip) : System.Net.IPAddress.Loopback;
             silo.ConfigureEndpoints(advertised, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: settings.AdvertisedIP is not null);
+            if (settings.AdvertisedIP is null)
+            {
+                // Kubernetes hosting would otherwise listen on every interface whenever none is set.
+                silo.Configure<EndpointOptions>(o =>
+                {
+                    o.SiloListeningEndpoint = new System.Net.IPEndPoint(advertised, settings.SiloPort);
+                    o.GatewayListeningEndpoint = new System.Net.IPEndPoint(advertised, settings.GatewayPort);
+                });
+            }
             silo.UseAzureStorageClustering(o =>
             {
                 o.TableServiceClient = new TableServiceClient(settings.StorageConnectionString);
                 o.TableName = settings.MembershipTable;
             });
-            if (Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_HOST") is { Length: > 0 })
+            if (KubernetesHosting.InPod)
             {
-                // Pod names, labels and deletion from the Kubernetes API; outside a pod this would crash.
-                silo.UseKubernetesHosting();
+                silo.UseKubernetesHosting(KubernetesHosting.Configure);
             }
         }
         silo.AddAzureTableGrainStorage(StorageNames.State, o =>
@@ -62,6 +73,25 @@ public static class SiloConfiguration
         silo.Services.AddInferenceGrains(configuration);
         return silo;
     }
+}
+
+/// <summary>Orleans' Kubernetes hosting (Microsoft.Orleans.Hosting.Kubernetes): the silo is named after its pod,
+/// a silo whose pod is deleted is declared dead, and the pod of a silo declared dead is deleted (so the Deployment
+/// replaces a hung process instead of leaving it running outside the cluster).</summary>
+public static class KubernetesHosting
+{
+    /// <summary>The kubelet sets KUBERNETES_SERVICE_HOST in every container of every pod; nothing else does.
+    /// POD_NAME, POD_NAMESPACE and POD_IP come from the chart (downward API).</summary>
+    public static bool InPod => Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_HOST") is { Length: > 0 };
+
+    public static void Configure(OptionsBuilder<KubernetesHostingOptions> options) =>
+        options.Configure<IOptions<KubernetesOptions>>((hosting, kubernetes) =>
+        {
+            // The same API server and credentials as the grains' client (KUBECONFIG when set, else the pod's
+            // service account), not a second way of finding the cluster.
+            hosting.GetClientConfiguration = () => KubernetesClientSetup.ClientConfiguration(kubernetes.Value);
+            hosting.DeleteDefunctSiloPods = true;
+        });
 }
 
 /// <summary>Orleans' defaults take about a minute to declare a silo dead and 30 s to fail a call to it; a box

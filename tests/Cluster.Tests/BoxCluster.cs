@@ -53,7 +53,10 @@ public sealed class BoxCluster : IAsyncDisposable
     public IClusterClient Client => _client!.Services.GetRequiredService<IClusterClient>();
 
     /// <param name="settings">Extra environment variables for every process (e.g. RATE_LIMIT_REQUESTS).</param>
-    public static async Task<BoxCluster> StartAsync(int silos, int apiHosts, IReadOnlyDictionary<string, string>? settings = null)
+    /// <param name="siloEnvironment">Called before the i-th silo starts, for variables of that silo alone (e.g. the
+    /// ones a pod gets, after creating its Pod in the emulator).</param>
+    public static async Task<BoxCluster> StartAsync(int silos, int apiHosts, IReadOnlyDictionary<string, string>? settings = null,
+        Func<BoxCluster, int, Task<IReadOnlyDictionary<string, string>>>? siloEnvironment = null)
     {
         var emulator = await EmulatorHost.StartAsync();
         var cluster = new BoxCluster(emulator, Tokens.WithRandomSecret(audience: "inference-cluster-tests"), "c" + Guid.NewGuid().ToString("N")[..8], TestEnvironment.UniqueTablePrefix(), settings);
@@ -62,7 +65,7 @@ public sealed class BoxCluster : IAsyncDisposable
             await GenerateCertificatesAsync(cluster.Certificates);
             for (var i = 0; i < silos; i++)
             {
-                await cluster.StartSiloAsync();
+                await cluster.StartSiloAsync(siloEnvironment is null ? null : await siloEnvironment(cluster, i));
             }
             for (var i = 0; i < apiHosts; i++)
             {
@@ -71,10 +74,12 @@ public sealed class BoxCluster : IAsyncDisposable
             await cluster.ConnectClientAsync();
             return cluster;
         }
-        catch
+        catch (Exception e)
         {
+            // What the other processes said is often why this one failed (e.g. who declared it dead).
+            var diagnostics = cluster.Diagnostics();
             await cluster.DisposeAsync();
-            throw;
+            throw new InvalidOperationException($"the cluster did not start: {e.Message}\n{diagnostics}", e);
         }
     }
 
@@ -95,17 +100,22 @@ public sealed class BoxCluster : IAsyncDisposable
         ["Cluster__Tls__CaPath"] = Path.Combine(Certificates, "ca.crt"),
     }.Where(d => !_settings.ContainsKey(d.Key))));
 
-    public async Task<ServiceProcess> StartSiloAsync()
+    public async Task<ServiceProcess> StartSiloAsync(IReadOnlyDictionary<string, string>? extra = null)
     {
         var siloPort = TestEnvironment.FreePort();
         var env = Environment();
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            env[key] = value;
+        }
         env["Cluster__SiloPort"] = siloPort.ToString();
         env["Cluster__GatewayPort"] = TestEnvironment.FreePort().ToString();
         var http = TestEnvironment.FreePort();
         var silo = ServiceProcess.Start($"silo-{Silos.Count}", "Silo", "Inference.Silo", env, "--urls", $"http://127.0.0.1:{http}");
         _processes.Add(silo);
         Silos.Add((silo, siloPort));
-        await WaitHealthy(silo, new Uri($"http://127.0.0.1:{http}/health"));
+        // /ready: the silo is an active member of the cluster (what the chart's readiness probe asks).
+        await WaitHealthy(silo, new Uri($"http://127.0.0.1:{http}/ready"));
         return silo;
     }
 

@@ -161,6 +161,281 @@ public sealed class HelmChartTests
         }
     }
 
+    private static string Chart => Path.Combine(TestEnvironment.RepoRoot(), "helm", "inference-management");
+
+    private static string ProductionValues => Path.Combine(Chart, "values-production.yaml");
+
+    /// <summary>"default": values.yaml with only what it requires set (secrets, a certificate source);
+    /// "production": values-production.yaml, which requires nothing more.</summary>
+    private static List<string> ConfigurationArguments(string command, string configuration) => configuration switch
+    {
+        "default" => command == "template" ? Arguments("tls.generate=true") : ["lint", "--strict", Chart, .. Arguments("tls.generate=true").Skip(3)],
+        "production" => command == "template"
+            ? ["template", "r", Chart, "--namespace", "inference", "-f", ProductionValues]
+            : ["lint", "--strict", Chart, "--namespace", "inference", "-f", ProductionValues],
+        _ => throw new ArgumentOutOfRangeException(nameof(configuration)),
+    };
+
+    private static async Task<List<YamlMappingNode>> RenderConfiguration(string configuration)
+    {
+        var (exitCode, output) = await Helm(ConfigurationArguments("template", configuration));
+        Assert.True(exitCode == 0, output);
+        return Parse(output);
+    }
+
+    private static IEnumerable<YamlMappingNode> Deployments(List<YamlMappingNode> docs) => docs.Where(d => Scalar(d, "kind") == "Deployment");
+
+    private static YamlNode PodSpec(YamlNode deployment) => Find(deployment, "spec", "template", "spec")!;
+
+    [Theory]
+    [InlineData("default")]
+    [InlineData("production")]
+    public async Task The_chart_passes_strict_lint(string configuration)
+    {
+        var (exitCode, output) = await Helm(ConfigurationArguments("lint", configuration));
+        Assert.True(exitCode == 0, output);
+        Assert.Contains("0 chart(s) failed", output);
+    }
+
+    [Fact]
+    public void The_production_values_set_only_settings_the_chart_has()
+    {
+        // Helm ignores a key the templates never read, so a renamed setting would silently fall back to its default.
+        static YamlMappingNode Load(string path)
+        {
+            var stream = new YamlStream();
+            stream.Load(new StringReader(File.ReadAllText(path)));
+            return (YamlMappingNode)stream.Documents[0].RootNode;
+        }
+        static IEnumerable<string> Unknown(YamlMappingNode production, YamlMappingNode defaults, string prefix)
+        {
+            foreach (var (key, value) in production.Children)
+            {
+                var name = ((YamlScalarNode)key).Value!;
+                if (!defaults.Children.TryGetValue(key, out var known))
+                {
+                    yield return prefix + name;
+                }
+                // Maps the chart passes through whole (resources, budgets) may hold keys values.yaml leaves out.
+                else if (value is YamlMappingNode map && known is YamlMappingNode knownMap && knownMap.Children.Count > 0
+                         && name is not ("resources" or "podDisruptionBudget"))
+                {
+                    foreach (var unknown in Unknown(map, knownMap, $"{prefix}{name}."))
+                    {
+                        yield return unknown;
+                    }
+                }
+            }
+        }
+        Assert.Empty(Unknown(Load(ProductionValues), Load(Path.Combine(Chart, "values.yaml")), ""));
+    }
+
+    [Theory]
+    [InlineData("default")]
+    [InlineData("production")]
+    public async Task Pods_run_as_non_root_on_a_read_only_root_without_privileges_and_with_resources(string configuration)
+    {
+        var docs = await RenderConfiguration(configuration);
+        Assert.Equal(2, Deployments(docs).Count());
+        foreach (var deployment in Deployments(docs))
+        {
+            var pod = PodSpec(deployment);
+            Assert.Equal("true", Scalar(pod, "securityContext", "runAsNonRoot"));
+            Assert.NotEqual("0", Scalar(pod, "securityContext", "runAsUser"));
+            Assert.Equal("RuntimeDefault", Scalar(pod, "securityContext", "seccompProfile", "type"));
+            var container = Assert.Single(Sequence(pod, "containers"));
+            Assert.Equal("true", Scalar(container, "securityContext", "readOnlyRootFilesystem"));
+            Assert.Equal("false", Scalar(container, "securityContext", "allowPrivilegeEscalation"));
+            Assert.Equal(["ALL"], Sequence(container, "securityContext", "capabilities", "drop").Select(c => ((YamlScalarNode)c).Value));
+            Assert.Null(Find(container, "securityContext", "capabilities", "add"));
+            Assert.NotEqual("true", Scalar(container, "securityContext", "privileged"));
+
+            // The one writable place: /tmp, a bounded emptyDir.
+            var tmp = Sequence(container, "volumeMounts").Single(m => Scalar(m, "mountPath") == "/tmp");
+            var volume = Sequence(pod, "volumes").Single(v => Scalar(v, "name") == Scalar(tmp, "name"));
+            Assert.NotNull(Scalar(volume, "emptyDir", "sizeLimit"));
+            Assert.All(Sequence(container, "volumeMounts").Where(m => Scalar(m, "mountPath") != "/tmp"), m => Assert.Equal("true", Scalar(m, "readOnly")));
+
+            Assert.NotNull(Scalar(container, "resources", "requests", "cpu"));
+            Assert.NotNull(Scalar(container, "resources", "requests", "memory"));
+            Assert.NotNull(Scalar(container, "resources", "limits", "memory"));
+        }
+    }
+
+    [Theory]
+    [InlineData("default")]
+    [InlineData("production")]
+    public async Task Probes_start_on_health_restart_on_health_and_route_on_ready(string configuration)
+    {
+        foreach (var deployment in Deployments(await RenderConfiguration(configuration)))
+        {
+            var container = Assert.Single(Sequence(PodSpec(deployment), "containers"));
+            var ports = Sequence(container, "ports").Select(p => Scalar(p, "name")).ToList();
+            foreach (var (probe, path) in new[] { ("startupProbe", "/health"), ("livenessProbe", "/health"), ("readinessProbe", "/ready") })
+            {
+                Assert.Equal(path, Scalar(container, probe, "httpGet", "path"));
+                Assert.Contains(Scalar(container, probe, "httpGet", "port"), ports);
+                Assert.NotNull(Scalar(container, probe, "timeoutSeconds"));
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("default")]
+    [InlineData("production")]
+    public async Task The_kubelet_waits_longer_than_the_graceful_shutdown_takes(string configuration)
+    {
+        var docs = await RenderConfiguration(configuration);
+        var silo = PodSpec(Single(docs, "Deployment", "r-inference-management-silo"));
+        var siloShutdown = int.Parse(Env(Assert.Single(Sequence(silo, "containers")))["DOTNET_SHUTDOWNTIMEOUTSECONDS"]!);
+        Assert.True(int.Parse(Scalar(silo, "terminationGracePeriodSeconds")!) > siloShutdown);
+
+        var apiHost = PodSpec(Single(docs, "Deployment", "r-inference-management-apihost"));
+        var container = Assert.Single(Sequence(apiHost, "containers"));
+        var preStop = int.Parse(Scalar(container, "lifecycle", "preStop", "sleep", "seconds")!);
+        Assert.True(preStop > 0);
+        var apiShutdown = int.Parse(Env(container)["DOTNET_SHUTDOWNTIMEOUTSECONDS"]!);
+        Assert.True(int.Parse(Scalar(apiHost, "terminationGracePeriodSeconds")!) > preStop + apiShutdown);
+    }
+
+    [Fact]
+    public async Task A_grace_period_the_shutdown_does_not_fit_in_is_refused()
+    {
+        foreach (var (settings, message) in new[]
+        {
+            (new[] { "silo.shutdownTimeoutSeconds=60", "silo.terminationGracePeriodSeconds=60" }, "silo.terminationGracePeriodSeconds"),
+            (["apihost.preStopSleepSeconds=10", "apihost.shutdownTimeoutSeconds=30", "apihost.terminationGracePeriodSeconds=35"], "apihost.terminationGracePeriodSeconds"),
+        })
+        {
+            var (exitCode, output) = await Helm(Arguments(["tls.generate=true", .. settings]));
+            Assert.NotEqual(0, exitCode);
+            Assert.Contains(message, output);
+        }
+    }
+
+    [Theory]
+    [InlineData("default")]
+    [InlineData("production")]
+    public async Task Each_component_has_a_disruption_budget_and_spreads_over_zones_and_nodes(string configuration)
+    {
+        var docs = await RenderConfiguration(configuration);
+        foreach (var deployment in Deployments(docs))
+        {
+            var name = Scalar(deployment, "metadata", "name")!;
+            var selector = Labels(Find(deployment, "spec", "selector", "matchLabels")!);
+            var podLabels = Labels(Find(deployment, "spec", "template", "metadata", "labels")!);
+
+            var budget = Single(docs, "PodDisruptionBudget", name);
+            Assert.Equal(selector, Labels(Find(budget, "spec", "selector", "matchLabels")!));
+            Assert.Equal("1", Scalar(budget, "spec", "maxUnavailable"));
+            Assert.Equal("AlwaysAllow", Scalar(budget, "spec", "unhealthyPodEvictionPolicy"));
+
+            var spread = Sequence(PodSpec(deployment), "topologySpreadConstraints").ToList();
+            Assert.Equal(["kubernetes.io/hostname", "topology.kubernetes.io/zone"], spread.Select(c => Scalar(c, "topologyKey")).Order());
+            foreach (var constraint in spread)
+            {
+                // Counts this component's pods: a selector wider or narrower would spread the wrong set.
+                Assert.Equal(selector, Labels(Find(constraint, "labelSelector", "matchLabels")!));
+                Assert.All(selector, l => Assert.Equal(l.Value, podLabels[l.Key]));
+            }
+            if (configuration == "production")
+            {
+                Assert.True(int.Parse(Scalar(deployment, "spec", "replicas")!) >= 3);
+                Assert.Equal("DoNotSchedule", Scalar(spread.Single(c => Scalar(c, "topologyKey") == "kubernetes.io/hostname"), "whenUnsatisfiable"));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task RBAC_grants_exactly_what_helm_README_lists_and_API_hosts_only_read()
+    {
+        var docs = await RenderConfiguration("default");
+        var roles = new Dictionary<(string Kind, string Name), string>
+        {
+            [("ClusterRole", "r-inference-management-silo")] = "silo",
+            [("ClusterRole", "r-inference-management-apihost")] = "apihost",
+            [("Role", "r-inference-management-orleans-hosting")] = "silo (Role, release namespace)",
+        };
+        var rendered = new HashSet<string>();
+        foreach (var role in docs.Where(d => Scalar(d, "kind") is "ClusterRole" or "Role"))
+        {
+            var who = roles[(Scalar(role, "kind")!, Scalar(role, "metadata", "name")!)];
+            foreach (var rule in Sequence(role, "rules"))
+            {
+                foreach (var group in Strings(rule, "apiGroups"))
+                {
+                    foreach (var resource in Strings(rule, "resources"))
+                    {
+                        foreach (var verb in Strings(rule, "verbs"))
+                        {
+                            rendered.Add($"{who} | {group} | {resource} | {verb}");
+                        }
+                    }
+                }
+            }
+        }
+        Assert.Equal(roles.Count, docs.Count(d => Scalar(d, "kind") is "ClusterRole" or "Role"));
+        Assert.DoesNotContain(rendered, g => g.Contains('*'));
+
+        var documented = new HashSet<string>();
+        var readme = File.ReadAllLines(Path.Combine(TestEnvironment.RepoRoot(), "helm", "README.md"));
+        foreach (var line in readme.SkipWhile(l => l != "## RBAC").TakeWhile(l => !l.StartsWith("Not granted", StringComparison.Ordinal))
+                     .Where(l => l.StartsWith("| ", StringComparison.Ordinal)).Skip(2))
+        {
+            var cells = line.Split('|').Select(c => c.Trim()).ToArray();
+            var group = cells[2] == "\"\"" ? "" : cells[2];
+            foreach (var verb in cells[4].Split(',', StringSplitOptions.TrimEntries))
+            {
+                documented.Add($"{cells[1]} | {group} | {cells[3]} | {verb}");
+            }
+        }
+        Assert.Equal(documented.Order(), rendered.Order());
+
+        // API hosts face the gateway and admins: they read, and nothing else.
+        Assert.All(rendered.Where(g => g.StartsWith("apihost |", StringComparison.Ordinal)), g => Assert.Matches(@"\| (get|list)$", g));
+
+        // Each role is bound to its component's service account alone, and each component runs under its own.
+        foreach (var (component, binding) in new[] { ("silo", "r-inference-management-silo"), ("apihost", "r-inference-management-apihost"), ("silo", "r-inference-management-orleans-hosting") })
+        {
+            var bound = docs.Single(d => Scalar(d, "kind") is "ClusterRoleBinding" or "RoleBinding" && Scalar(d, "metadata", "name") == binding);
+            var subject = Assert.Single(Sequence(bound, "subjects"));
+            Assert.Equal($"r-inference-management-{component}", Scalar(subject, "name"));
+            Assert.Equal("inference", Scalar(subject, "namespace"));
+        }
+        Assert.Equal("inference", Scalar(Single(docs, "Role", "r-inference-management-orleans-hosting"), "metadata", "namespace"));
+        foreach (var component in new[] { "silo", "apihost" })
+        {
+            var pod = PodSpec(Single(docs, "Deployment", $"r-inference-management-{component}"));
+            Assert.Equal($"r-inference-management-{component}", Scalar(pod, "serviceAccountName"));
+            Assert.Equal("true", Scalar(pod, "automountServiceAccountToken"));
+            Assert.Equal("false", Scalar(Single(docs, "ServiceAccount", $"r-inference-management-{component}"), "automountServiceAccountToken"));
+        }
+    }
+
+    [Fact]
+    public async Task Silo_pods_carry_the_labels_and_environment_Orleans_Kubernetes_hosting_reads()
+    {
+        var docs = await RenderConfiguration("production");
+        var template = Find(Single(docs, "Deployment", "r-inference-management-silo"), "spec", "template")!;
+        var labels = Labels(Find(template, "metadata", "labels")!);
+        Assert.Equal("inference-management", labels["orleans/serviceId"]);
+        Assert.Equal("inference-production", labels["orleans/clusterId"]);
+        var container = Assert.Single(Sequence(Find(template, "spec")!, "containers"));
+        var fields = Sequence(container, "env").ToDictionary(e => Scalar(e, "name")!, e => Scalar(e, "valueFrom", "fieldRef", "fieldPath"));
+        Assert.Equal("metadata.name", fields["POD_NAME"]);
+        Assert.Equal("metadata.namespace", fields["POD_NAMESPACE"]);
+        Assert.Equal("status.podIP", fields["POD_IP"]);
+        // Read from the labels the pods are listed by, so the two cannot differ (the Role has no patch to fix them).
+        Assert.Equal("metadata.labels['orleans/serviceId']", fields["ORLEANS_SERVICE_ID"]);
+        Assert.Equal("metadata.labels['orleans/clusterId']", fields["ORLEANS_CLUSTER_ID"]);
+    }
+
+    private static Dictionary<string, string?> Labels(YamlNode map) =>
+        ((YamlMappingNode)map).Children.ToDictionary(p => ((YamlScalarNode)p.Key).Value!, p => ((YamlScalarNode)p.Value).Value);
+
+    private static IEnumerable<string> Strings(YamlNode node, params string[] path) =>
+        Sequence(node, path).Select(n => ((YamlScalarNode)n).Value ?? "");
+
     private static YamlNode ApiHostContainer(List<YamlMappingNode> docs) =>
         Assert.Single(Sequence(Single(docs, "Deployment", "r-inference-management-apihost"), "spec", "template", "spec", "containers"));
 
@@ -193,6 +468,11 @@ public sealed class HelmChartTests
     {
         var (exitCode, output) = await Helm(Arguments(settings));
         Assert.True(exitCode == 0, output);
+        return Parse(output);
+    }
+
+    private static List<YamlMappingNode> Parse(string output)
+    {
         var stream = new YamlStream();
         stream.Load(new StringReader(output));
         return stream.Documents.Select(d => d.RootNode).OfType<YamlMappingNode>().ToList();

@@ -34,11 +34,33 @@ app.kubernetes.io/name: {{ include "inference-management.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
-{{- define "inference-management.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
-{{- default (include "inference-management.fullname" .) .Values.serviceAccount.name }}
-{{- else }}
-{{- default "default" .Values.serviceAccount.name }}
+{{/* Service accounts: silos and API hosts get different rights (see rbac.yaml). */}}
+{{- define "inference-management.siloServiceAccountName" -}}
+{{- default (printf "%s-silo" (include "inference-management.fullname" .)) .Values.serviceAccount.siloName }}
+{{- end }}
+{{- define "inference-management.apihostServiceAccountName" -}}
+{{- default (printf "%s-apihost" (include "inference-management.fullname" .)) .Values.serviceAccount.apihostName }}
+{{- end }}
+
+{{/* topologySpreadConstraints of one component ("root", "component", "constraints"): a constraint without a
+labelSelector spreads that component's pods. */}}
+{{- define "inference-management.topologySpread" -}}
+{{- $root := .root }}
+{{- range .constraints }}
+{{- $constraint := deepCopy . }}
+{{- if not (hasKey $constraint "labelSelector") }}
+{{- $labels := include "inference-management.selectorLabels" $root | fromYaml }}
+{{- $_ := set $labels "app.kubernetes.io/component" $.component }}
+{{- $_ := set $constraint "labelSelector" (dict "matchLabels" $labels) }}
+{{- end }}
+- {{ toYaml $constraint | nindent 2 | trim }}
+{{- end }}
+{{- end }}
+
+{{/* Fails unless the kubelet waits for the graceful shutdown ("name", "grace", "needed"). */}}
+{{- define "inference-management.checkGrace" -}}
+{{- if le (int .grace) (int .needed) }}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%d) must be longer than the shutdown it bounds (%d s): the kubelet would kill the process mid-shutdown" .name (int .grace) (int .needed)) }}
 {{- end }}
 {{- end }}
 
@@ -144,6 +166,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
       - key: ca.crt
         path: ca.crt
 {{- end }}
+{{/* The writable /tmp a read-only root filesystem needs (.NET's diagnostics sockets, temporary files). */}}
+{{- define "inference-management.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- end }}
+
 {{- define "inference-management.tlsVolumeMount" -}}
 - name: cluster-tls
   mountPath: /etc/inference-management/cluster-tls

@@ -19,7 +19,9 @@ public static class KubernetesClientSetup
         return services;
     }
 
-    private static KubernetesClientConfiguration ClientConfiguration(KubernetesOptions options)
+    /// <summary>The cluster every Kubernetes client of the service talks to: KUBECONFIG when set, else the pod's
+    /// service account (in-cluster). Orleans' Kubernetes hosting in the silo uses it too.</summary>
+    public static KubernetesClientConfiguration ClientConfiguration(KubernetesOptions options)
     {
         if (!string.IsNullOrEmpty(options.Kubeconfig))
         {
