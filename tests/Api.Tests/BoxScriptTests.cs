@@ -30,6 +30,13 @@ public sealed class BoxScriptTests : IDisposable
     /// <summary>Runs SCRIPT after sourcing box, with BOX_DIR moved; returns stdout (fails the test on a non-zero exit).</summary>
     private async Task<string> Bash(string script, IDictionary<string, string?>? environment = null, string? stdin = null)
     {
+        var (exitCode, output, error) = await BashResult(script, environment, stdin);
+        Assert.True(exitCode == 0, $"bash exited {exitCode}: {error}");
+        return output;
+    }
+
+    private async Task<(int ExitCode, string Output, string Error)> BashResult(string script, IDictionary<string, string?>? environment = null, string? stdin = null)
+    {
         var start = new ProcessStartInfo("bash", ["-c", $"source ./box && BOX_DIR=\"$TEST_BOX_DIR\" && CONFIG=Debug && {script}"])
         {
             WorkingDirectory = RepositoryRoot(),
@@ -42,7 +49,14 @@ public sealed class BoxScriptTests : IDisposable
         start.Environment["TEST_BOX_DIR"] = _boxDir;
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
         {
-            start.Environment[name] = value;
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
         }
         using var process = Process.Start(start)!;
         if (stdin is not null)
@@ -53,8 +67,42 @@ public sealed class BoxScriptTests : IDisposable
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"bash exited {process.ExitCode}: {await error}");
-        return (await output).Trim();
+        return (process.ExitCode, (await output).Trim(), (await error).Trim());
+    }
+
+    private static readonly Dictionary<string, string?> NoPortSettings = new() { ["PORT"] = null, ["KUBE_EMULATOR_PORT"] = null, ["KUBECONFIG"] = null };
+
+    [Fact]
+    public async Task Cluster_layout_with_two_api_hosts_gives_every_listener_its_own_port()
+    {
+        var layout = (await Bash("cluster_layout 2 2 && printf '%s\\n' \"${LAYOUT[@]}\"", NoPortSettings))
+            .Split('\n').Select(l => l.Split('=')).ToDictionary(p => p[0], p => int.Parse(p[1]));
+        Assert.Equal(layout.Count, layout.Values.Distinct().Count());
+        Assert.Equal(8086, layout["kube-emulator"]);
+        Assert.Equal(8085, layout["apihost-0"]);
+        Assert.NotEqual(8086, layout["apihost-1"]);
+        Assert.Contains("silo-1-gateway", layout.Keys);
+
+        // As many API hosts as the box allows, beside as many silos: still no port twice.
+        var many = (await Bash("cluster_layout 99 99 && printf '%s\\n' \"${LAYOUT[@]}\"", NoPortSettings)).Split('\n');
+        Assert.Equal(many.Length, many.Select(l => l.Split('=')[1]).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Ports_that_collide_are_refused_before_start_naming_both_users()
+    {
+        var emulatorOnSilo = await BashResult("cluster_layout 2 2", new Dictionary<string, string?>(NoPortSettings) { ["KUBE_EMULATOR_PORT"] = "8090" });
+        Assert.NotEqual(0, emulatorOnSilo.ExitCode);
+        Assert.Contains("port 8090 is wanted by both kube-emulator and silo-0-http", emulatorOnSilo.Error);
+
+        var apiOnEmulator = await BashResult("cluster_layout 2 2", new Dictionary<string, string?>(NoPortSettings) { ["PORT"] = "8086" });
+        Assert.NotEqual(0, apiOnEmulator.ExitCode);
+        Assert.Contains("port 8086 is wanted by both kube-emulator and apihost-0", apiOnEmulator.Error);
+
+        // Embedded mode checks its own listeners the same way.
+        var up = await BashResult("distinct_ports azurite-blob=10000 apihost=10000");
+        Assert.NotEqual(0, up.ExitCode);
+        Assert.Contains("port 10000 is wanted by both azurite-blob and apihost", up.Error);
     }
 
     [Fact]
