@@ -89,6 +89,32 @@ public sealed class BoxScriptTests : IDisposable
     }
 
     [Fact]
+    public async Task Cluster_supervision_reports_a_dead_silo_restarts_it_and_keeps_the_rest_running()
+    {
+        // Stand-ins: a silo that dies at once (and again after each restart), an API host that lives a few seconds.
+        const string script = """
+            LOG_DIR="$BOX_DIR/logs"
+            again() { start "$1" "$LOG_DIR/$1.log" bash -c 'exit 4'; }
+            start silo-0 "$LOG_DIR/silo-0.log" bash -c 'exit 3'
+            start apihost-0 "$LOG_DIR/apihost-0.log" bash -c 'sleep 4; echo api-done'
+            supervise 'silo-*' again
+            """;
+        var (exitCode, _, error) = await BashResult(script, new Dictionary<string, string?> { ["BOX_RESTART_DELAY"] = "1" });
+        Assert.NotEqual(0, exitCode);
+        Assert.Matches(@"silo-0 \(pid \d+\) exited \(code 3\); the other processes keep running", error);
+        Assert.Contains("restarting silo-0 in 1 s", error);
+        Assert.Matches(@"silo-0 \(pid \d+\) exited \(code 4\)", error);
+        // The API host was not stopped for the silo's sake: it ran to its own end, which the box then reports.
+        Assert.Matches(@"apihost-0 \(pid \d+\) exited unexpectedly \(code 0\); stopping the rest", error);
+        Assert.Contains("api-done", File.ReadAllText(Path.Combine(_boxDir, "logs", "apihost-0.log")));
+
+        var (_, _, neverRestarted) = await BashResult(script, new Dictionary<string, string?> { ["BOX_RESTART_DELAY"] = "off" });
+        Assert.Contains("silo-0 stays down", neverRestarted);
+        Assert.DoesNotContain("code 4", neverRestarted);
+        Assert.Contains("apihost-0", neverRestarted);
+    }
+
+    [Fact]
     public async Task Ports_that_collide_are_refused_before_start_naming_both_users()
     {
         var emulatorOnSilo = await BashResult("cluster_layout 2 2", new Dictionary<string, string?>(NoPortSettings) { ["KUBE_EMULATOR_PORT"] = "8090" });
