@@ -80,12 +80,13 @@ public static class ApiHostApp
                     o.TableServiceClient = new TableServiceClient(orleans.StorageConnectionString);
                     o.TableName = orleans.MembershipTable;
                 });
-                client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = FailureDetection.ResponseTimeout);
+                client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = FailureDetection.ClientResponseTimeout);
                 client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2));
                 client.AddMemoryStreams(ChangeStreams.Provider);
                 client.UseClusterTls(required: true);
             });
             builder.Services.AddKubernetesClient(configuration);
+            builder.Services.AddShutdownBound(orleans);
         }
 
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));

@@ -25,6 +25,9 @@ public sealed partial class ClusterSettings
 
     public int GatewayPort { get; set; } = 30000;
 
+    /// <summary>A process sent SIGTERM exits within this, whatever is down (see <see cref="ShutdownBound"/>).</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The address other silos and clients dial, when it is not loopback (a container's or pod's IP).
     /// Setting it also makes the silo listen on all interfaces.</summary>
     public string? AdvertisedIP { get; set; }

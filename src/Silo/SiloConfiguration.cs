@@ -62,6 +62,7 @@ public static class SiloConfiguration
             o.TableName = settings.PubSubTable;
         });
         silo.Configure<ClusterMembershipOptions>(FailureDetection.Configure);
+        silo.Services.AddShutdownBound(settings);
         silo.Configure<SiloMessagingOptions>(o =>
         {
             o.ResponseTimeout = FailureDetection.ResponseTimeout;
@@ -98,12 +99,29 @@ public static class KubernetesHosting
 /// answering users needs seconds.</summary>
 public static class FailureDetection
 {
+    /// <summary>Calls between silos: one lost with a dead silo is failed by the membership change (Orleans breaks a
+    /// silo's calls to a silo declared dead), so this bounds only calls to a silo that is alive but stuck.</summary>
     public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(10);
+
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(1);
+
+    private const int NumMissedProbesLimit = 2;
+
+    /// <summary>From a silo's death to the cluster declaring it dead: the probes it misses, plus one probe period
+    /// for where in its period the death fell.</summary>
+    public static TimeSpan DetectionTime => ProbeTimeout * (NumMissedProbesLimit + 1);
+
+    /// <summary>Calls from an Orleans client (an API host in client mode). A client never has its calls broken by a
+    /// silo's death: Orleans 10 breaks outstanding calls only inside silos (SiloConnectionMaintainer), and a
+    /// client's call travels through a gateway silo that keeps no record of it. A call lost with a dead silo
+    /// therefore ends only at this timeout, which is why it is the detection time: no request waits longer than it
+    /// takes the cluster to notice the death, and calls made after that go to the surviving silos.</summary>
+    public static TimeSpan ClientResponseTimeout => DetectionTime;
 
     public static void Configure(ClusterMembershipOptions o)
     {
-        o.ProbeTimeout = TimeSpan.FromSeconds(1);
-        o.NumMissedProbesLimit = 2;
+        o.ProbeTimeout = ProbeTimeout;
+        o.NumMissedProbesLimit = NumMissedProbesLimit;
         o.NumProbedSilos = 2;
         o.NumVotesForDeathDeclaration = 1;
         o.TableRefreshTimeout = TimeSpan.FromSeconds(2);

@@ -24,8 +24,9 @@ public sealed class BoxCluster : IAsyncDisposable
 
     private readonly IReadOnlyDictionary<string, string> _settings;
 
-    private BoxCluster(EmulatorHost emulator, Tokens tokens, string clusterId, string tablePrefix, IReadOnlyDictionary<string, string>? settings)
+    private BoxCluster(EmulatorHost emulator, Tokens tokens, string clusterId, string tablePrefix, IReadOnlyDictionary<string, string>? settings, string? storage)
     {
+        StorageConnectionString = storage ?? TestEnvironment.StorageConnectionString;
         Certificates = Directory.CreateTempSubdirectory("box-cluster-certs-").FullName;
         _settings = settings ?? new Dictionary<string, string>();
         Emulator = emulator;
@@ -42,6 +43,9 @@ public sealed class BoxCluster : IAsyncDisposable
 
     public string TablePrefix { get; }
 
+    /// <summary>The Azure Storage every process uses (the shared test Azurite unless a test brings its own).</summary>
+    public string StorageConnectionString { get; }
+
     /// <summary>The cluster's CA and node certificate (ca.crt, tls.crt, tls.key), made by the silo's `certs`
     /// command as ./box cluster makes them.</summary>
     public string Certificates { get; }
@@ -55,11 +59,13 @@ public sealed class BoxCluster : IAsyncDisposable
     /// <param name="settings">Extra environment variables for every process (e.g. RATE_LIMIT_REQUESTS).</param>
     /// <param name="siloEnvironment">Called before the i-th silo starts, for variables of that silo alone (e.g. the
     /// ones a pod gets, after creating its Pod in the emulator).</param>
+    /// <param name="storage">Azure Storage connection string (a test's own Azurite), instead of the shared one.</param>
+    /// <param name="emulator">A Kubernetes emulator the test controls (stops, restarts); one of the cluster's own otherwise.</param>
     public static async Task<BoxCluster> StartAsync(int silos, int apiHosts, IReadOnlyDictionary<string, string>? settings = null,
-        Func<BoxCluster, int, Task<IReadOnlyDictionary<string, string>>>? siloEnvironment = null)
+        Func<BoxCluster, int, Task<IReadOnlyDictionary<string, string>>>? siloEnvironment = null, string? storage = null, EmulatorHost? emulator = null)
     {
-        var emulator = await EmulatorHost.StartAsync();
-        var cluster = new BoxCluster(emulator, Tokens.WithRandomSecret(audience: "inference-cluster-tests"), "c" + Guid.NewGuid().ToString("N")[..8], TestEnvironment.UniqueTablePrefix(), settings);
+        emulator ??= await EmulatorHost.StartAsync();
+        var cluster = new BoxCluster(emulator, Tokens.WithRandomSecret(audience: "inference-cluster-tests"), "c" + Guid.NewGuid().ToString("N")[..8], TestEnvironment.UniqueTablePrefix(), settings, storage);
         try
         {
             await GenerateCertificatesAsync(cluster.Certificates);
@@ -88,7 +94,7 @@ public sealed class BoxCluster : IAsyncDisposable
         ["Cluster__Clustering"] = "AzureTable",
         ["Cluster__ClusterId"] = ClusterId,
         ["Cluster__TablePrefix"] = TablePrefix,
-        ["ConnectionStrings__Storage"] = TestEnvironment.StorageConnectionString,
+        ["ConnectionStrings__Storage"] = StorageConnectionString,
         ["KUBECONFIG"] = Emulator.KubeconfigPath,
         ["JWT_SECRET"] = Tokens.Secret,
         ["KeyValidation__SigningKeys__k1"] = KeySigningSecret,
@@ -156,7 +162,7 @@ public sealed class BoxCluster : IAsyncDisposable
             });
             client.UseAzureStorageClustering(o =>
             {
-                o.TableServiceClient = new TableServiceClient(TestEnvironment.StorageConnectionString);
+                o.TableServiceClient = new TableServiceClient(StorageConnectionString);
                 o.TableName = TablePrefix + "membership";
             });
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10));

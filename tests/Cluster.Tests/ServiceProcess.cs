@@ -98,6 +98,23 @@ public sealed class ServiceProcess : IDisposable
         return _process.ExitCode;
     }
 
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
+    /// <summary>SIGTERM, as Kubernetes and ./box stop a process: it shuts down gracefully, in its own time.</summary>
+    public void Terminate()
+    {
+        if (!_process.HasExited && kill(_process.Id, 15) != 0)
+        {
+            throw new InvalidOperationException($"kill -TERM {_process.Id} failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    /// <summary>Waits for the process to exit by itself; false when it is still running after <paramref name="limit"/>.</summary>
+    public bool WaitForExit(TimeSpan limit) => _process.WaitForExit(limit);
+
+    public int ExitCode => _process.ExitCode;
+
     /// <summary>SIGKILL: no shutdown hooks, no goodbye to the cluster, as when a node dies.</summary>
     public void Kill()
     {
