@@ -80,7 +80,7 @@ public static class ApiHostApp
                     o.TableServiceClient = new TableServiceClient(orleans.StorageConnectionString);
                     o.TableName = orleans.MembershipTable;
                 });
-                client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = FailureDetection.ClientResponseTimeout);
+                client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = orleans.ClientResponseTimeout ?? FailureDetection.ClientResponseTimeout);
                 client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2));
                 client.AddMemoryStreams(ChangeStreams.Provider);
                 client.UseClusterTls(required: true);

@@ -25,6 +25,10 @@ public sealed partial class ClusterSettings
 
     public int GatewayPort { get; set; } = 30000;
 
+    /// <summary>How long an API host in client mode waits for a grain call; unset: the failure detection time
+    /// (<see cref="FailureDetection.ClientResponseTimeout"/>). A call that takes longer answers 503 (retry).</summary>
+    public TimeSpan? ClientResponseTimeout { get; set; }
+
     /// <summary>A process sent SIGTERM exits within this, whatever is down (see <see cref="ShutdownBound"/>).</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

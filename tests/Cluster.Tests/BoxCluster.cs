@@ -91,6 +91,10 @@ public sealed class BoxCluster : IAsyncDisposable
 
     private Dictionary<string, string> Environment() => new(_settings.Concat(new Dictionary<string, string>
     {
+        // The functional cluster tests are not about timeouts, and on a machine as loaded as the shared test box a
+        // cold grain call can take longer than the failure detection time the API hosts wait by default; the fault
+        // tests set "" to keep the default (ClusterSettings.ClientResponseTimeout).
+        ["Cluster__ClientResponseTimeout"] = "00:00:10",
         ["Cluster__Clustering"] = "AzureTable",
         ["Cluster__ClusterId"] = ClusterId,
         ["Cluster__TablePrefix"] = TablePrefix,
@@ -104,7 +108,7 @@ public sealed class BoxCluster : IAsyncDisposable
         ["Cluster__Tls__CertificatePath"] = Path.Combine(Certificates, "tls.crt"),
         ["Cluster__Tls__KeyPath"] = Path.Combine(Certificates, "tls.key"),
         ["Cluster__Tls__CaPath"] = Path.Combine(Certificates, "ca.crt"),
-    }.Where(d => !_settings.ContainsKey(d.Key))));
+    }.Where(d => !_settings.ContainsKey(d.Key))).Where(d => d.Value.Length > 0));
 
     public async Task<ServiceProcess> StartSiloAsync(IReadOnlyDictionary<string, string>? extra = null)
     {
