@@ -32,9 +32,11 @@ public sealed class UnavailableHandler(ILogger<UnavailableHandler> logger) : IEx
         return true;
     }
 
+    /// <summary>A grain whose stored state changed under it (InconsistentStateException: after a storage outage, or a
+    /// second activation during failover) is deactivated by Orleans, so a retry reads the stored state afresh.</summary>
     public static bool IsClusterUnavailable(Exception e) => e switch
     {
-        SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
+        SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or Orleans.Storage.InconsistentStateException
             or Orleans.Runtime.Messaging.ConnectionFailedException or ClientNotAvailableException or OrleansException { InnerException: TimeoutException } => true,
         AggregateException { InnerException: { } inner } => IsClusterUnavailable(inner),
         _ => false,
