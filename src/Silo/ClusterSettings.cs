@@ -75,6 +75,10 @@ public sealed partial class ClusterSettings
             ? $"{Section}__AdvertisedIP must be an IP address (a pod's: status.podIP)."
         : !TablePrefixPattern().IsMatch(TablePrefix)
             ? $"{Section}__TablePrefix must be 1-40 letters or digits, starting with a letter (Azure table names)."
+        : ShutdownTimeout <= TimeSpan.Zero
+            ? $"{Section}__ShutdownTimeout must be a positive duration (e.g. 00:00:30)."
+        : ClientResponseTimeout is { } timeout && timeout <= TimeSpan.Zero
+            ? $"{Section}__ClientResponseTimeout must be a positive duration, or unset for the failure detection time."
         : string.IsNullOrWhiteSpace(StorageConnectionString)
             ? "ConnectionStrings__Storage (or Cluster__StorageConnectionString) must be an Azure Storage connection string."
         : null;
