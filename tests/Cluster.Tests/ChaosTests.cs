@@ -59,6 +59,10 @@ public sealed class ChaosTests(ITestOutputHelper output)
         }
         var lost = await workload.LostWritesAsync();
         output.WriteLine($"acknowledged writes lost: {lost.Count}");
+        foreach (var write in lost)
+        {
+            output.WriteLine("  lost: " + write);
+        }
 
         var answers = workload.Answers.ToList();
         var errors = answers.Where(a => a.Status >= 500 && a.Status != 503).ToList();

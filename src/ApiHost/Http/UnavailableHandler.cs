@@ -38,6 +38,9 @@ public sealed class UnavailableHandler(ILogger<UnavailableHandler> logger) : IEx
     {
         SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or Orleans.Storage.InconsistentStateException
             or Orleans.Runtime.Messaging.ConnectionFailedException or ClientNotAvailableException or OrleansException { InnerException: TimeoutException } => true,
+        // Azure Storage that did not answer at all (Status 0: refused, reset, timed out), after the SDK's own retries:
+        // the grain state or the audit trail is out of reach for now, not broken.
+        Azure.RequestFailedException { Status: 0 } => true,
         AggregateException { InnerException: { } inner } => IsClusterUnavailable(inner),
         _ => false,
     };
