@@ -19,7 +19,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         using var azurite = await AzuriteProcess.StartAsync();
         var data = Path.Combine(Directory.CreateTempSubdirectory("chaos-k8s-").FullName, "k8s.json");
         var emulator = await EmulatorHost.StartAsync(o => o.DataFile = data);
-        await using var box = await BoxCluster.StartAsync(silos: 2, apiHosts: 2, SiloKillUnderLoadTests.FaultSettings, azurite.ConnectionString, emulator);
+        await using var box = await BoxCluster.StartAsync(silos: 2, apiHosts: 2, SiloKillUnderLoadTests.FaultSettings, storage: azurite.ConnectionString, emulator: emulator);
         var keys = await SiloKillUnderLoadTests.PublishKeysAsync(box, "tenant-a", count: 2);
 
         await using var workload = new ChaosWorkload(box, "tenant-a", keys);
