@@ -287,14 +287,14 @@ public sealed class HelmChartTests
     {
         var docs = await RenderConfiguration(configuration);
         var silo = PodSpec(Single(docs, "Deployment", "r-inference-management-silo"));
-        var siloShutdown = int.Parse(Env(Assert.Single(Sequence(silo, "containers")))["DOTNET_SHUTDOWNTIMEOUTSECONDS"]!);
+        var siloShutdown = (int)TimeSpan.Parse(Env(Assert.Single(Sequence(silo, "containers")))["Cluster__ShutdownTimeout"]!, System.Globalization.CultureInfo.InvariantCulture).TotalSeconds;
         Assert.True(int.Parse(Scalar(silo, "terminationGracePeriodSeconds")!) > siloShutdown);
 
         var apiHost = PodSpec(Single(docs, "Deployment", "r-inference-management-apihost"));
         var container = Assert.Single(Sequence(apiHost, "containers"));
         var preStop = int.Parse(Scalar(container, "lifecycle", "preStop", "sleep", "seconds")!);
         Assert.True(preStop > 0);
-        var apiShutdown = int.Parse(Env(container)["DOTNET_SHUTDOWNTIMEOUTSECONDS"]!);
+        var apiShutdown = (int)TimeSpan.Parse(Env(container)["Cluster__ShutdownTimeout"]!, System.Globalization.CultureInfo.InvariantCulture).TotalSeconds;
         Assert.True(int.Parse(Scalar(apiHost, "terminationGracePeriodSeconds")!) > preStop + apiShutdown);
     }
 

@@ -178,3 +178,9 @@ labelSelector spreads that component's pods. */}}
   mountPath: /etc/inference-management/cluster-tls
   readOnly: true
 {{- end }}
+
+{{/* Seconds as hh:mm:ss, the form .NET binds a TimeSpan from ("45" alone would be 45 days). */}}
+{{- define "inference-management.duration" -}}
+{{- $s := int . -}}
+{{- printf "%02d:%02d:%02d" (div $s 3600) (mod (div $s 60) 60) (mod $s 60) -}}
+{{- end }}
