@@ -81,6 +81,13 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
         return _bySpan.TryGetValue(keyHash, out var entry) && entry.Current is { } lease && TryDecide(entry, lease, tokens, target, out check);
     }
 
+    /// <summary>A dead key this host refused a moment ago: refused again from memory, no grain call.</summary>
+    public bool TryRemembered(string keyHash, out KeyCheck check)
+    {
+        check = _refused.TryGet(keyHash)!;
+        return check is not null;
+    }
+
     /// <summary>Decides from a lease, asking the key's grain for one when there is none here or it is spent.</summary>
     public async Task<KeyCheck> ValidateAsync(string keyHash, long tokens, KeyTarget? target = null)
     {

@@ -1,0 +1,100 @@
+using System.Text.RegularExpressions;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Inference.Silo;
+
+/// <summary>Metrics and traces of a silo or API host process, with OpenTelemetry.
+/// Metrics: ASP.NET Core and Kestrel, HttpClient, the .NET runtime, Orleans' own meter and the service's
+/// (<c>Inference.*</c>), served for Prometheus at <c>/metrics</c> on a port of their own (<see cref="MetricsPortSetting"/>)
+/// and only there: the API port never serves them, and the metrics port serves nothing else, so a NetworkPolicy can
+/// open it to the monitoring namespace alone without exposing the API to it, and no scraper needs a token.
+/// Traces: when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (or <see cref="TracingSetting"/> is true), requests, grain
+/// calls (Orleans activity propagation) and outgoing HTTP calls, the Kubernetes API's included, exported over OTLP.
+/// With neither, nothing listens to the instruments at all.</summary>
+public static partial class Telemetry
+{
+    public const string MetricsPortSetting = "METRICS_PORT";
+
+    /// <summary>Traces without an OTLP endpoint (for an exporter added in code, as the tests do).</summary>
+    public const string TracingSetting = "Telemetry:Tracing";
+
+    public const string OtlpEndpointSetting = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+    public static readonly string[] OrleansActivitySources = ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application"];
+
+    /// <summary>Requests that would only be noise in traces: probes and scrapes.</summary>
+    private static readonly string[] UntracedPaths = ["/health", "/ready", "/metrics"];
+
+    public static int? MetricsPort(IConfiguration configuration) =>
+        configuration.GetValue<int?>(MetricsPortSetting) is > 0 and var port ? port : null;
+
+    public static bool TracingEnabled(IConfiguration configuration) =>
+        !string.IsNullOrEmpty(configuration[OtlpEndpointSetting]) || configuration.GetValue<bool>(TracingSetting);
+
+    /// <summary>Registers what is configured and adds the metrics port to the addresses the host listens on (the
+    /// API's host, or all interfaces when the API's address names none); call after the API's own URLs are set.</summary>
+    public static WebApplicationBuilder AddInferenceTelemetry(this WebApplicationBuilder builder, string serviceName)
+    {
+        var configuration = builder.Configuration;
+        var metricsPort = MetricsPort(configuration);
+        var tracing = TracingEnabled(configuration);
+        if (metricsPort is null && !tracing)
+        {
+            return builder;
+        }
+        var otel = builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService(serviceName));
+        if (metricsPort is { } port)
+        {
+            otel.WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter("Microsoft.Orleans", "Inference.*")
+                .AddPrometheusExporter());
+            var urls = builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey);
+            var apiUrls = (urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var host = apiUrls.Select(u => UrlHost().Match(u)).FirstOrDefault(m => m.Success)?.Groups["host"].Value ?? "+";
+            builder.WebHost.UseUrls([.. (apiUrls.Length > 0 ? apiUrls : ["http://localhost:5000"]), $"http://{host}:{port}"]);
+        }
+        if (tracing)
+        {
+            otel.WithTracing(traces =>
+            {
+                traces.AddAspNetCoreInstrumentation(o => o.Filter = context => !UntracedPaths.Contains(context.Request.Path.Value))
+                    .AddHttpClientInstrumentation()
+                    .AddSource(OrleansActivitySources);
+                if (!string.IsNullOrEmpty(configuration[OtlpEndpointSetting]))
+                {
+                    traces.AddOtlpExporter();
+                }
+            });
+        }
+        return builder;
+    }
+
+    /// <summary>Serves <c>/metrics</c> on the metrics port and answers 404 to anything else there. Goes first in the
+    /// pipeline, so no API middleware runs for a scrape.</summary>
+    public static WebApplication UseMetricsPort(this WebApplication app)
+    {
+        if (MetricsPort(app.Configuration) is not { } port)
+        {
+            return app;
+        }
+        app.MapWhen(context => context.Connection.LocalPort == port, metrics =>
+        {
+            metrics.UseOpenTelemetryPrometheusScrapingEndpoint();
+            metrics.Run(context =>
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return Task.CompletedTask;
+            });
+        });
+        return app;
+    }
+
+    [GeneratedRegex(@"^[a-z]+://(?<host>\[[^\]]*\]|[^:/]+)", RegexOptions.IgnoreCase)]
+    private static partial Regex UrlHost();
+}
