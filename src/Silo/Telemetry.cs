@@ -63,7 +63,8 @@ public static partial class Telemetry
         {
             otel.WithTracing(traces =>
             {
-                traces.AddAspNetCoreInstrumentation(o => o.Filter = context => !UntracedPaths.Contains(context.Request.Path.Value))
+                traces.SetSampler(new BackgroundFilter())
+                    .AddAspNetCoreInstrumentation(o => o.Filter = context => !UntracedPaths.Contains(context.Request.Path.Value))
                     .AddHttpClientInstrumentation()
                     .AddSource(OrleansActivitySources);
                 if (!string.IsNullOrEmpty(configuration[OtlpEndpointSetting]))
@@ -93,6 +94,30 @@ public static partial class Telemetry
             });
         });
         return app;
+    }
+
+    /// <summary>Traces what a caller started, not the background chatter: a trace that would begin with a grain call
+    /// the runtime makes on its own (stream pulling agents polling their queues several times a second, membership,
+    /// the dashboard's collection, timers, the watch's lease renewals) is dropped, with everything under it; every
+    /// other root, and every span under a kept parent, is recorded. Orleans names a grain call span
+    /// <c>Interface/Method</c>.</summary>
+    private sealed class BackgroundFilter : Sampler
+    {
+        private static readonly SamplingResult Keep = new(SamplingDecision.RecordAndSample);
+        private static readonly SamplingResult Drop = new(SamplingDecision.Drop);
+
+        private static readonly string[] BackgroundCalls = ["IGrainTimerInvoker/", "IMemoryStreamQueueGrain/", "IPersistentStream",
+            "IMembership", "ISilo", "IManagementGrain/", "IDashboard", "IRemoteGrainDirectory", "IWatchLeaseGrain/"];
+
+        public override SamplingResult ShouldSample(in SamplingParameters parameters)
+        {
+            if (parameters.ParentContext.TraceId != default)
+            {
+                return (parameters.ParentContext.TraceFlags & System.Diagnostics.ActivityTraceFlags.Recorded) != 0 ? Keep : Drop;
+            }
+            var name = parameters.Name;
+            return BackgroundCalls.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal)) ? Drop : Keep;
+        }
     }
 
     [GeneratedRegex(@"^[a-z]+://(?<host>\[[^\]]*\]|[^:/]+)", RegexOptions.IgnoreCase)]

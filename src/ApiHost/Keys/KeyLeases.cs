@@ -59,8 +59,6 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
         var meter = meters.Create(MeterName);
         meter.CreateObservableCounter("inference.key_validation.grain_calls", () => GrainCalls, "{call}",
             "Grain calls made for key validations: leases asked for, and validations of keys that cannot be leased");
-        meter.CreateObservableCounter("inference.key_validation.local", () => LocalDecisions, "{validation}",
-            "Key validations decided from a lease on this host, without a grain call");
         meter.CreateObservableGauge("inference.key_validation.leases", () => _keys.Count, "{key}", "Keys this host holds a lease for");
     }
 
