@@ -39,6 +39,7 @@ public static partial class Telemetry
     public static WebApplicationBuilder AddInferenceTelemetry(this WebApplicationBuilder builder, string serviceName)
     {
         var configuration = builder.Configuration;
+        AddLogFormat(builder);
         var metricsPort = MetricsPort(configuration);
         var tracing = TracingEnabled(configuration);
         if (metricsPort is null && !tracing)
@@ -74,6 +75,30 @@ public static partial class Telemetry
             });
         }
         return builder;
+    }
+
+    public const string LogFormatSetting = "LOG_FORMAT";
+
+    /// <summary><c>LOG_FORMAT=json</c>: one JSON object per line on the console, with the logging scopes, which carry
+    /// the trace and span ids of the request or grain call being served (the host tracks them by default) whenever
+    /// tracing is on. <c>text</c> (the default) keeps the plain console format.</summary>
+    private static void AddLogFormat(WebApplicationBuilder builder)
+    {
+        switch (builder.Configuration[LogFormatSetting]?.Trim().ToLowerInvariant())
+        {
+            case null or "" or "text":
+                return;
+            case "json":
+                builder.Logging.AddJsonConsole(o =>
+                {
+                    o.IncludeScopes = true;
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+                });
+                return;
+            default:
+                throw new InvalidOperationException($"{LogFormatSetting} must be text or json, not '{builder.Configuration[LogFormatSetting]}'");
+        }
     }
 
     /// <summary>Serves <c>/metrics</c> on the metrics port and answers 404 to anything else there. Goes first in the
