@@ -55,8 +55,14 @@ public static partial class Telemetry
                 .AddRuntimeInstrumentation()
                 .AddMeter("Microsoft.Orleans", "Inference.*")
                 .AddPrometheusExporter());
+            // Listening on the metrics port too means naming every address: the ones set (urls), else the ports set
+            // (ASPNETCORE_HTTP_PORTS, as the chart's silos use), else Kestrel's default.
             var urls = builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey);
             var apiUrls = (urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (apiUrls.Length == 0 && builder.WebHost.GetSetting(WebHostDefaults.HttpPortsKey) is { Length: > 0 } ports)
+            {
+                apiUrls = [.. ports.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => $"http://+:{p}")];
+            }
             var host = apiUrls.Select(u => UrlHost().Match(u)).FirstOrDefault(m => m.Success)?.Groups["host"].Value ?? "+";
             builder.WebHost.UseUrls([.. (apiUrls.Length > 0 ? apiUrls : ["http://localhost:5000"]), $"http://{host}:{port}"]);
         }
