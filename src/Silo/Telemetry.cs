@@ -63,6 +63,11 @@ public static partial class Telemetry
             {
                 apiUrls = [.. ports.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => $"http://+:{p}")];
             }
+            if (apiUrls.Any(u => u.TrimEnd('/').EndsWith($":{port}", StringComparison.Ordinal)))
+            {
+                // The metrics port answers nothing but /metrics: on the API's own port it would shut the API out.
+                throw new InvalidOperationException($"{MetricsPortSetting} ({port}) must differ from the API's port");
+            }
             var host = apiUrls.Select(u => UrlHost().Match(u)).FirstOrDefault(m => m.Success)?.Groups["host"].Value ?? "+";
             builder.WebHost.UseUrls([.. (apiUrls.Length > 0 ? apiUrls : ["http://localhost:5000"]), $"http://{host}:{port}"]);
         }
