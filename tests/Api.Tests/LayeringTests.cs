@@ -17,6 +17,8 @@ public sealed class LayeringTests
         "Inference.Silo.ClusteringMode",
         "Inference.Silo.ClusterTls",
         "Inference.Silo.FailureDetection",
+        // Metrics, traces and log format, set up the same way in silos and API hosts.
+        "Inference.Silo.Telemetry",
     ];
 
     [Fact]
