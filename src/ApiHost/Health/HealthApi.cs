@@ -16,6 +16,9 @@ public static class HealthApi
     /// <summary>Each check's bound: a probe must answer before the kubelet's own timeout.</summary>
     public static readonly TimeSpan CheckTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>Health checks map every method; probes read, and anything else is a 405 like on any other route.</summary>
+    private static readonly Microsoft.AspNetCore.Routing.HttpMethodMetadata ProbeMethods = new([HttpMethods.Get, HttpMethods.Head]);
+
     public static IServiceCollection AddReadinessChecks(this IServiceCollection services)
     {
         services.AddHealthChecks()
@@ -31,7 +34,7 @@ public static class HealthApi
         {
             Predicate = _ => false,
             ResponseWriter = (context, _) => context.Response.WriteAsJsonAsync(new { status = "ok" }, ApiJson.Options),
-        }).AllowAnonymous();
+        }).AllowAnonymous().WithMetadata(ProbeMethods);
         app.MapHealthChecks("/ready", new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains(ReadyTag),
@@ -43,7 +46,7 @@ public static class HealthApi
                 [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
             },
             ResponseWriter = WriteReadiness,
-        }).AllowAnonymous();
+        }).AllowAnonymous().WithMetadata(ProbeMethods);
         return app;
     }
 
