@@ -17,6 +17,7 @@ public sealed class LayeringTests
         "Inference.Silo.ClusteringMode",
         "Inference.Silo.ClusterTls",
         "Inference.Silo.FailureDetection",
+        "Inference.Silo.ShutdownBoundExtensions",
         // Metrics, traces and log format, set up the same way in silos and API hosts.
         "Inference.Silo.Telemetry",
     ];
