@@ -16,6 +16,7 @@ using Inference.Shared.Kubernetes;
 using Inference.Silo;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 
 namespace Inference.ApiHost;
 
@@ -84,11 +85,17 @@ public static class ApiHostApp
                 client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(2));
                 client.AddMemoryStreams(ChangeStreams.Provider);
                 client.UseClusterTls(required: true);
+                client.AddDashboard();
+                if (Telemetry.TracingEnabled(configuration))
+                {
+                    client.AddActivityPropagation();
+                }
             });
             builder.Services.AddKubernetesClient(configuration);
             builder.Services.AddShutdownBound(orleans);
         }
 
+        builder.AddInferenceTelemetry("inference-apihost");
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         builder.Services.AddTokenAuthentication(clustered);
         builder.Services.AddHostedService<DefaultPasswordGuard>();
@@ -105,17 +112,20 @@ public static class ApiHostApp
         builder.Services.AddSingleton<ApiKeySigner>();
         builder.Services.AddSingleton<SourceThrottle>();
         builder.Services.AddSingleton<KeyLeases>();
+        builder.Services.AddSingleton<ValidationMetrics>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<KeyLeases>());
         builder.Services.AddExceptionHandler<UnavailableHandler>();
         // Ahead of AddProblemDetails: the service asks its writers in registration order.
         builder.Services.AddSingleton<Microsoft.AspNetCore.Http.IProblemDetailsWriter, ContractProblemDetailsWriter>();
         builder.Services.AddProblemDetails();
         builder.Services.AddRealtime();
+        builder.Services.AddReadinessChecks();
         builder.Services.AddPredictProxy();
         builder.Services.AddSettings<RateLimitOptions>(RateLimitOptions.Section, o => o.Problem());
         builder.Services.AddApiReference();
 
         var app = builder.Build();
+        app.UseMetricsPort();
         app.UseExceptionHandler();
         // Ahead of the status pages: a validation always writes its own body, and that middleware allocates a
         // request items dictionary on every request it sees (a fifth of a validation's allocations). Ahead of
@@ -149,6 +159,8 @@ public static class ApiHostApp
         app.MapPublishingApi();
         app.MapKeyValidationApi();
         app.MapApiReference();
+        // Silos, grain types and calls, in every mode (the silos collect, this host shows): admins only.
+        app.MapOrleansDashboard(routePrefix: "/dashboard").RequireAuthorization(AuthExtensions.AdminPolicy);
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

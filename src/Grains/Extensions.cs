@@ -32,6 +32,7 @@ public static class Extensions
         services.AddKubernetes(configuration);
         services.AddMetrics();
         services.TryAddSingleton<WatchMetrics>();
+        services.TryAddSingleton<Telemetry.ServiceMetrics>();
         services.AddHostedService<ClusterWatchService>();
         services.AddSettings<TenantQuotaOptions>(TenantQuotaOptions.Section, o => o.Problem());
         services.AddSettings<ModelStorageOptions>(ModelStorageOptions.Section, o => o.Problem());

@@ -13,7 +13,9 @@ if (args is ["certs", var directory, ..])
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.UseOrleans(silo => silo.ConfigureInferenceSilo(builder.Configuration));
 builder.Services.AddHealthChecks().AddCheck<SiloReadiness>("orleans-membership", tags: [SiloReadiness.Tag]);
+builder.AddInferenceTelemetry("inference-silo");
 var app = builder.Build();
+app.UseMetricsPort();
 app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
 app.MapHealthChecks("/ready", new() { Predicate = check => check.Tags.Contains(SiloReadiness.Tag) });
 app.Run();

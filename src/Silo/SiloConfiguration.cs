@@ -5,6 +5,7 @@ using Inference.Shared.Kubernetes;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting.Kubernetes;
+using Orleans.Dashboard;
 using Orleans.Providers;
 
 namespace Inference.Silo;
@@ -72,6 +73,11 @@ public static class SiloConfiguration
         // must authenticate its peers.
         silo.UseClusterTls(required: settings.Clustering != ClusteringMode.Localhost);
         silo.Services.AddInferenceGrains(configuration);
+        silo.AddDashboard();
+        if (Telemetry.TracingEnabled(configuration))
+        {
+            silo.AddActivityPropagation();
+        }
         return silo;
     }
 }

@@ -45,6 +45,11 @@ public class ApiFixture : IAsyncLifetime
     protected virtual void Configure(IDictionary<string, string?> settings)
     {
     }
+    /// <summary>Services a derived fixture adds (e.g. an exporter that keeps traces for the test to read).</summary>
+    protected virtual void ConfigureBuilder(WebApplicationBuilder builder)
+    {
+    }
+
     /// <summary>Emulator settings a derived fixture changes (e.g. a data file to start from).</summary>
     protected virtual void ConfigureEmulator(KubeEmulator.EmulatorOptions options)
     {
@@ -107,6 +112,7 @@ public class ApiFixture : IAsyncLifetime
             builder.Services.AddSingleton<IIncomingGrainCallFilter>(GrainCalls);
             builder.Services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, GrainCallLog.Middleware>();
             builder.Logging.AddFilter<CapturedLogs>(null, Microsoft.Extensions.Logging.LogLevel.Information);
+            ConfigureBuilder(builder);
         });
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -311,7 +311,18 @@ public sealed class KeyValidationTests(ApiFixture api)
                 durations.Add((seconds, (int)all.Single(t => t.Key == "http.response.status_code").Value!));
             }
         });
-        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => counters[instrument.Name] = value);
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            if (instrument.Name == "inference.key_validation.validations")
+            {
+                var by = tags.ToArray().Single(t => t.Key == "decided_by").Value;
+                counters.AddOrUpdate($"validations decided_by={by}", value, (_, sum) => sum + value);
+            }
+            else
+            {
+                counters[instrument.Name] = value;
+            }
+        });
         listener.Start();
 
         var client = api.Client();
@@ -327,7 +338,8 @@ public sealed class KeyValidationTests(ApiFixture api)
         // The first validation of a key asks for its lease (the junk one never reached a grain); a second is local.
         (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
         listener.RecordObservableInstruments();
-        Assert.True(counters.GetValueOrDefault("inference.key_validation.local") >= 1, $"counters: {string.Join(", ", counters)}");
+        Assert.True(counters.GetValueOrDefault("validations decided_by=lease") >= 1, $"counters: {string.Join(", ", counters)}");
+        Assert.Equal(1, counters.GetValueOrDefault("validations decided_by=signature"));
         Assert.True(counters.ContainsKey("inference.key_validation.grain_calls"), $"counters: {string.Join(", ", counters)}");
     }
 

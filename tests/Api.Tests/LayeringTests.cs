@@ -18,6 +18,8 @@ public sealed class LayeringTests
         "Inference.Silo.ClusterTls",
         "Inference.Silo.FailureDetection",
         "Inference.Silo.ShutdownBoundExtensions",
+        // Metrics, traces and log format, set up the same way in silos and API hosts.
+        "Inference.Silo.Telemetry",
     ];
 
     [Fact]

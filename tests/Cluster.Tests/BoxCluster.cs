@@ -57,15 +57,22 @@ public sealed class BoxCluster : IAsyncDisposable
     public IClusterClient Client => _client!.Services.GetRequiredService<IClusterClient>();
 
     /// <param name="settings">Extra environment variables for every process (e.g. RATE_LIMIT_REQUESTS).</param>
+    /// <summary>Processes keep every line they write (<see cref="ServiceProcess.AllOutput"/>), not only the last ones.</summary>
+    public bool KeepAllOutput { get; private init; }
+
     /// <param name="siloEnvironment">Called before the i-th silo starts, for variables of that silo alone (e.g. the
     /// ones a pod gets, after creating its Pod in the emulator).</param>
     /// <param name="storage">Azure Storage connection string (a test's own Azurite), instead of the shared one.</param>
     /// <param name="emulator">A Kubernetes emulator the test controls (stops, restarts); one of the cluster's own otherwise.</param>
     public static async Task<BoxCluster> StartAsync(int silos, int apiHosts, IReadOnlyDictionary<string, string>? settings = null,
-        Func<BoxCluster, int, Task<IReadOnlyDictionary<string, string>>>? siloEnvironment = null, string? storage = null, EmulatorHost? emulator = null)
+        Func<BoxCluster, int, Task<IReadOnlyDictionary<string, string>>>? siloEnvironment = null, string? storage = null, EmulatorHost? emulator = null,
+        bool keepAllOutput = false)
     {
         emulator ??= await EmulatorHost.StartAsync();
-        var cluster = new BoxCluster(emulator, Tokens.WithRandomSecret(audience: "inference-cluster-tests"), "c" + Guid.NewGuid().ToString("N")[..8], TestEnvironment.UniqueTablePrefix(), settings, storage);
+        var cluster = new BoxCluster(emulator, Tokens.WithRandomSecret(audience: "inference-cluster-tests"), "c" + Guid.NewGuid().ToString("N")[..8], TestEnvironment.UniqueTablePrefix(), settings, storage)
+        {
+            KeepAllOutput = keepAllOutput,
+        };
         try
         {
             await GenerateCertificatesAsync(cluster.Certificates);
@@ -121,7 +128,7 @@ public sealed class BoxCluster : IAsyncDisposable
         env["Cluster__SiloPort"] = siloPort.ToString();
         env["Cluster__GatewayPort"] = TestEnvironment.FreePort().ToString();
         var http = TestEnvironment.FreePort();
-        var silo = ServiceProcess.Start($"silo-{Silos.Count}", "Silo", "Inference.Silo", env, "--urls", $"http://127.0.0.1:{http}");
+        var silo = ServiceProcess.Start($"silo-{Silos.Count}", "Silo", "Inference.Silo", env, KeepAllOutput, "--urls", $"http://127.0.0.1:{http}");
         _processes.Add(silo);
         Silos.Add((silo, siloPort));
         // /ready: the silo is an active member of the cluster (what the chart's readiness probe asks).
@@ -136,7 +143,7 @@ public sealed class BoxCluster : IAsyncDisposable
         env["Mode"] = "Client";
         env["PORT"] = port.ToString();
         env["urls"] = $"http://127.0.0.1:{port}";
-        var host = ServiceProcess.Start($"api-{ApiHosts.Count}", "ApiHost", "Inference.ApiHost", env);
+        var host = ServiceProcess.Start($"api-{ApiHosts.Count}", "ApiHost", "Inference.ApiHost", env, KeepAllOutput);
         _processes.Add(host);
         var address = new Uri($"http://127.0.0.1:{port}");
         ApiHosts.Add((host, address));

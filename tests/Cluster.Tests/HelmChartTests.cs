@@ -9,7 +9,7 @@ namespace Inference.Cluster.Tests;
 
 /// <summary>The chart as Helm renders it (helm/helm.sh installs a pinned Helm from the npm registry): the cluster's
 /// ports closed to tenants, certificates mounted where the services read them, secrets only where used.</summary>
-public sealed class HelmChartTests
+public sealed partial class HelmChartTests
 {
     private static readonly string[] Required =
     [

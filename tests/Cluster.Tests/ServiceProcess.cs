@@ -10,18 +10,26 @@ public sealed class ServiceProcess : IDisposable
 {
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
+    private readonly ConcurrentQueue<string>? _all;
 
-    private ServiceProcess(string name, Process process)
+    private ServiceProcess(string name, Process process, bool keepAll)
     {
         Name = name;
         _process = process;
+        _all = keepAll ? new() : null;
     }
+
+    /// <summary>Every line the process wrote, when started with <c>keepAll</c> (for tests that scan all of it).</summary>
+    public IReadOnlyCollection<string> AllOutput => _all ?? throw new InvalidOperationException($"{Name} was not started with keepAll");
 
     public string Name { get; }
 
     public bool HasExited => _process.HasExited;
 
-    public static ServiceProcess Start(string name, string project, string assembly, IDictionary<string, string> environment, params string[] args)
+    public static ServiceProcess Start(string name, string project, string assembly, IDictionary<string, string> environment, params string[] args) =>
+        Start(name, project, assembly, environment, keepAll: false, args);
+
+    public static ServiceProcess Start(string name, string project, string assembly, IDictionary<string, string> environment, bool keepAll, params string[] args)
     {
         var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name; // bin/{Configuration}/net10.0
         var dll = Path.Combine(TestEnvironment.RepoRoot(), "src", project, "bin", configuration, "net10.0", assembly + ".dll");
@@ -46,7 +54,7 @@ public sealed class ServiceProcess : IDisposable
             info.Environment[key] = value;
         }
         var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {name}");
-        var service = new ServiceProcess(name, process);
+        var service = new ServiceProcess(name, process, keepAll);
         process.OutputDataReceived += (_, e) => service.Keep(e.Data);
         process.ErrorDataReceived += (_, e) => service.Keep(e.Data);
         process.BeginOutputReadLine();
@@ -61,6 +69,7 @@ public sealed class ServiceProcess : IDisposable
             return;
         }
         _output.Enqueue(line);
+        _all?.Enqueue(line);
         while (_output.Count > 400 && _output.TryDequeue(out _))
         {
         }

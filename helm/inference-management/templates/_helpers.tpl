@@ -106,6 +106,10 @@ labelSelector spreads that component's pods. */}}
   valueFrom:
     fieldRef:
       fieldPath: status.podIP
+{{- if .Values.metrics.enabled }}
+- name: METRICS_PORT
+  value: {{ .Values.metrics.port | quote }}
+{{- end }}
 - name: Cluster__Clustering
   value: AzureTable
 - name: Cluster__ServiceId
@@ -183,4 +187,22 @@ labelSelector spreads that component's pods. */}}
 {{- define "inference-management.duration" -}}
 {{- $s := int . -}}
 {{- printf "%02d:%02d:%02d" (div $s 3600) (mod (div $s 60) 60) (mod $s 60) -}}
+{{- end }}
+
+{{/* Pod annotations for annotation-based Prometheus scraping of the metrics port. */}}
+{{- define "inference-management.metricsAnnotations" -}}
+{{- if and .Values.metrics.enabled .Values.metrics.podAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.metrics.port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end }}
+
+{{/* The metrics container port. */}}
+{{- define "inference-management.metricsPort" -}}
+{{- if .Values.metrics.enabled }}
+- name: metrics
+  containerPort: {{ .Values.metrics.port }}
+  protocol: TCP
+{{- end }}
 {{- end }}

@@ -21,7 +21,7 @@ public sealed class TableAuditLog : IAuditLog
     /// <summary>Not a DNS label, so no tenant can collide with it.</summary>
     public const string AllPartition = "~all";
 
-    private static readonly Meter Meter = new("Inference.Audit");
+    public const string MeterName = "Inference.Audit";
 
     private readonly ILogger<TableAuditLog> _logger;
     private readonly AuditOptions _options;
@@ -31,19 +31,25 @@ public sealed class TableAuditLog : IAuditLog
     private readonly WindowCounter<string> _perCaller;
     private readonly ConcurrentDictionary<AggregateKey, Aggregate> _aggregates = new();
     private readonly Counter<long> _aggregatedMetric;
+    private long _writeFailures;
     // Each host writes its own aggregated rows, so hosts never overwrite each other's counts.
     private readonly string _hostTag = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
     private volatile bool _created;
     private long _aggregated;
 
-    public TableAuditLog(ClusterSettings settings, IOptions<AuditOptions> options, TimeProvider time, ILogger<TableAuditLog> logger)
+    public TableAuditLog(ClusterSettings settings, IOptions<AuditOptions> options, TimeProvider time, IMeterFactory meters, ILogger<TableAuditLog> logger)
     {
+        var meter = meters.Create(MeterName);
         _logger = logger;
         _options = options.Value;
         _time = time;
         _table = new TableServiceClient(settings.StorageConnectionString).GetTableClient(settings.AuditTable);
         _perCaller = new WindowCounter<string>(_options.MaxRecordsPerCallerPerMinute, time);
-        _aggregatedMetric = Meter.CreateCounter<long>("inference.audit.aggregated", description: "Audit records folded into an aggregated row instead of a row each");
+        _aggregatedMetric = meter.CreateCounter<long>("inference.audit.aggregated", description: "Audit records folded into an aggregated row instead of a row each");
+        // Observed rather than counted, so the series is there (at zero) before the first failure: an alert on it
+        // needs no absent() clause.
+        meter.CreateObservableCounter("inference.audit.write_failures", () => Interlocked.Read(ref _writeFailures), "{record}",
+            "Audit records that could not be stored (each went to the error log in full)");
     }
 
     /// <summary>Records folded into aggregated rows by this host (failed logins, callers past their bound).</summary>
@@ -146,6 +152,7 @@ public sealed class TableAuditLog : IAuditLog
         {
             // The audited change has already happened; failing its response would hide it from the caller. The
             // record goes to the log instead, where operators alert on it.
+            Interlocked.Increment(ref _writeFailures);
             _logger.LogError(e, "Audit record could not be stored: {Time} {Actor} {Tenant} {Action} {Target} {Outcome} {Status} {Source} x{Count}",
                 record.Time, record.Actor, record.Tenant, record.Action, record.Target, record.Outcome, record.Status, record.SourceIp, record.Count);
             return false;

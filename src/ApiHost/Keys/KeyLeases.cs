@@ -59,8 +59,6 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
         var meter = meters.Create(MeterName);
         meter.CreateObservableCounter("inference.key_validation.grain_calls", () => GrainCalls, "{call}",
             "Grain calls made for key validations: leases asked for, and validations of keys that cannot be leased");
-        meter.CreateObservableCounter("inference.key_validation.local", () => LocalDecisions, "{validation}",
-            "Key validations decided from a lease on this host, without a grain call");
         meter.CreateObservableGauge("inference.key_validation.leases", () => _keys.Count, "{key}", "Keys this host holds a lease for");
     }
 
@@ -79,6 +77,13 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
     {
         check = null!;
         return _bySpan.TryGetValue(keyHash, out var entry) && entry.Current is { } lease && TryDecide(entry, lease, tokens, target, out check);
+    }
+
+    /// <summary>A dead key this host refused a moment ago: refused again from memory, no grain call.</summary>
+    public bool TryRemembered(string keyHash, out KeyCheck check)
+    {
+        check = _refused.TryGet(keyHash)!;
+        return check is not null;
     }
 
     /// <summary>Decides from a lease, asking the key's grain for one when there is none here or it is spent.</summary>

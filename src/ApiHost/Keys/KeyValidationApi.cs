@@ -48,7 +48,8 @@ public static class KeyValidationApi
         var throttle = app.ServiceProvider.GetRequiredService<SourceThrottle>();
         var keys = app.ServiceProvider.GetRequiredService<KeyLeases>();
         var signer = app.ServiceProvider.GetRequiredService<ApiKeySigner>();
-        RequestDelegate validate = context => Validate(context, throttle, keys, signer);
+        var metrics = app.ServiceProvider.GetRequiredService<ValidationMetrics>();
+        RequestDelegate validate = context => Validate(context, throttle, keys, signer, metrics);
         app.MapPost(Path, validate).AllowAnonymous().WithMetadata(ShortcutMarker.Instance)
             .WithName("ValidateApiKey").WithSummary("Validate an API key (the contract's form: any publication's key)")
             .Describe(validate, forwarded: false);
@@ -127,12 +128,13 @@ public static class KeyValidationApi
         }
     }
 
-    private static async Task Validate(HttpContext context, SourceThrottle throttle, KeyLeases keys, ApiKeySigner signer)
+    private static async Task Validate(HttpContext context, SourceThrottle throttle, KeyLeases keys, ApiKeySigner signer, ValidationMetrics metrics)
     {
         var source = throttle.Source(context);
         var request = context.Request;
         if (!TryTarget(request, out var target))
         {
+            metrics.BadRequest();
             await Answer(context, StatusCodes.Status400BadRequest, BadTarget, throttle.Limit, throttle.Limit, 0, 0, "failures");
             return;
         }
@@ -149,6 +151,7 @@ public static class KeyValidationApi
         }
         if (request.Headers.TryGetValue("X-Tokens", out var tokenHeader) && !TryTokens(tokenHeader, out tokens))
         {
+            metrics.BadRequest();
             await Answer(context, StatusCodes.Status400BadRequest, BadTokens, throttle.Limit, throttle.Limit, 0, 0, "failures");
             return;
         }
@@ -157,6 +160,7 @@ public static class KeyValidationApi
             var (body, bad) = await ReadBody(request);
             if (bad is { } error)
             {
+                metrics.BadRequest();
                 await Answer(context, StatusCodes.Status400BadRequest, error, throttle.Limit, throttle.Limit, 0, 0, "failures");
                 return;
             }
@@ -165,6 +169,7 @@ public static class KeyValidationApi
             {
                 if (t is < 0 or > MaxTokens)
                 {
+                    metrics.BadRequest();
                     await Answer(context, StatusCodes.Status400BadRequest, BadTokens, throttle.Limit, throttle.Limit, 0, 0, "failures");
                     return;
                 }
@@ -175,31 +180,37 @@ public static class KeyValidationApi
         {
             // Not a failed validation: a request with no key (a gateway probe, a client that forgot it) costs nothing
             // and counts against no one.
+            metrics.Missing();
             await Answer(context, StatusCodes.Status401Unauthorized, Missing, throttle.Limit, throttle.Limit, 0, 0, "failures");
             return;
         }
 
         // Decided first, so that a valid key is admitted whatever its source's failures; the throttle only refuses
         // failures (and a forged key costs a tag check, no grain).
-        var check = ApiKeys.HasKeyShape(key) ? await Decide(keys, signer, key, tokens, target) : KeyCheck.Unknown;
+        var (check, decidedBy) = ApiKeys.HasKeyShape(key) ? await Decide(keys, signer, key, tokens, target)
+            : (KeyCheck.Unknown, ValidationMetrics.DecidedBy.Signature);
         switch (check.Outcome)
         {
             case KeyOutcome.Valid:
+                metrics.Decided(check.Outcome, decidedBy);
                 context.Response.Headers["X-Tenant"] = check.Tenant;
                 context.Response.Headers["X-Model"] = check.Model;
                 await Answer(context, StatusCodes.Status200OK, new ValidateKeyResponse(true, check.Tenant, check.Model), check);
                 return;
             case KeyOutcome.Limited:
+                metrics.Decided(check.Outcome, decidedBy);
                 await Answer(context, StatusCodes.Status429TooManyRequests, Limited with { Details = $"Limit '{check.LimitedBy}' reached" }, check, check.RetryAfterSeconds);
                 return;
         }
         var retry = throttle.RetryAfter(source, out var failuresLeft);
         if (retry > 0)
         {
+            metrics.SourceLimited(decidedBy);
             await Answer(context, StatusCodes.Status429TooManyRequests, SourceLimited, throttle.Limit, 0, retry, retry, "failures");
             return;
         }
         throttle.Failed(source);
+        metrics.Decided(check.Outcome, decidedBy);
         var (status, answer) = check.Outcome switch
         {
             KeyOutcome.Forbidden => (StatusCodes.Status403Forbidden, WrongPublication),
@@ -250,16 +261,25 @@ public static class KeyValidationApi
     /// <summary>Decided from the key's lease on this host, else from one its grain grants. A key whose tag is wrong is
     /// unknown without touching a grain; the tag (an HMAC) is only computed when the key is not held here: only an
     /// issued key gets a lease.</summary>
-    private static ValueTask<KeyCheck> Decide(KeyLeases keys, ApiKeySigner signer, string key, long tokens, KeyTarget? target)
+    private static ValueTask<(KeyCheck, ValidationMetrics.DecidedBy)> Decide(KeyLeases keys, ApiKeySigner signer, string key, long tokens, KeyTarget? target)
     {
         Span<char> hash = stackalloc char[ApiKeys.HashLength];
         ApiKeys.Hash(key, hash);
         if (keys.TryDecideHeld(hash, tokens, target, out var check))
         {
-            return ValueTask.FromResult(check);
+            return ValueTask.FromResult((check, ValidationMetrics.DecidedBy.Lease));
         }
-        return signer.IsGenuine(key) ? new(keys.ValidateAsync(new string(hash), tokens, target)) : ValueTask.FromResult(KeyCheck.Unknown);
+        if (!signer.IsGenuine(key))
+        {
+            return ValueTask.FromResult((KeyCheck.Unknown, ValidationMetrics.DecidedBy.Signature));
+        }
+        var keyHash = new string(hash);
+        return keys.TryRemembered(keyHash, out check) ? ValueTask.FromResult((check, ValidationMetrics.DecidedBy.Remembered))
+            : FromGrain(keys.ValidateAsync(keyHash, tokens, target));
     }
+
+    private static async ValueTask<(KeyCheck, ValidationMetrics.DecidedBy)> FromGrain(Task<KeyCheck> decided) =>
+        (await decided, ValidationMetrics.DecidedBy.Grain);
 
     private static async Task<(ValidateKeyRequest? Body, ValidateKeyResponse? Error)> ReadBody(HttpRequest request)
     {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 
 namespace Inference.ApiHost.Realtime;
 
@@ -17,6 +18,16 @@ public sealed class RealtimeStats
     private int _open;
     private long _slowConsumersDisconnected;
     private int _peakQueueDepth;
+
+    public const string MeterName = "Inference.Realtime";
+
+    public RealtimeStats(IMeterFactory meters)
+    {
+        var meter = meters.Create(MeterName);
+        meter.CreateObservableGauge("inference.websocket.connections", () => OpenSockets, "{connection}", "Open /ws sockets on this host");
+        meter.CreateObservableCounter("inference.websocket.slow_clients_dropped", () => SlowConsumersDisconnected, "{connection}",
+            "Sockets closed because their client did not keep up with its events");
+    }
 
     public int OpenSockets => Volatile.Read(ref _open);
 

@@ -49,6 +49,7 @@ public sealed class ApiKeyState
 public sealed class ApiKeyGrain(
     [PersistentState("apikey", StorageNames.State)] IPersistentState<ApiKeyState> state,
     TimeProvider time,
+    Telemetry.ServiceMetrics metrics,
     ILogger<ApiKeyGrain> logger) : Grain, IApiKeyGrain
 {
     public static readonly TimeSpan FlushPeriod = TimeSpan.FromSeconds(5);
@@ -119,17 +120,24 @@ public sealed class ApiKeyGrain(
 
     public Task<KeyLease> LeaseAsync(LeaseRequest request)
     {
+        var lease = Lease(request);
+        metrics.LeaseAnswered(lease.Leasable, lease.Granted, lease.Refusal is not null);
+        return Task.FromResult(lease);
+    }
+
+    private KeyLease Lease(LeaseRequest request)
+    {
         var now = time.GetUtcNow();
         Settle(request.Host, request.Previous, now);
         ForgetLapsed(now);
         if (Key.Status == KeyStatus.Forwarding && Key.GraceUntil > now)
         {
             // Answered through the successor, request by request, for the short while the grace period lasts.
-            return Task.FromResult(new KeyLease(false, null, 0, 0, 0, LeasePeriod, 0, 0, null));
+            return new KeyLease(false, null, 0, 0, 0, LeasePeriod, 0, 0, null);
         }
         if (Key.Status != KeyStatus.Active || _limiter is null || _record is null || Key.ExpiresAt <= now)
         {
-            return Task.FromResult(Refusal(Check(now, 0, null)));
+            return Refusal(Check(now, 0, null));
         }
         var ticks = now.UtcTicks;
         var granted = _limiter.Grant(ticks, request.Wanted, request.WantedTokens, LeaseShare, out var tokenBudget, out var refusal, Key.Tenant, Key.Model);
@@ -139,11 +147,11 @@ public sealed class ApiKeyGrain(
             {
                 CountLimited(now, request.Waiting);
             }
-            return Task.FromResult(new KeyLease(true, _record, 0, 0, ticks, LeasePeriod, 0, 0, refusal));
+            return new KeyLease(true, _record, 0, 0, ticks, LeasePeriod, 0, 0, refusal);
         }
         _holders[(request.Host, ticks)] = new Holder(request.Holder, ticks, granted, tokenBudget, now + LeasePeriod);
         var (remaining, reset) = _limiter.Headroom(ticks);
-        return Task.FromResult(new KeyLease(true, _record, granted, tokenBudget, ticks, LeasePeriod, remaining, reset, null));
+        return new KeyLease(true, _record, granted, tokenBudget, ticks, LeasePeriod, remaining, reset, null);
     }
 
     public Task ReturnAsync(string host, LeaseReport report)

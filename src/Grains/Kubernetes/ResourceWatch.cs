@@ -36,6 +36,7 @@ public sealed class ResourceWatch<T>(
         finally
         {
             metrics.RetryingChanged(-_failing.Count);
+            metrics.Stopped(what);
             _failing.Clear();
         }
     }
@@ -43,12 +44,15 @@ public sealed class ResourceWatch<T>(
     private async Task ListAndWatchAsync(CancellationToken stopping)
     {
         var delay = TimeSpan.FromMilliseconds(250);
+        var reason = "start";
         while (!stopping.IsCancellationRequested)
         {
             try
             {
                 var listedAt = time.GetUtcNow();
+                metrics.Relisted(what, reason);
                 var (items, resourceVersion) = await list(stopping);
+                metrics.Heard(what);
                 var listed = new HashSet<string>(StringComparer.Ordinal);
                 foreach (var item in items)
                 {
@@ -72,6 +76,7 @@ public sealed class ResourceWatch<T>(
             }
             catch (Exception e)
             {
+                reason = e is WatchExpiredException ? "expired" : "error";
                 logger.LogWarning("Watch of {What} failed, re-listing in {Delay}: {Message}", what, delay, e.Message);
                 await Task.Delay(delay, time, stopping).ContinueWith(_ => { }, TaskScheduler.Default);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
@@ -101,6 +106,7 @@ public sealed class ResourceWatch<T>(
                         break;
                     }
                     var (type, item) = events.Current;
+                    metrics.Heard(what);
                     switch (type)
                     {
                         case WatchEventType.Added or WatchEventType.Modified:

@@ -1,9 +1,13 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
 namespace Inference.Grains.Kubernetes;
 
-/// <summary>How the cluster watch copes with objects it cannot hand over: failed attempts so far and objects
-/// waiting for their own retry. Both are observable, so a reader sees the current figures whenever it starts.
+/// <summary>How the cluster watch is doing: objects it cannot hand over (failed attempts so far, objects waiting for
+/// their own retry), how often it lists afresh and why, and its lag: how long since the API server last sent it
+/// anything on a watch (an event or a bookmark), per watched resource. All observable or counted, so a reader sees
+/// the current figures whenever it starts.
 /// Not grain state: one holder per process, written by the watch service (a hosted service, outside any grain) and
 /// read by whichever thread collects metrics, hence the interlocked reads and writes.</summary>
 public sealed class WatchMetrics
@@ -12,6 +16,8 @@ public sealed class WatchMetrics
 
     private long _failures;
     private long _retrying;
+    private readonly Counter<long> _relists;
+    private readonly ConcurrentDictionary<string, long> _lastHeard = new(StringComparer.Ordinal);
 
     public WatchMetrics(IMeterFactory meters)
     {
@@ -20,9 +26,29 @@ public sealed class WatchMetrics
             description: "Attempts to hand a watched object to its grain that failed");
         meter.CreateObservableGauge("inference.watch.objects_retrying", () => Interlocked.Read(ref _retrying),
             description: "Watched objects whose handling failed and that wait for a retry of their own");
+        _relists = meter.CreateCounter<long>("inference.watch.relists", "{list}",
+            "Full lists the watch made, by resource and reason (start, expired: the server no longer had the version, error)");
+        meter.CreateObservableGauge("inference.watch.lag", Lag, "s",
+            "Seconds since the API server last sent the running watch an event or a bookmark, by resource");
     }
 
     public void Failed() => Interlocked.Increment(ref _failures);
 
     public void RetryingChanged(int delta) => Interlocked.Add(ref _retrying, delta);
+
+    public void Relisted(string resource, string reason) =>
+        _relists.Add(1, new KeyValuePair<string, object?>("resource", resource), new KeyValuePair<string, object?>("reason", reason));
+
+    public void Heard(string resource) => _lastHeard[resource] = Stopwatch.GetTimestamp();
+
+    /// <summary>The watch of <paramref name="resource"/> stopped on this silo (another took it over, or it stops).</summary>
+    public void Stopped(string resource) => _lastHeard.TryRemove(resource, out _);
+
+    private IEnumerable<Measurement<double>> Lag()
+    {
+        foreach (var (resource, heard) in _lastHeard)
+        {
+            yield return new Measurement<double>(Stopwatch.GetElapsedTime(heard).TotalSeconds, new KeyValuePair<string, object?>("resource", resource));
+        }
+    }
 }

@@ -38,6 +38,7 @@ public sealed record PublicationEntry([property: Id(0)] PublishedModelView View,
 public sealed class TenantGrain(
     [PersistentState("tenant", StorageNames.State)] IPersistentState<TenantState> state,
     IOptions<TenantQuotaOptions> quotas,
+    Telemetry.ServiceMetrics metrics,
     TimeProvider time) : Grain, ITenantGrain
 {
     /// <summary>How many grains one listing reads at a time (key grains for usage; model and publication grains for
@@ -55,8 +56,18 @@ public sealed class TenantGrain(
 
     private TenantState T => state.State;
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        metrics.TenantGone(Tenant);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>This tenant's figures for the metrics collector, after activation and every change.</summary>
+    private void Report() => metrics.Tenant(Tenant, T.Models, T.ModelViews, T.Published.Count);
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        Report();
         if (!T.NamesIndexed)
         {
             await FanOut.SelectAsync([.. T.Models], ListConcurrency, async n =>
@@ -121,6 +132,7 @@ public sealed class TenantGrain(
             T.ModelReplicas[name] = replicas;
             T.ModelViews[name] = view;
             await state.WriteStateAsync();
+            Report();
         }
         if (added)
         {
@@ -135,6 +147,7 @@ public sealed class TenantGrain(
         if (T.ModelReplicas.Remove(name) | T.ModelViews.Remove(name) || removed)
         {
             await state.WriteStateAsync();
+            Report();
         }
         // Also when nothing was recorded: a removal whose index update failed before is completed by the next.
         await NameIndex(name).RemoveAsync(Tenant);
@@ -184,6 +197,8 @@ public sealed class TenantGrain(
         {
             T.Publications[name] = entry;
             await state.WriteStateAsync();
+            metrics.PublicationChanged(added, removed: false);
+            Report();
         }
         if (added)
         {
@@ -197,6 +212,8 @@ public sealed class TenantGrain(
         if (T.Published.Remove(name) | T.Publications.Remove(name))
         {
             await state.WriteStateAsync();
+            metrics.PublicationChanged(added: false, removed: true);
+            Report();
         }
     }
 

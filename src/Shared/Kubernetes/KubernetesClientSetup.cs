@@ -15,7 +15,14 @@ public static class KubernetesClientSetup
         services.AddSettings<KubernetesOptions>(KubernetesOptions.Section, o => o.Problem())
             .Configure(o => o.Kubeconfig ??= configuration["KUBECONFIG"]);
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IKubernetes>(sp => new k8s.Kubernetes(ClientConfiguration(sp.GetRequiredService<IOptions<KubernetesOptions>>().Value)));
+        // Every call timed by verb and outcome (KubernetesCallMetrics) wherever the host has metrics, as hosts do.
+        services.TryAddSingleton<IKubernetes>(sp =>
+        {
+            var configuration = ClientConfiguration(sp.GetRequiredService<IOptions<KubernetesOptions>>().Value);
+            return sp.GetService<System.Diagnostics.Metrics.IMeterFactory>() is { } meters
+                ? new k8s.Kubernetes(configuration, new KubernetesCallMetrics(meters))
+                : new k8s.Kubernetes(configuration);
+        });
         return services;
     }
 

@@ -1,0 +1,161 @@
+using System.Text.RegularExpressions;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Inference.Silo;
+
+/// <summary>Metrics and traces of a silo or API host process, with OpenTelemetry.
+/// Metrics: ASP.NET Core and Kestrel, HttpClient, the .NET runtime, Orleans' own meter and the service's
+/// (<c>Inference.*</c>), served for Prometheus at <c>/metrics</c> on a port of their own (<see cref="MetricsPortSetting"/>)
+/// and only there: the API port never serves them, and the metrics port serves nothing else, so a NetworkPolicy can
+/// open it to the monitoring namespace alone without exposing the API to it, and no scraper needs a token.
+/// Traces: when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (or <see cref="TracingSetting"/> is true), requests, grain
+/// calls (Orleans activity propagation) and outgoing HTTP calls, the Kubernetes API's included, exported over OTLP.
+/// With neither, nothing listens to the instruments at all.</summary>
+public static partial class Telemetry
+{
+    public const string MetricsPortSetting = "METRICS_PORT";
+
+    /// <summary>Traces without an OTLP endpoint (for an exporter added in code, as the tests do).</summary>
+    public const string TracingSetting = "Telemetry:Tracing";
+
+    public const string OtlpEndpointSetting = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+    public static readonly string[] OrleansActivitySources = ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application"];
+
+    /// <summary>Requests that would only be noise in traces: probes and scrapes.</summary>
+    private static readonly string[] UntracedPaths = ["/health", "/ready", "/metrics"];
+
+    public static int? MetricsPort(IConfiguration configuration) =>
+        configuration.GetValue<int?>(MetricsPortSetting) is > 0 and var port ? port : null;
+
+    public static bool TracingEnabled(IConfiguration configuration) =>
+        !string.IsNullOrEmpty(configuration[OtlpEndpointSetting]) || configuration.GetValue<bool>(TracingSetting);
+
+    /// <summary>Registers what is configured and adds the metrics port to the addresses the host listens on (the
+    /// API's host, or all interfaces when the API's address names none); call after the API's own URLs are set.</summary>
+    public static WebApplicationBuilder AddInferenceTelemetry(this WebApplicationBuilder builder, string serviceName)
+    {
+        var configuration = builder.Configuration;
+        AddLogFormat(builder);
+        var metricsPort = MetricsPort(configuration);
+        var tracing = TracingEnabled(configuration);
+        if (metricsPort is null && !tracing)
+        {
+            return builder;
+        }
+        var otel = builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService(serviceName));
+        if (metricsPort is { } port)
+        {
+            otel.WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter("Microsoft.Orleans", "Inference.*")
+                .AddPrometheusExporter());
+            // Listening on the metrics port too means naming every address: the ones set (urls), else the ports set
+            // (ASPNETCORE_HTTP_PORTS, as the chart's silos use), else Kestrel's default.
+            var urls = builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey);
+            var apiUrls = (urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (apiUrls.Length == 0 && builder.WebHost.GetSetting(WebHostDefaults.HttpPortsKey) is { Length: > 0 } ports)
+            {
+                apiUrls = [.. ports.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => $"http://+:{p}")];
+            }
+            if (apiUrls.Any(u => u.TrimEnd('/').EndsWith($":{port}", StringComparison.Ordinal)))
+            {
+                // The metrics port answers nothing but /metrics: on the API's own port it would shut the API out.
+                throw new InvalidOperationException($"{MetricsPortSetting} ({port}) must differ from the API's port");
+            }
+            var host = apiUrls.Select(u => UrlHost().Match(u)).FirstOrDefault(m => m.Success)?.Groups["host"].Value ?? "+";
+            builder.WebHost.UseUrls([.. (apiUrls.Length > 0 ? apiUrls : ["http://localhost:5000"]), $"http://{host}:{port}"]);
+        }
+        if (tracing)
+        {
+            otel.WithTracing(traces =>
+            {
+                traces.SetSampler(new BackgroundFilter())
+                    .AddAspNetCoreInstrumentation(o => o.Filter = context => !UntracedPaths.Contains(context.Request.Path.Value))
+                    .AddHttpClientInstrumentation()
+                    .AddSource(OrleansActivitySources);
+                if (!string.IsNullOrEmpty(configuration[OtlpEndpointSetting]))
+                {
+                    traces.AddOtlpExporter();
+                }
+            });
+        }
+        return builder;
+    }
+
+    public const string LogFormatSetting = "LOG_FORMAT";
+
+    /// <summary><c>LOG_FORMAT=json</c>: one JSON object per line on the console, with the logging scopes, which carry
+    /// the trace and span ids of the request or grain call being served (the host tracks them by default) whenever
+    /// tracing is on. <c>text</c> (the default) keeps the plain console format.</summary>
+    private static void AddLogFormat(WebApplicationBuilder builder)
+    {
+        switch (builder.Configuration[LogFormatSetting]?.Trim().ToLowerInvariant())
+        {
+            case null or "" or "text":
+                return;
+            case "json":
+                builder.Logging.AddJsonConsole(o =>
+                {
+                    o.IncludeScopes = true;
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+                });
+                return;
+            default:
+                throw new InvalidOperationException($"{LogFormatSetting} must be text or json, not '{builder.Configuration[LogFormatSetting]}'");
+        }
+    }
+
+    /// <summary>Serves <c>/metrics</c> on the metrics port and answers 404 to anything else there. Goes first in the
+    /// pipeline, so no API middleware runs for a scrape.</summary>
+    public static WebApplication UseMetricsPort(this WebApplication app)
+    {
+        if (MetricsPort(app.Configuration) is not { } port)
+        {
+            return app;
+        }
+        app.MapWhen(context => context.Connection.LocalPort == port, metrics =>
+        {
+            metrics.UseOpenTelemetryPrometheusScrapingEndpoint();
+            metrics.Run(context =>
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return Task.CompletedTask;
+            });
+        });
+        return app;
+    }
+
+    /// <summary>Traces what a caller started, not the background chatter: a trace that would begin with a grain call
+    /// the runtime makes on its own (stream pulling agents polling their queues several times a second, membership,
+    /// the dashboard's collection, timers, the watch's lease renewals) is dropped, with everything under it; every
+    /// other root, and every span under a kept parent, is recorded. Orleans names a grain call span
+    /// <c>Interface/Method</c>.</summary>
+    private sealed class BackgroundFilter : Sampler
+    {
+        private static readonly SamplingResult Keep = new(SamplingDecision.RecordAndSample);
+        private static readonly SamplingResult Drop = new(SamplingDecision.Drop);
+
+        private static readonly string[] BackgroundCalls = ["IGrainTimerInvoker/", "IMemoryStreamQueueGrain/", "IPersistentStream",
+            "IMembership", "ISilo", "IManagementGrain/", "IDashboard", "IRemoteGrainDirectory", "IWatchLeaseGrain/"];
+
+        public override SamplingResult ShouldSample(in SamplingParameters parameters)
+        {
+            if (parameters.ParentContext.TraceId != default)
+            {
+                return (parameters.ParentContext.TraceFlags & System.Diagnostics.ActivityTraceFlags.Recorded) != 0 ? Keep : Drop;
+            }
+            var name = parameters.Name;
+            return BackgroundCalls.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal)) ? Drop : Keep;
+        }
+    }
+
+    [GeneratedRegex(@"^[a-z]+://(?<host>\[[^\]]*\]|[^:/]+)", RegexOptions.IgnoreCase)]
+    private static partial Regex UrlHost();
+}

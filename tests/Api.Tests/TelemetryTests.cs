@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Inference.TestSupport;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Trace;
+
+namespace Inference.Api.Tests;
+
+/// <summary>A host with metrics on a port of their own and traces kept in memory.</summary>
+public sealed class TelemetryFixture : ApiFixture
+{
+    public int MetricsPort { get; } = TestEnvironment.FreePort();
+
+    public List<Activity> Spans { get; } = [];
+
+    protected override void Configure(IDictionary<string, string?> settings)
+    {
+        settings[Silo.Telemetry.MetricsPortSetting] = MetricsPort.ToString(CultureInfo.InvariantCulture);
+        settings[Silo.Telemetry.TracingSetting] = "true";
+    }
+
+    protected override void ConfigureBuilder(WebApplicationBuilder builder) =>
+        builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(Spans));
+
+    /// <summary>The spans exported so far (the exporter adds to the list from the threads that end them).</summary>
+    public Activity[] SpansNow()
+    {
+        lock (Spans)
+        {
+            return [.. Spans];
+        }
+    }
+
+    public HttpClient Metrics() => new() { BaseAddress = new Uri($"http://127.0.0.1:{MetricsPort}") };
+
+    /// <summary>One scrape, as samples: series text (name and labels) to value.</summary>
+    public async Task<Dictionary<string, double>> ScrapeAsync()
+    {
+        var text = await (await Metrics().GetAsync("/metrics")).EnsureSuccessStatusCode().Content.ReadAsStringAsync();
+        var samples = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.Length == 0 || line[0] == '#')
+            {
+                continue;
+            }
+            // name{labels} value [timestamp]; label values may hold spaces.
+            var end = line.Contains('{') ? line.LastIndexOf('}') + 1 : line.IndexOf(' ');
+            var value = line[end..].Trim().Split(' ')[0];
+            samples[line[..end]] = double.Parse(value, CultureInfo.InvariantCulture);
+        }
+        return samples;
+    }
+}
+
+public sealed class TelemetryTests(TelemetryFixture api) : IClassFixture<TelemetryFixture>
+{
+    private static double Sum(Dictionary<string, double> samples, string name, params string[] labels) =>
+        samples.Where(s => (s.Key == name || s.Key.StartsWith(name + "{", StringComparison.Ordinal))
+            && labels.All(l => s.Key.Contains(l, StringComparison.Ordinal))).Sum(s => s.Value);
+
+    private static bool Has(Dictionary<string, double> samples, string name) =>
+        samples.Keys.Any(k => k == name || k.StartsWith(name + "{", StringComparison.Ordinal));
+
+    [Fact]
+    public async Task After_a_workload_a_scrape_shows_every_series_with_plausible_values()
+    {
+        const string tenant = "tenant-c"; // this fixture's only models there
+        var client = api.Tenant(tenant);
+        var name = await api.ReadyModelAsync(client);
+        var key = (await client.PublishAsync(name)).Key();
+        var validator = api.Client();
+        const int valid = 7;
+        for (var i = 0; i < valid; i++)
+        {
+            (await validator.ValidateAsync(key)).EnsureSuccessStatusCode();
+        }
+        Assert.Equal(HttpStatusCode.Unauthorized, (await validator.ValidateAsync(key[..^4] + "AAAA", source: PublishingSupport.NewSource())).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await validator.PostAsync("/api/validate-api-key", null)).StatusCode);
+        await using var socket = await EventSocketClient.ConnectAsync(api.BaseAddress, api.Tokens.Tenant(tenant));
+
+        var samples = await TestEnvironment.Eventually(api.ScrapeAsync,
+            s => Sum(s, "inference_models", $"tenant=\"{tenant}\"", "status=\"Ready\"") == 1
+                && Sum(s, "inference_websocket_connections") >= 1
+                && Sum(s, "inference_publications", $"tenant=\"{tenant}\"") == 1,
+            what: "the tenant's model, publication and socket in a scrape");
+        var report = string.Join("\n", samples.Keys.Order());
+
+        // The service's own instruments. The exporter listens to every host of this test process (other test
+        // classes run theirs alongside), so counts without a tenant are at least this workload's.
+        Assert.InRange(Sum(samples, "inference_key_validation_validations_total", "outcome=\"valid\""), valid, double.MaxValue);
+        Assert.InRange(Sum(samples, "inference_key_validation_validations_total", "outcome=\"valid\"", "decided_by=\"lease\""), 1, double.MaxValue);
+        Assert.InRange(Sum(samples, "inference_key_validation_validations_total", "outcome=\"valid\"", "decided_by=\"grain\""), 1, double.MaxValue);
+        Assert.InRange(Sum(samples, "inference_key_validation_validations_total", "outcome=\"unknown\"", "decided_by=\"signature\""), 1, double.MaxValue);
+        Assert.InRange(Sum(samples, "inference_key_validation_validations_total", "outcome=\"missing\"", "decided_by=\"none\""), 1, double.MaxValue);
+        Assert.InRange(Sum(samples, "inference_key_validation_grain_calls_total"), 1, double.MaxValue);
+        Assert.InRange(Sum(samples, "inference_key_leases_grants_total", "result=\"granted\""), 1, double.MaxValue);
+        Assert.InRange(Sum(samples, "inference_key_leases_admissions_total"), 1, double.MaxValue);
+        Assert.InRange(Sum(samples, "inference_publications_changes_total", "action=\"publish\""), 1, double.MaxValue);
+        Assert.InRange(Sum(samples, "inference_kubernetes_request_duration_seconds_count", "verb=\"create\"", "outcome=\"success\""), 4, double.MaxValue);
+        Assert.InRange(Sum(samples, "inference_kubernetes_request_duration_seconds_count", "verb=\"watch\""), 1, double.MaxValue);
+        Assert.InRange(Sum(samples, "inference_kubernetes_request_duration_seconds_sum"), double.Epsilon, double.MaxValue);
+        Assert.InRange(Sum(samples, "inference_watch_relists_total", "reason=\"start\""), 1, double.MaxValue);
+        Assert.True(Has(samples, "inference_watch_lag_seconds"), report);
+        Assert.InRange(Sum(samples, "inference_watch_lag_seconds"), 0, 600);
+        Assert.Equal(0, Sum(samples, "inference_websocket_slow_clients_dropped_total"));
+        Assert.Equal(0, Sum(samples, "inference_audit_write_failures_total"));
+        Assert.True(Has(samples, "inference_audit_write_failures_total"), report);
+        // ASP.NET Core and Kestrel, the runtime, Orleans.
+        Assert.InRange(Sum(samples, "http_server_request_duration_seconds_count", "http_route=\"/api/validate-api-key\""), valid, double.MaxValue);
+        Assert.True(Has(samples, "kestrel_active_connections"), report);
+        Assert.True(samples.Keys.Any(k => k.StartsWith("dotnet_gc_", StringComparison.Ordinal) || k.StartsWith("process_runtime_dotnet_", StringComparison.Ordinal)), report);
+        Assert.True(samples.Keys.Any(k => k.StartsWith("orleans_", StringComparison.Ordinal)), report);
+    }
+
+    [Fact]
+    public async Task Metrics_are_served_on_their_own_port_only_and_that_port_serves_nothing_else()
+    {
+        Assert.Equal(HttpStatusCode.NotFound, (await api.Client().GetAsync("/metrics")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await api.Metrics().GetAsync("/api/models")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await api.Metrics().GetAsync("/health")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await api.Metrics().GetAsync("/metrics")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Creating_a_model_is_one_trace_from_the_request_through_the_grain_to_the_kubernetes_call()
+    {
+        var name = PublishingSupport.NewName();
+        await (await api.Tenant("tenant-b").PostJson("/api/models", new
+        {
+            name,
+            framework = "sklearn",
+            storageUri = "gs://kfserving-examples/models/sklearn/1.0/model",
+        })).AssertOk(HttpStatusCode.Created);
+
+        // The spans of this POST: the one whose trace reaches the model grain's creation of this model.
+        var server = await TestEnvironment.Eventually(() => Task.FromResult(api.SpansNow().FirstOrDefault(s =>
+                s.Kind == ActivityKind.Server && s.GetTagItem("url.path") as string == "/api/models"
+                && s.GetTagItem("http.request.method") as string == "POST"
+                && api.SpansNow().Any(g => g.TraceId == s.TraceId && g.DisplayName == "IModelGrain/CreateAsync"
+                    && (g.GetTagItem("orleans.rpc.target_id") as string ?? "").EndsWith(name, StringComparison.Ordinal)))),
+            s => s is not null, what: "the POST's server span and the grain call it made");
+        var trace = api.SpansNow().Where(s => s.TraceId == server!.TraceId).ToList();
+        var report = string.Join("\n", trace.Select(s => $"{s.Source.Name} {s.Kind} {s.DisplayName} {s.GetTagItem("url.full")}"))
+            + "\n--- all:\n" + string.Join("\n", api.SpansNow().Select(s => $"{s.TraceId} {s.Source.Name} {s.Kind} {s.DisplayName}"));
+        // (The server span's parent is the test's own HttpClient span: the tracer listens process-wide.)
+        Assert.True(trace.Any(s => s.Source.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal) && s.DisplayName.StartsWith("IModelGrain/", StringComparison.Ordinal)), report);
+        // The runtime's own background calls start no trace.
+        Assert.DoesNotContain(api.SpansNow(), s => s.ParentSpanId == default && s.DisplayName.StartsWith("IGrainTimerInvoker/", StringComparison.Ordinal));
+        var kube = new Uri(api.Emulator.BaseAddress).Authority;
+        Assert.True(trace.Any(s => s.Kind == ActivityKind.Client && s.GetTagItem("http.request.method") as string == "POST"
+            && (s.GetTagItem("url.full") as string ?? "").Contains(kube, StringComparison.Ordinal)
+            && (s.GetTagItem("url.full") as string ?? "").Contains("inferenceservices", StringComparison.Ordinal)), report);
+    }
+}
