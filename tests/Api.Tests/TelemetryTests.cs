@@ -84,8 +84,10 @@ public sealed class TelemetryTests(TelemetryFixture api) : IClassFixture<Telemet
         var samples = await TestEnvironment.Eventually(api.ScrapeAsync,
             s => Sum(s, "inference_models", $"tenant=\"{tenant}\"", "status=\"Ready\"") == 1
                 && Sum(s, "inference_websocket_connections") >= 1
-                && Sum(s, "inference_publications", $"tenant=\"{tenant}\"") == 1,
-            what: "the tenant's model, publication and socket in a scrape");
+                && Sum(s, "inference_publications", $"tenant=\"{tenant}\"") == 1
+                // The exporter may answer from a scrape it took a moment ago (its response cache).
+                && Sum(s, "inference_key_validation_validations_total", "outcome=\"valid\"") >= valid,
+            what: "the tenant's model, publication, socket and validations in a scrape");
         var report = string.Join("\n", samples.Keys.Order());
 
         // The service's own instruments. The exporter listens to every host of this test process (other test
