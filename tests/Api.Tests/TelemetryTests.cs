@@ -55,6 +55,12 @@ public sealed class TelemetryFixture : ApiFixture
     }
 }
 
+/// <summary>Alone, after the other classes: OpenTelemetry listens to meters by name in the whole process, so another
+/// test host's identical instruments would share this host's series, and that host's shutdown would end them.</summary>
+[CollectionDefinition(nameof(TelemetryTests), DisableParallelization = true)]
+public sealed class TelemetryCollection;
+
+[Collection(nameof(TelemetryTests))]
 public sealed class TelemetryTests(TelemetryFixture api) : IClassFixture<TelemetryFixture>
 {
     private static double Sum(Dictionary<string, double> samples, string name, params string[] labels) =>
