@@ -39,6 +39,28 @@ public class UsageApiTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task Every_429_is_counted_once_also_when_many_requests_share_one_refusal()
+    {
+        var tenant = fixture.Tenant("tenant-a");
+        var name = await fixture.ReadyModelAsync(tenant);
+        var key = (await tenant.PublishAsync(name, PublishingSupport.Config(rpm: 1, rph: 1000, burst: 1))).Key();
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Client().ValidateAsync(key)).StatusCode);
+
+        // Concurrent requests join lease renewals already under way, and the last ones are answered by a renewal that
+        // nothing follows: each of their 429s still has to reach the key's history.
+        const int refused = 60;
+        var answers = await Task.WhenAll(Enumerable.Range(0, refused).Select(_ => fixture.Client().ValidateAsync(key)));
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.TooManyRequests, a.StatusCode));
+
+        var hour = await TestEnvironment.Eventually(
+            async () => await (await tenant.GetAsync($"/api/models/{name}/publish/usage?window=1h")).AssertOk(),
+            u => u["buckets"]!.AsArray().Sum(b => b!["limited"]!.GetValue<long>()) >= refused,
+            what: "the hour to show every 429");
+        Assert.Equal(refused, hour["buckets"]!.AsArray().Sum(b => b!["limited"]!.GetValue<long>()));
+        Assert.Equal(1, hour["buckets"]!.AsArray().Sum(b => b!["requests"]!.GetValue<long>()));
+    }
+
+    [Fact]
     public async Task Another_window_is_a_400_naming_it_an_unpublished_model_a_404_and_another_tenant_a_403()
     {
         var tenant = fixture.Tenant("tenant-a");

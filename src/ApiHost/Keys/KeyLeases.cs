@@ -239,6 +239,12 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
             var answer = await entry.Grain.LeaseAsync(new LeaseRequest(_host, Self(), wanted, wantedTokens, previous, waiting));
             lock (entry)
             {
+                // Requests that joined this renewal after it was sent share its answer: a refusal is their 429 too, which
+                // the grain could not count, so it goes with the next report.
+                if (TakeLate(entry) is > 0 and var late && answer.Refusal?.Outcome == KeyOutcome.Limited)
+                {
+                    entry.AddLimited(late);
+                }
                 // The old lease is closed here, not earlier: requests kept spending it while this call was under way.
                 entry.Retire();
                 // A lease granted before the grain asked this host to drop the key's leases, but answered after: the
@@ -255,11 +261,22 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
         {
             lock (entry)
             {
+                TakeLate(entry);
                 entry.Unreported.Add(previous); // sent again with the next request
                 entry.Renewing = null;
             }
             throw;
         }
+    }
+
+    /// <summary>The requests that joined the renewal under way after it was sent: they are answered by it, so they are
+    /// not waiting for the next one.</summary>
+    private static int TakeLate(KeyEntry entry)
+    {
+        var late = entry.Waiting;
+        entry.Waiting = 0;
+        entry.WaitingTokens = 0;
+        return late;
     }
 
     private IKeyLeaseHolder Self() => _self ??= _grains.CreateObjectReference<IKeyLeaseHolder>(this);
@@ -368,6 +385,19 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
             {
                 Current = null;
                 Unreported.Add(lease.Close());
+            }
+        }
+
+        /// <summary>Counts 429s in the newest report not yet sent, or in one of their own.</summary>
+        public void AddLimited(int requests)
+        {
+            if (Unreported.Count == 0)
+            {
+                Unreported.Add(new LeaseReport(0, 0, 0, 0, 0, requests));
+            }
+            else
+            {
+                Unreported[^1] = Unreported[^1] with { Limited = (int)Math.Min(int.MaxValue, (long)Unreported[^1].Limited + requests) };
             }
         }
 

@@ -146,16 +146,21 @@ public interface IKeyLeaseHolder : IGrainObserver
 }
 
 /// <summary>What a host did with its previous grant of a key: admissions and tokens spent (usage), and what it leaves
-/// unspent (refunded). <see cref="GrantedAt"/> identifies the grant.</summary>
+/// unspent (refunded). <see cref="GrantedAt"/> identifies the grant. <see cref="Limited"/> counts the requests the host
+/// answered with 429 from a refusal the grain had not counted for them (they joined a renewal already under way).</summary>
 [GenerateSerializer, Immutable, Alias("inference.LeaseReport")]
 public readonly record struct LeaseReport(
     [property: Id(0)] long GrantedAt,
     [property: Id(1)] int Spent,
     [property: Id(2)] int Unspent,
     [property: Id(3)] long TokensSpent,
-    [property: Id(4)] long TokensUnspent)
+    [property: Id(4)] long TokensUnspent,
+    [property: Id(5)] int Limited = 0)
 {
-    public bool IsEmpty => Spent == 0 && Unspent == 0 && TokensSpent == 0 && TokensUnspent == 0;
+    public bool IsEmpty => !HasGrant && Limited == 0;
+
+    /// <summary>Whether this reports on a grant; a report may carry only refusals.</summary>
+    public bool HasGrant => Spent != 0 || Unspent != 0 || TokensSpent != 0 || TokensUnspent != 0;
 }
 
 /// <summary>A host asks for a lease: who it is (and the observer that drops its leases), how many admissions and

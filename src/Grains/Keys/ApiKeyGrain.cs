@@ -164,7 +164,11 @@ public sealed class ApiKeyGrain(
     /// own: a grant from before a restart is not in these windows).</summary>
     private void Settle(string host, LeaseReport report, DateTimeOffset now)
     {
-        if (report.IsEmpty)
+        if (report.Limited > 0)
+        {
+            CountLimited(now, report.Limited);
+        }
+        if (!report.HasGrant)
         {
             return;
         }
@@ -426,8 +430,8 @@ public sealed class ApiKeyGrain(
     }
 
     /// <summary>Requests refused for a limit (429): kept apart from the admitted ones in the history. For a lease
-    /// renewal, the requests the host says were waiting for it (those that joined it while it was under way are not
-    /// known here, so a burst of refusals on one host may be counted short).</summary>
+    /// renewal, the requests the host says were waiting for it; those that joined it while it was under way come with
+    /// the host's next report.</summary>
     private void CountLimited(DateTimeOffset now, int requests)
     {
         _minutes.Add(now, 0, 0, requests);
