@@ -4,7 +4,7 @@ using KubeEmulator.Resources;
 
 namespace KubeEmulator.Store;
 
-/// <summary>Server-side defaults for built-in kinds that clients commonly read back (phase, clusterIP, replicas).</summary>
+/// <summary>Server-side defaults for built-in kinds that clients commonly read back (phase, clusterIP, replicas, a secret's type).</summary>
 internal static class BuiltInDefaults
 {
     public static void ApplyOnCreate(ResourceType type, JsonObject obj, long serial)
@@ -26,6 +26,9 @@ internal static class BuiltInDefaults
                 spec["type"] ??= "ClusterIP";
                 // Allocate from 10.96.0.0/12 like a default cluster; the serial keeps addresses unique.
                 spec["clusterIP"] ??= $"10.96.{(serial / 250) % 250}.{serial % 250 + 1}";
+                break;
+            case "Secret":
+                obj["type"] ??= "Opaque";
                 break;
             case "Deployment":
                 var deployment = JsonTree.Obj(obj, "spec");
