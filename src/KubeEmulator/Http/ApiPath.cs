@@ -28,7 +28,8 @@ internal sealed record ApiPath(ResourceType Type, string Version, string? Namesp
 
         // Namespaced kinds are addressed through their namespace, except for the cross-namespace list/watch.
         if (type.Namespaced && ns is null && name is not null) throw ApiException.NotFoundPath();
-        if (sub is not null && !(sub == "status" && type.HasStatus) && !(sub == "log" && type.Kind == "Pod" && !type.IsCustom))
+        if (sub is not null && !(sub == "status" && type.HasStatus) && !(sub == "log" && type.Kind == "Pod" && !type.IsCustom)
+            && !(sub == "scale" && ScaleSubresource.Supports(type)))
             throw ApiException.NotFoundPath();
         return new ApiPath(type, version, ns, name, sub);
     }

@@ -62,6 +62,8 @@ internal sealed class Discovery(ResourceRegistry registry, EmulatorAddress addre
                 resources.Add(Sub(t, "status", ["get", "patch", "update"]));
             if (t.Kind == "Pod" && !t.IsCustom)
                 resources.Add(Sub(t, "log", ["get"]));
+            if (ScaleSubresource.Supports(t))
+                resources.Add(ScaleSubresource.Discovery(t));
         }
         return new JsonObject
         {

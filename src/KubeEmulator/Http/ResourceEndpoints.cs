@@ -23,6 +23,8 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
     /// <summary>Built-in kinds that answer DELETE with the deleted object rather than a Status (as the real registries do).</summary>
     private static readonly HashSet<string> DeleteReturnsObject = ["Pod", "Service"];
 
+    private readonly ScaleSubresource _scale = new(store);
+
     public void Map(WebApplication app)
     {
         app.Map("/api", ctx => Guard(ctx, () => HttpIo.WriteJsonAsync(ctx, 200, discovery.CoreVersions(ctx))));
@@ -64,6 +66,9 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
             (true, "POST") => CreateAsync(ctx, path),
             (true, "DELETE") => DeleteCollectionAsync(ctx, path),
             (false, "GET") when path.Subresource == "log" => podLogs.WriteAsync(ctx, store.Get(path.Type, path.Namespace, path.Name!)),
+            (false, "GET") when path.Subresource == "scale" => _scale.ReadAsync(ctx, path),
+            (false, "PUT") when path.Subresource == "scale" => _scale.ReplaceAsync(ctx, path),
+            (false, "PATCH") when path.Subresource == "scale" => _scale.PatchAsync(ctx, path, PatchMediaType(ctx, [JsonPatchType, MergePatchType, StrategicMergePatchType])),
             (false, "GET") => ReadAsync(ctx, path),
             (false, "PUT") => ReplaceAsync(ctx, path),
             (false, "PATCH") => PatchAsync(ctx, path),
@@ -134,11 +139,9 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
 
     private async Task PatchAsync(HttpContext ctx, ApiPath path)
     {
-        var mediaType = (ctx.Request.ContentType ?? "").Split(';')[0].Trim().ToLowerInvariant();
-        string[] accepted = path.Type.IsCustom
+        var mediaType = PatchMediaType(ctx, path.Type.IsCustom
             ? [JsonPatchType, MergePatchType, ApplyPatchType]
-            : [JsonPatchType, MergePatchType, StrategicMergePatchType, ApplyPatchType];
-        if (!accepted.Contains(mediaType)) throw ApiException.UnsupportedMediaType(accepted);
+            : [JsonPatchType, MergePatchType, StrategicMergePatchType, ApplyPatchType]);
 
         var options = WriteOptions.Parse(ctx.Request, "PatchOptions", isApply: mediaType == ApplyPatchType);
         var patch = await HttpIo.ReadBodyAsync(ctx.Request);
@@ -196,6 +199,12 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
         var agent = ctx.Request.Headers.UserAgent.ToString().Split('/')[0];
         var manager = options.FieldManager ?? (agent.Length > 0 ? agent : "unknown");
         ManagedFields.RecordUpdate(path.Type, path.Type.ApiVersion(path.Version), current, next, manager);
+    }
+
+    private static string PatchMediaType(HttpContext ctx, string[] accepted)
+    {
+        var mediaType = (ctx.Request.ContentType ?? "").Split(';')[0].Trim().ToLowerInvariant();
+        return accepted.Contains(mediaType) ? mediaType : throw ApiException.UnsupportedMediaType(accepted);
     }
 
     private static JsonObject ApplyPatch(string mediaType, JsonObject current, JsonNode? patch, ApiPath path)
