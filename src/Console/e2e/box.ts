@@ -1,7 +1,11 @@
-// The real embedded box for the end-to-end tests, started once for the whole run: the Kubernetes API emulator and the
-// API host (co-hosting a silo) built by `./box test`, on random free loopback ports, grain state in the test Azurite
-// (TEST_STORAGE_CONNECTION_STRING, as ./box test sets it) or in an Azurite started here. Only processes started here
-// are stopped, by their PID.
+// The real box for the end-to-end tests, started once for the whole run from the binaries `./box test` builds, on
+// random free loopback ports, grain state in the test Azurite (TEST_STORAGE_CONNECTION_STRING, as ./box test sets it)
+// or in an Azurite started here:
+// - by default the embedded box: the Kubernetes API emulator and one API host co-hosting a silo (`./box up`);
+// - with E2E_CLUSTER=SILOSxAPIHOSTS (e.g. 2x2) the cluster box as `./box cluster SILOS APIHOSTS` runs it: that many
+//   silos and API hosts in client mode, Azure Table membership, mutual TLS between them, a token audience and a
+//   non-default admin password. The browser uses the first API host; the tests make changes through the last one.
+// Only processes started here are stopped, by their PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,8 +21,13 @@ let work = '';
 declare module 'vitest' {
   export interface ProvidedContext {
     baseUrl: string;
+    /** Another API host of a cluster box (the same as baseUrl for the embedded box). */
+    otherUrl: string;
+    adminPassword: string;
     tenantBToken: string;
     jwtSecret: string;
+    /** 'embedded', or 'cluster SxA'. */
+    mode: string;
   }
 }
 
@@ -148,32 +157,71 @@ async function startBox(project: TestProject) {
   const emulator = start('kube-emulator', 'dotnet', [binary('KubeEmulator', 'KubeEmulator'), '--urls', `http://127.0.0.1:${emulatorPort}`, '--kubeconfig', kubeconfig, '--data', join(work, 'k8s.json')], {});
   await waitFor('kube-emulator', emulator, async () => (await ok(`http://127.0.0.1:${emulatorPort}/readyz`)) && existsSync(kubeconfig) && readFileSync(kubeconfig, 'utf8').length > 0);
 
-  const port = await freePort();
   const jwtSecret = randomBytes(48).toString('base64');
-  const env = {
-    PORT: `${port}`,
-    HOST: '127.0.0.1',
+  const common: Record<string, string> = {
     KUBECONFIG: kubeconfig,
     JWT_SECRET: jwtSecret,
     KeyValidation__SigningKeys__k1: randomBytes(48).toString('base64'),
     ConnectionStrings__Storage: storage,
     Cluster__TablePrefix: `e${randomBytes(5).toString('hex')}`,
-    Cluster__SiloPort: `${await freePort()}`,
-    Cluster__GatewayPort: `${await freePort()}`,
-    // The console being tested, straight from its build.
-    Console__Path: join(root, 'src/Console/dist'),
     LOG_LEVEL: 'warn',
   };
   const apihost = binary('ApiHost', 'Inference.ApiHost');
-  const host = start('apihost', 'dotnet', [apihost], env);
-  const baseUrl = `http://127.0.0.1:${port}`;
-  await waitFor('API host', host, () => ok(`${baseUrl}/ready`));
-  // A tenant-b user's token, minted as `./box token tenant-b` does.
-  const tenantBToken = await run('dotnet', [apihost, 'token', 'tenant-b'], { JWT_SECRET: jwtSecret });
+  const cluster = /^([1-9])x([1-9])$/.exec(process.env.E2E_CLUSTER ?? '');
+  if (process.env.E2E_CLUSTER && !cluster) throw new Error(`E2E_CLUSTER must be SILOSxAPIHOSTS, e.g. 2x2 (got '${process.env.E2E_CLUSTER}')`);
+  let adminPassword = 'password';
+  const urls: string[] = [];
+  if (cluster) {
+    const silo = binary('Silo', 'Inference.Silo');
+    const certs = join(work, 'certs');
+    await run('dotnet', [silo, 'certs', certs], {});
+    adminPassword = randomBytes(12).toString('hex');
+    Object.assign(common, {
+      Cluster__Clustering: 'AzureTable',
+      Cluster__ClusterId: `e2e-${randomBytes(4).toString('hex')}`,
+      Auth__Audience: 'inference-management',
+      ADMIN_PASSWORD: adminPassword,
+      Cluster__Tls__CertificatePath: join(certs, 'tls.crt'),
+      Cluster__Tls__KeyPath: join(certs, 'tls.key'),
+      Cluster__Tls__CaPath: join(certs, 'ca.crt'),
+    });
+    for (let i = 0; i < Number(cluster[1]); i++) {
+      const http = await freePort();
+      const process = start(`silo-${i}`, 'dotnet', [silo, '--urls', `http://127.0.0.1:${http}`],
+        { ...common, Cluster__SiloPort: `${await freePort()}`, Cluster__GatewayPort: `${await freePort()}` });
+      // /ready: an active member of the cluster.
+      await waitFor(`silo-${i}`, process, () => ok(`http://127.0.0.1:${http}/ready`));
+    }
+    for (let i = 0; i < Number(cluster[2]); i++) {
+      const port = await freePort();
+      const process = start(`apihost-${i}`, 'dotnet', [apihost],
+        // The console being tested, straight from its build.
+        { ...common, Mode: 'Client', PORT: `${port}`, HOST: '127.0.0.1', Console__Path: join(root, 'src/Console/dist') });
+      await waitFor(`apihost-${i}`, process, () => ok(`http://127.0.0.1:${port}/ready`));
+      urls.push(`http://127.0.0.1:${port}`);
+    }
+  } else {
+    const port = await freePort();
+    const host = start('apihost', 'dotnet', [apihost], {
+      ...common,
+      PORT: `${port}`,
+      HOST: '127.0.0.1',
+      Cluster__SiloPort: `${await freePort()}`,
+      Cluster__GatewayPort: `${await freePort()}`,
+      Console__Path: join(root, 'src/Console/dist'),
+    });
+    await waitFor('API host', host, () => ok(`http://127.0.0.1:${port}/ready`));
+    urls.push(`http://127.0.0.1:${port}`);
+  }
+  // A tenant-b user's token, minted as `./box token tenant-b` does (with the cluster's audience, if any).
+  const tenantBToken = await run('dotnet', [apihost, 'token', 'tenant-b'], { JWT_SECRET: jwtSecret, ...(common.Auth__Audience ? { Auth__Audience: common.Auth__Audience } : {}) });
 
-  project.provide('baseUrl', baseUrl);
+  project.provide('baseUrl', urls[0]);
+  project.provide('otherUrl', urls[urls.length - 1]);
+  project.provide('adminPassword', adminPassword);
   project.provide('tenantBToken', tenantBToken);
   project.provide('jwtSecret', jwtSecret);
+  project.provide('mode', cluster ? `cluster ${cluster[1]}x${cluster[2]}` : 'embedded');
 
   return stopAll;
 }

@@ -1,13 +1,20 @@
-// The console end to end, in Debian's Chromium driven by playwright-core, against the real box (e2e/box.ts): the
-// flow of issue 15's Tests section, an axe-core scan of every page, and the screenshots in docs/.
+// The console end to end, in Debian's Chromium driven by playwright-core, against the real box (e2e/box.ts, embedded
+// or with E2E_CLUSTER=2x2 a cluster): the flow of issue 15's Tests section, an axe-core scan of every page, and
+// screenshots of the main pages (into docs/ with UPDATE_SCREENSHOTS=1, else into E2E_SCREENSHOTS or a temp folder, so a
+// test run leaves the working tree as it was).
 import { createHmac } from 'node:crypto';
-import { resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import axe from 'axe-core';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 
 const baseUrl = inject('baseUrl');
-const docs = resolve(import.meta.dirname, '../../../docs');
+const otherUrl = inject('otherUrl');
+const adminPassword = inject('adminPassword');
+const screenshots = process.env.UPDATE_SCREENSHOTS === '1' ? resolve(import.meta.dirname, '../../../docs') : (process.env.E2E_SCREENSHOTS || join(tmpdir(), 'console-e2e-screenshots'));
+mkdirSync(screenshots, { recursive: true });
 const model = `iris-${Date.now().toString(36)}`;
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
@@ -37,7 +44,32 @@ async function scan(p: Page, name: string) {
 }
 
 async function shot(p: Page, file: string) {
-  await p.screenshot({ path: resolve(docs, file), fullPage: false });
+  await p.screenshot({ path: join(screenshots, file), fullPage: false });
+}
+
+/** An admin token from the API host at `url` (in a cluster, not necessarily the one the browser uses). */
+async function adminToken(url: string): Promise<string> {
+  const response = await fetch(`${url}/api/admin/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: adminPassword }) });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { token: string }).token;
+}
+
+async function callApi(url: string, method: string, path: string, body?: object): Promise<number> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${await adminToken(url)}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return response.status;
+}
+
+/** Counts the page's reads of the models list from now on. */
+function countListReads(p: Page): () => number {
+  let reads = 0;
+  p.on('request', (r) => {
+    if (new URL(r.url()).pathname === '/api/models' && r.method() === 'GET') reads++;
+  });
+  return () => reads;
 }
 
 async function validate(key: string): Promise<number> {
@@ -61,7 +93,7 @@ describe.sequential('console', () => {
     await page.goto(baseUrl);
     await scan(page, 'sign-in');
     await page.getByLabel('Username').fill('admin');
-    await page.getByLabel('Password (required)').fill('password');
+    await page.getByLabel('Password (required)').fill(adminPassword);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.getByTestId('connection').textContent(), { timeout: 30_000 }).toBe('Live: connected');
     await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'no reload'));
@@ -79,18 +111,16 @@ describe.sequential('console', () => {
     const row = page.locator(`tr[data-model="${model}"]`);
     await row.waitFor({ timeout: 30_000 });
     // Ready arrives as a model.status event over /ws: the page was not reloaded and the table not re-read.
-    let listReads = 0;
-    page.on('request', (r) => {
-      if (new URL(r.url()).pathname === '/api/models' && r.method() === 'GET') listReads++;
-    });
+    const listReads = countListReads(page);
     await expect.poll(() => row.getByTestId('status').textContent(), { timeout: 60_000 }).toBe('Ready');
-    expect(listReads).toBe(0);
+    expect(listReads()).toBe(0);
     expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe('no reload');
     await scan(page, 'models');
     await shot(page, 'console-models.png');
   });
 
   let firstKey = '';
+  let lastKey = '';
 
   test('publishes it, copies the key, the key validates through the API and the usage chart shows the request', async () => {
     await page.getByRole('link', { name: model }).click();
@@ -128,6 +158,7 @@ describe.sequential('console', () => {
     const newKey = (await keyDialog.getByTestId('full-key').textContent()) ?? '';
     expect(newKey).toMatch(/^pk_live_/);
     expect(newKey).not.toBe(firstKey);
+    lastKey = newKey;
     await keyDialog.getByRole('button', { name: 'Close New API key' }).click();
     expect(await validate(newKey)).toBe(200);
     expect(await validate(firstKey)).toBe(401);
@@ -143,6 +174,19 @@ describe.sequential('console', () => {
     expect(await answer.locator('pre').textContent()).toContain('predictions');
   });
 
+  test('unpublishes after a confirmation: the key stops working', async () => {
+    await page.getByRole('button', { name: 'Unpublish' }).click();
+    const confirm = page.getByRole('dialog', { name: `Unpublish ${model}?` });
+    // Cancel leaves it published.
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    expect(await page.getByTestId('masked-key').count()).toBe(1);
+    await page.getByRole('button', { name: 'Unpublish' }).click();
+    await scan(page, 'unpublish dialog');
+    await confirm.getByRole('button', { name: `Unpublish ${model}` }).click();
+    await page.getByText('Not published.').waitFor({ timeout: 30_000 });
+    expect(await validate(lastKey)).toBe(401);
+  });
+
   test('the audit page lists the actions', async () => {
     await page.goto(`${baseUrl}/#/audit`);
     const table = page.locator('table');
@@ -150,6 +194,7 @@ describe.sequential('console', () => {
     const text = (await table.textContent()) ?? '';
     expect(text).toContain('model.create');
     expect(text).toContain('publication.create');
+    expect(text).toContain('publication.delete');
     expect(text).toContain(`tenant-a/${model}`);
     await scan(page, 'audit');
     await shot(page, 'console-audit.png');
@@ -217,14 +262,102 @@ describe.sequential('console', () => {
     const p = await context.newPage();
     await p.goto(baseUrl);
     await p.getByLabel('Username').fill('admin');
-    await p.getByLabel('Password (required)').fill('password');
+    await p.getByLabel('Password (required)').fill(adminPassword);
     await p.getByRole('button', { name: 'Sign in' }).click();
     await p.locator(`tr[data-model="${model}"]`).waitFor({ timeout: 30_000 });
     // Nothing wider than the window but the table, which scrolls in its own box.
     expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await scan(p, 'models (390 px, dark)');
-    await p.screenshot({ path: resolve(docs, 'console-mobile-dark.png') });
+    await shot(p, 'console-mobile-dark.png');
+    // The system's dark palette, then the Theme button's light over it, then its dark.
+    const background = () => p.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    expect(await background()).toBe('rgb(17, 20, 24)');
+    await p.getByRole('button', { name: 'Theme' }).click();
+    expect(await p.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
+    expect(await background()).toBe('rgb(255, 255, 255)');
+    await scan(p, 'models (390 px, light over a dark system)');
+    await p.getByRole('button', { name: 'Theme' }).click();
+    expect(await p.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
+    expect(await background()).toBe('rgb(17, 20, 24)');
     await context.close();
+  });
+
+  test('/ws lost: shows reconnecting with backoff, reconnects, re-reads over REST, then live events from another API host', async () => {
+    const context = await newContext();
+    const p = await context.newPage();
+    watch(p);
+    // Every /ws of this page goes through this route: passed to the server while the network is up, closed at once
+    // (as a dropped connection would be) while it is down.
+    let down = false;
+    const sockets: { close: (o: { code: number; reason: string }) => Promise<void> }[] = [];
+    await p.routeWebSocket(/\/ws(\?|$)/, (ws) => {
+      if (down) {
+        void ws.close({ code: 1011, reason: 'test: network down' });
+        return;
+      }
+      ws.connectToServer();
+      sockets.push(ws);
+    });
+    await p.goto(baseUrl);
+    await p.evaluate((token) => sessionStorage.setItem('inference-console.token', token), await adminToken(baseUrl));
+    await p.reload();
+    await expect.poll(() => p.getByTestId('connection').textContent(), { timeout: 30_000 }).toBe('Live: connected');
+    await p.locator(`tr[data-model="${model}"]`).waitFor({ timeout: 30_000 });
+    // Every state the badge goes through, as the page shows it.
+    await p.evaluate(() => {
+      const badge = document.querySelector('[data-testid="connection"]')!;
+      const seen: { attempt: number; retryMs: number; text: string }[] = [];
+      (window as unknown as { badgeStates: typeof seen }).badgeStates = seen;
+      new MutationObserver(() => {
+        const attempt = Number(badge.getAttribute('data-attempt') ?? 0);
+        seen.push({ attempt, retryMs: Number(badge.getAttribute('data-retry-ms') ?? 0), text: badge.textContent ?? '' });
+      }).observe(badge, { attributes: true, childList: true, subtree: true, characterData: true });
+    });
+
+    down = true;
+    for (const ws of sockets) await ws.close({ code: 1011, reason: 'test: network down' });
+    await expect.poll(() => p.getByTestId('connection').getAttribute('data-attempt'), { timeout: 30_000 }).toBe('3');
+    // A change while the page hears nothing, made through another API host when the box is a cluster.
+    const missed = `${model}-missed`;
+    expect(await callApi(otherUrl, 'POST', '/api/models', { name: missed, namespace: 'tenant-a', framework: 'sklearn', storageUri: 'gs://kfserving-examples/models/sklearn/1.0/model' })).toBe(201);
+    expect(await p.locator(`tr[data-model="${missed}"]`).count()).toBe(0);
+
+    const states = await p.evaluate(() => (window as unknown as { badgeStates: { attempt: number; retryMs: number; text: string }[] }).badgeStates);
+    const waits = states.filter((s) => s.retryMs > 0);
+    expect(waits.map((s) => s.attempt).slice(0, 3)).toEqual([1, 2, 3]);
+    expect(waits[0].text).toMatch(/^Live: reconnecting in \d+\.\d s \(attempt 1\)/);
+    // Exponential backoff: each wait at least as long as the one before (jitter stays within half of the step).
+    for (let i = 1; i < waits.length; i++) expect(waits[i].retryMs).toBeGreaterThanOrEqual(waits[i - 1].retryMs);
+    await scan(p, 'reconnecting');
+
+    const listReads = countListReads(p);
+    down = false;
+    await expect.poll(() => p.getByTestId('connection').textContent(), { timeout: 60_000 }).toBe('Live: connected');
+    // The missed change arrives by the REST re-read that follows every reconnect.
+    await p.locator(`tr[data-model="${missed}"]`).waitFor({ timeout: 30_000 });
+    expect(listReads()).toBeGreaterThan(0);
+
+    // Live again: a deletion through the other API host reaches this page's /ws, and no list is re-read for it.
+    const readsBefore = listReads();
+    expect(await callApi(otherUrl, 'DELETE', `/api/models/${missed}?namespace=tenant-a`)).toBe(200);
+    await p.locator(`tr[data-model="${missed}"]`).waitFor({ state: 'detached', timeout: 30_000 });
+    expect(listReads()).toBe(readsBefore);
+    await context.close();
+  });
+
+  test('deletes the model after a confirmation', async () => {
+    await page.goto(`${baseUrl}/#/models/tenant-a/${model}`);
+    await page.getByRole('heading', { name: new RegExp(model) }).waitFor({ timeout: 30_000 });
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    const confirm = page.getByRole('dialog', { name: `Delete ${model}?` });
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    expect(await callApi(baseUrl, 'GET', `/api/models/${model}?namespace=tenant-a`)).toBe(200);
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await scan(page, 'delete dialog');
+    await confirm.getByRole('button', { name: `Delete ${model}` }).click();
+    await expect.poll(() => page.url()).toMatch(/#\/models$/);
+    await page.locator(`tr[data-model="${model}"]`).waitFor({ state: 'detached', timeout: 30_000 });
+    expect(await callApi(otherUrl, 'GET', `/api/models/${model}?namespace=tenant-a`)).toBe(404);
   });
 
   test('no page broke the Content-Security-Policy', () => {
@@ -232,10 +365,13 @@ describe.sequential('console', () => {
   });
 });
 
-/** A tenant token that expired a minute ago, signed with the box's secret (what a stale tab holds). */
+/** The tenant-b token as it is once expired (what a stale tab holds): its claims (audience included, in a cluster) with
+ * a past expiry, signed with the box's secret. */
 function expiredToken(): string {
-  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const [, payload] = inject('tenantBToken').split('.');
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
   const now = Math.floor(Date.now() / 1000);
-  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: 'tenant-b-user', name: 'tenant-b user', tenant: 'tenant-b', isAdmin: false, iat: now - 3600, exp: now - 60 })}`;
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ ...claims, iat: now - 3600, nbf: now - 3600, exp: now - 60 })}`;
   return `${body}.${createHmac('sha256', inject('jwtSecret')).update(body).digest('base64url')}`;
 }

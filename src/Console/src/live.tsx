@@ -86,10 +86,17 @@ export function ConnectionBadge() {
   const text =
     c.state === 'connected' ? 'Live: connected'
     : c.state === 'connecting' ? 'Live: connecting…'
-    : c.state === 'reconnecting' ? `Live: reconnecting (attempt ${c.attempt})…`
+    : c.state === 'reconnecting' ? (c.retryInMs > 0 ? `Live: reconnecting in ${(c.retryInMs / 1000).toFixed(1)} s (attempt ${c.attempt})…` : `Live: reconnecting (attempt ${c.attempt})…`)
     : 'Live: signed out';
   return (
-    <span className={`badge live-${c.state}`} role="status" aria-live="polite" data-testid="connection">
+    <span
+      className={`badge live-${c.state}`}
+      role="status"
+      aria-live="polite"
+      data-testid="connection"
+      data-attempt={c.state === 'reconnecting' ? c.attempt : undefined}
+      data-retry-ms={c.state === 'reconnecting' ? c.retryInMs : undefined}
+    >
       {text}
     </span>
   );
