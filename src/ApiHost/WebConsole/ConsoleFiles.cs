@@ -11,6 +11,10 @@ public static partial class ConsoleFiles
 {
     public const string Section = "Console";
 
+    /// <summary>The folder beside the binaries the console is served from by default (the ApiHost project copies
+    /// src/Console/dist there; the Dockerfile copies its console stage's build there).</summary>
+    public const string Folder = "console";
+
     /// <summary>No inline script or style, no plugin, no framing; XHR/fetch to this origin and the WebSocket of /ws on
     /// it (named explicitly as ws/wss for browsers that do not count ws: as 'self').</summary>
     private const string PolicyWithoutSockets =
@@ -21,7 +25,7 @@ public static partial class ConsoleFiles
     /// ApiHost project copies src/Console/dist there at build).</summary>
     public static string? Root(IConfiguration configuration)
     {
-        var root = configuration[$"{Section}:Path"] is { Length: > 0 } path ? path : Path.Combine(AppContext.BaseDirectory, "console");
+        var root = configuration[$"{Section}:Path"] is { Length: > 0 } path ? path : Path.Combine(AppContext.BaseDirectory, Folder);
         return File.Exists(Path.Combine(root, "index.html")) ? Path.GetFullPath(root) : null;
     }
 

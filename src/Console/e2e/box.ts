@@ -28,6 +28,8 @@ declare module 'vitest' {
     jwtSecret: string;
     /** 'embedded', or 'cluster SxA'. */
     mode: string;
+    /** How many silos the box runs. */
+    silos: number;
   }
 }
 
@@ -222,6 +224,7 @@ async function startBox(project: TestProject) {
   project.provide('tenantBToken', tenantBToken);
   project.provide('jwtSecret', jwtSecret);
   project.provide('mode', cluster ? `cluster ${cluster[1]}x${cluster[2]}` : 'embedded');
+  project.provide('silos', cluster ? Number(cluster[1]) : 1);
 
   return stopAll;
 }

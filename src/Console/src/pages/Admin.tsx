@@ -23,13 +23,13 @@ export function SystemPage() {
       {s ? (
         <>
           <h2>Nodes</h2>
-          <Table head={['Name', 'Status', 'Version', 'CPU', 'Memory']} rows={s.nodes.map((n) => [n.name, n.status, n.version, n.capacity.cpu ?? '', n.capacity.memory ?? ''])} />
+          <Table label="Nodes" head={['Name', 'Status', 'Version', 'CPU', 'Memory']} rows={s.nodes.map((n) => [n.name, n.status, n.version, n.capacity.cpu ?? '', n.capacity.memory ?? ''])} />
           <h2>Deployments</h2>
-          <Table head={['Name', 'Namespace', 'Ready', 'Replicas', 'Available']} rows={s.deployments.map((d) => [d.name, d.namespace, String(d.ready), String(d.replicas), String(d.available)])} />
+          <Table label="Deployments" head={['Name', 'Namespace', 'Ready', 'Replicas', 'Available']} rows={s.deployments.map((d) => [d.name, d.namespace, String(d.ready), String(d.replicas), String(d.available)])} />
           <h2>Silos</h2>
-          <Table head={['Name', 'Address', 'Host', 'Status', 'Up']} rows={s.orleans.silos.map((o) => [o.name, o.address, o.hostName, o.status, age(o.startTime)])} />
+          <Table label="Silos" head={['Name', 'Address', 'Host', 'Status', 'Up']} rows={s.orleans.silos.map((o) => [o.name, o.address, o.hostName, o.status, age(o.startTime)])} />
           <h2>Activations by grain type ({s.orleans.totalActivations} in all)</h2>
-          <Table head={['Grain type', 'Activations']} rows={s.orleans.activations.map((a) => [a.grainType, String(a.activations)])} />
+          <Table label="Activations by grain type" head={['Grain type', 'Activations']} rows={s.orleans.activations.map((a) => [a.grainType, String(a.activations)])} />
         </>
       ) : null}
     </section>
@@ -43,17 +43,18 @@ export function TenantsPage() {
       <h1 id="tenants-heading">Tenants</h1>
       <ErrorMessage error={tenants.error} />
       {tenants.data ? (
-        <Table head={['Tenant', 'Status', 'Models', 'Publications', 'Labelled', 'Age']} rows={tenants.data.tenants.map((t) => [t.name, t.status, String(t.models), String(t.publications), t.labelled ? 'yes' : 'no', age(t.created)])} />
+        <Table label="Tenants" head={['Tenant', 'Status', 'Models', 'Publications', 'Labelled', 'Age']} rows={tenants.data.tenants.map((t) => [t.name, t.status, String(t.models), String(t.publications), t.labelled ? 'yes' : 'no', age(t.created)])} />
       ) : null}
     </section>
   );
 }
 
-function Table({ head, rows }: { head: string[]; rows: string[][] }) {
+/** A table named by the heading above it (`label`), so a screen reader's table list says which is which. */
+function Table({ label, head, rows }: { label: string; head: string[]; rows: string[][] }) {
   if (rows.length === 0) return <p>None.</p>;
   return (
     <div className="table-wrap">
-      <table>
+      <table aria-label={label}>
         <thead>
           <tr>
             {head.map((h) => (
@@ -124,6 +125,7 @@ export function AuditPage({ user }: { user: User }) {
       {audit.data ? (
         <>
           <Table
+            label="Audit events"
             head={['Time', 'Actor', 'Tenant', 'Action', 'Target', 'Outcome', 'Source']}
             rows={audit.data.records.map((r) => [new Date(r.time).toLocaleString(), r.actor, r.tenant ?? '', r.count > 1 ? `${r.action} ×${r.count}` : r.action, r.target ?? '', `${r.outcome} (${r.status})`, r.sourceIp ?? ''])}
           />
