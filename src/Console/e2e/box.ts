@@ -186,6 +186,9 @@ async function startBox(project: TestProject) {
       Cluster__Tls__CertificatePath: join(certs, 'tls.crt'),
       Cluster__Tls__KeyPath: join(certs, 'tls.key'),
       Cluster__Tls__CaPath: join(certs, 'ca.crt'),
+      // As Cluster.Tests' BoxCluster: the flow is not about timeouts, and on a machine as loaded as the shared test
+      // box a cold grain call can take longer than the failure detection time an API host waits by default (a 503).
+      Cluster__ClientResponseTimeout: '00:00:10',
     });
     for (let i = 0; i < Number(cluster[1]); i++) {
       const http = await freePort();

@@ -47,11 +47,18 @@ async function shot(p: Page, file: string) {
   await p.screenshot({ path: join(screenshots, file), fullPage: false });
 }
 
-/** An admin token from the API host at `url` (in a cluster, not necessarily the one the browser uses). */
+const adminTokens = new Map<string, string>();
+
+/** An admin token from the API host at `url` (in a cluster, not necessarily the one the browser uses); one sign-in
+ * per host, as the login endpoint limits attempts. */
 async function adminToken(url: string): Promise<string> {
+  const known = adminTokens.get(url);
+  if (known) return known;
   const response = await fetch(`${url}/api/admin/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: adminPassword }) });
   expect(response.status).toBe(200);
-  return ((await response.json()) as { token: string }).token;
+  const { token } = (await response.json()) as { token: string };
+  adminTokens.set(url, token);
+  return token;
 }
 
 async function callApi(url: string, method: string, path: string, body?: object): Promise<number> {
