@@ -357,11 +357,18 @@ describe.sequential('console', () => {
   test('deletes the model after a confirmation', async () => {
     await page.goto(`${baseUrl}/#/models/tenant-a/${model}`);
     await page.getByRole('heading', { name: new RegExp(model) }).waitFor({ timeout: 30_000 });
-    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    // By keyboard: Enter opens the confirmation, Escape dismisses it and gives the focus back, nothing is deleted.
+    const deleteButton = page.getByRole('button', { name: 'Delete', exact: true });
+    await deleteButton.focus();
+    await page.keyboard.press('Enter');
     const confirm = page.getByRole('dialog', { name: `Delete ${model}?` });
-    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await confirm.waitFor();
+    expect(await confirm.evaluate((d) => d.contains(document.activeElement))).toBe(true);
+    await page.keyboard.press('Escape');
+    await confirm.waitFor({ state: 'hidden' });
+    expect(await deleteButton.evaluate((b) => b === document.activeElement)).toBe(true);
     expect(await callApi(baseUrl, 'GET', `/api/models/${model}?namespace=tenant-a`)).toBe(200);
-    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await deleteButton.click();
     await scan(page, 'delete dialog');
     await confirm.getByRole('button', { name: `Delete ${model}`, exact: true }).click();
     await expect.poll(() => page.url()).toMatch(/#\/models$/);
