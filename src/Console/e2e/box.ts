@@ -190,21 +190,23 @@ async function startBox(project: TestProject) {
       // box a cold grain call can take longer than the failure detection time an API host waits by default (a 503).
       Cluster__ClientResponseTimeout: '00:00:10',
     });
-    for (let i = 0; i < Number(cluster[1]); i++) {
+    // Silos at once (they meet in the membership table), then the API hosts at once: the slow part is each
+    // process's start, which overlaps.
+    await Promise.all(Array.from({ length: Number(cluster[1]) }, async (_, i) => {
       const http = await freePort();
-      const process = start(`silo-${i}`, 'dotnet', [silo, '--urls', `http://127.0.0.1:${http}`],
+      const child = start(`silo-${i}`, 'dotnet', [silo, '--urls', `http://127.0.0.1:${http}`],
         { ...common, Cluster__SiloPort: `${await freePort()}`, Cluster__GatewayPort: `${await freePort()}` });
       // /ready: an active member of the cluster.
-      await waitFor(`silo-${i}`, process, () => ok(`http://127.0.0.1:${http}/ready`));
-    }
-    for (let i = 0; i < Number(cluster[2]); i++) {
+      await waitFor(`silo-${i}`, child, () => ok(`http://127.0.0.1:${http}/ready`));
+    }));
+    urls.push(...await Promise.all(Array.from({ length: Number(cluster[2]) }, async (_, i) => {
       const port = await freePort();
-      const process = start(`apihost-${i}`, 'dotnet', [apihost],
+      const child = start(`apihost-${i}`, 'dotnet', [apihost],
         // The console being tested, straight from its build.
         { ...common, Mode: 'Client', PORT: `${port}`, HOST: '127.0.0.1', Console__Path: join(root, 'src/Console/dist') });
-      await waitFor(`apihost-${i}`, process, () => ok(`http://127.0.0.1:${port}/ready`));
-      urls.push(`http://127.0.0.1:${port}`);
-    }
+      await waitFor(`apihost-${i}`, child, () => ok(`http://127.0.0.1:${port}/ready`));
+      return `http://127.0.0.1:${port}`;
+    })));
   } else {
     const port = await freePort();
     const host = start('apihost', 'dotnet', [apihost], {
