@@ -277,6 +277,20 @@ describe.sequential('console', () => {
     // Nothing wider than the window but the table, which scrolls in its own box.
     expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await scan(p, 'models (390 px, dark)');
+    // The other pages too, each once loaded.
+    for (const [hash, ready] of [
+      [`#/models/tenant-a/${model}`, p.getByRole('heading', { name: 'Publication' })],
+      ['#/audit', p.getByRole('table', { name: 'Audit events' })],
+      ['#/admin/system', p.getByRole('table', { name: 'Silos' })],
+      ['#/admin/tenants', p.getByRole('table', { name: 'Tenants' })],
+      ['#/admin/kubectl', p.getByLabel('kubectl', { exact: true })],
+    ] as const) {
+      await p.goto(`${baseUrl}/${hash}`);
+      await ready.waitFor({ timeout: 30_000 });
+      expect({ hash, tooWide: await p.evaluate(() => document.documentElement.scrollWidth > 390) }).toEqual({ hash, tooWide: false });
+    }
+    await p.goto(`${baseUrl}/#/models`);
+    await p.locator(`tr[data-model="${model}"]`).waitFor({ timeout: 30_000 });
     await shot(p, 'console-mobile-dark.png');
     // The system's dark palette, then the Theme button's light over it, then its dark.
     const background = () => p.evaluate(() => getComputedStyle(document.body).backgroundColor);
