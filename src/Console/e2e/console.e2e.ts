@@ -260,9 +260,16 @@ describe.sequential('console', () => {
     const context = await newContext();
     const p = await context.newPage();
     await p.goto(baseUrl);
-    await p.evaluate((token) => sessionStorage.setItem('inference-console.token', token), expiredToken());
+    await p.evaluate((token) => sessionStorage.setItem('inference-console.token', token), tenantBToken({ expired: true }));
     await p.reload();
     await p.getByRole('button', { name: 'Sign in' }).waitFor();
+    // A token the page cannot tell is dead (unexpired, but refused by the API: signed with another secret, as after a
+    // secret rotation): the API's 401 leads back to sign-in, with a message, instead of pages of errors.
+    await p.evaluate((token) => sessionStorage.setItem('inference-console.token', token), tenantBToken({ secret: 'not-the-box-secret' }));
+    await p.reload();
+    await p.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: 30_000 });
+    expect(await p.getByRole('status').filter({ hasText: 'Your session has expired' }).count()).toBe(1);
+    expect(await p.evaluate(() => sessionStorage.getItem('inference-console.token'))).toBeNull();
     await context.close();
   });
 
@@ -395,13 +402,13 @@ describe.sequential('console', () => {
   });
 });
 
-/** The tenant-b token as it is once expired (what a stale tab holds): its claims (audience included, in a cluster) with
- * a past expiry, signed with the box's secret. */
-function expiredToken(): string {
+/** The tenant-b token remade: its claims (audience included, in a cluster) with a past expiry, or signed with another
+ * secret (what a stale tab holds). */
+function tenantBToken({ expired = false, secret = inject('jwtSecret') }: { expired?: boolean; secret?: string }): string {
   const [, payload] = inject('tenantBToken').split('.');
   const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
   const now = Math.floor(Date.now() / 1000);
   const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ ...claims, iat: now - 3600, nbf: now - 3600, exp: now - 60 })}`;
-  return `${body}.${createHmac('sha256', inject('jwtSecret')).update(body).digest('base64url')}`;
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(expired ? { ...claims, iat: now - 3600, nbf: now - 3600, exp: now - 60 } : claims)}`;
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
 }
