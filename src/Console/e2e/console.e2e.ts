@@ -143,7 +143,7 @@ describe.sequential('console', () => {
     firstKey = (await keyDialog.getByTestId('full-key').textContent()) ?? '';
     expect(firstKey).toMatch(/^pk_live_/);
     await keyDialog.getByRole('button', { name: 'Copy key' }).click();
-    await expect.poll(() => keyDialog.getByRole('button', { name: /Copy key/ }).textContent()).toContain('copied');
+    await expect.poll(() => keyDialog.getByRole('button', { name: /Copy key/ }).textContent(), { timeout: 10_000 }).toContain('copied');
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(firstKey);
     await keyDialog.getByRole('button', { name: 'Close API key' }).click();
     // Shown once: the page keeps only the masked key.
@@ -392,7 +392,7 @@ describe.sequential('console', () => {
     await deleteButton.click();
     await scan(page, 'delete dialog');
     await confirm.getByRole('button', { name: `Delete ${model}`, exact: true }).click();
-    await expect.poll(() => page.url()).toMatch(/#\/models$/);
+    await expect.poll(() => page.url(), { timeout: 30_000 }).toMatch(/#\/models$/);
     await page.locator(`tr[data-model="${model}"]`).waitFor({ state: 'detached', timeout: 30_000 });
     expect(await callApi(otherUrl, 'GET', `/api/models/${model}?namespace=tenant-a`)).toBe(404);
   });
