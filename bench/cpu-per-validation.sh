@@ -7,6 +7,9 @@
 # first is the reference. Each is started embedded (one process) with its own key; the rounds run every target in
 # turn (interleaved), and the script prints CPU microseconds per validation per round and the median, with its ratio
 # to the first checkout's. Stops only what it started.
+# A CHECKOUT may carry extra environment for its process, after '::' (spaces between settings): the same build with
+# and without a setting, e.g. `. ".::METRICS_PORT=19464"` (its label is then the checkout's name, '+', the settings).
+# SCRAPE=SECONDS: while measuring, fetch /metrics every SECONDS from each target that has a METRICS_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -20,9 +23,12 @@ start_infrastructure
 TICKS=$(getconf CLK_TCK)
 
 LABELS=(baseline); PORTS=($BASE); PROCS=($BASE_PID); KEYS=(none)
-for checkout in "${CHECKOUTS[@]}"; do
-  label="$(basename "$checkout")"; port=$(free_port)
-  dotnet "$(BIN src/ApiHost Inference.ApiHost "$checkout")" --urls http://127.0.0.1:$port --Cluster:TablePrefix=cpu$RANDOM \
+SCRAPE_URLS=()
+for target in "${CHECKOUTS[@]}"; do
+  checkout="${target%%::*}"; settings=""; [[ "$target" == *::* ]] && settings="${target#*::}"
+  label="$(basename "$(cd "$checkout" && pwd)")${settings:++$settings}"; port=$(free_port)
+  [[ "$settings" =~ METRICS_PORT=([0-9]+) ]] && SCRAPE_URLS+=("http://127.0.0.1:${BASH_REMATCH[1]}/metrics")
+  env $settings dotnet "$(BIN src/ApiHost Inference.ApiHost "$checkout")" --urls http://127.0.0.1:$port --Cluster:TablePrefix=cpu$RANDOM \
     --Cluster:SiloPort=$(free_port) --Cluster:GatewayPort=$(free_port) >"$WORK/$label.log" 2>&1 & PIDS+=($!)
   pid=$!
   wait_http http://127.0.0.1:$port/ready
@@ -42,6 +48,9 @@ measure() {
     END { printf "%.1f %d %d\n", (a-b)/t*1e6/n, n, bad+0 }' <<<"$out"
 }
 
+if [[ -n "${SCRAPE:-}" && ${#SCRAPE_URLS[@]} -gt 0 ]]; then
+  (while sleep "$SCRAPE"; do for u in "${SCRAPE_URLS[@]}"; do curl -s -o /dev/null "$u"; done; done) & PIDS+=($!)
+fi
 say "== warm-up"
 for i in "${!LABELS[@]}"; do SECONDS_PER_RUN=10 measure "$i" >/dev/null; done
 say "== $ROUNDS rounds of ${SECONDS_PER_RUN}s, $CONNECTIONS connections, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
