@@ -1,4 +1,6 @@
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Diagnostics.Metrics;
+using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -28,6 +30,14 @@ public static partial class Telemetry
     /// <summary>Requests that would only be noise in traces: probes and scrapes.</summary>
     private static readonly string[] UntracedPaths = ["/health", "/ready", "/metrics"];
 
+    /// <summary>The meters served at <c>/metrics</c> (each name also covers the meters under it): ASP.NET Core's and
+    /// Kestrel's, HttpClient's and name resolution's, the .NET runtime's, Orleans' and the service's own.</summary>
+    public static readonly string[] MeterNames =
+        ["Microsoft.AspNetCore", "System.Net.Http", "System.Net.NameResolution", "System.Runtime", "Microsoft.Orleans", "Inference"];
+
+    /// <summary>The name OpenTelemetry's listener has in the host's metrics pipeline.</summary>
+    private const string OpenTelemetryListener = "OpenTelemetry";
+
     public static int? MetricsPort(IConfiguration configuration) =>
         configuration.GetValue<int?>(MetricsPortSetting) is > 0 and var port ? port : null;
 
@@ -49,12 +59,16 @@ public static partial class Telemetry
         var otel = builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService(serviceName));
         if (metricsPort is { } port)
         {
-            otel.WithMetrics(metrics => metrics
-                .AddAspNetCoreInstrumentation()
-                .AddHttpClientInstrumentation()
-                .AddRuntimeInstrumentation()
-                .AddMeter("Microsoft.Orleans", "Inference.*")
-                .AddPrometheusExporter());
+            otel.WithMetrics(metrics => metrics.AddPrometheusExporter());
+            // Meters are enabled through the host's metrics pipeline, not AddMeter: AddMeter matches a meter by name
+            // in the whole process, so a second host there (tests run many) would have its identical instruments
+            // merged into this host's series, and its shutdown would end them. A rule here matches the meters this
+            // host's IMeterFactory made, and process-wide (static) ones such as System.Runtime's, never another
+            // host's.
+            foreach (var meter in MeterNames)
+            {
+                builder.Metrics.EnableMetrics(meter, instrumentName: null, listenerName: OpenTelemetryListener);
+            }
             // Listening on the metrics port too means naming every address: the ones set (urls), else the ports set
             // (ASPNETCORE_HTTP_PORTS, as the chart's silos use), else Kestrel's default.
             var urls = builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey);
@@ -63,13 +77,15 @@ public static partial class Telemetry
             {
                 apiUrls = [.. ports.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => $"http://+:{p}")];
             }
-            if (apiUrls.Any(u => u.TrimEnd('/').EndsWith($":{port}", StringComparison.Ordinal)))
+            var host = apiUrls.Select(u => UrlHost().Match(u)).FirstOrDefault(m => m.Success)?.Groups["host"].Value ?? "+";
+            string[] listened = apiUrls.Length > 0 ? apiUrls : ["http://localhost:5000"];
+            if (listened.FirstOrDefault(u => u.TrimEnd('/').EndsWith($":{port}", StringComparison.Ordinal)) is { } clash)
             {
                 // The metrics port answers nothing but /metrics: on the API's own port it would shut the API out.
-                throw new InvalidOperationException($"{MetricsPortSetting} ({port}) must differ from the API's port");
+                throw new OptionsValidationException(MetricsPortSetting, typeof(int),
+                    [$"{MetricsPortSetting} ({port}) must differ from the port the API listens on ({clash}): set it to a free port of its own"]);
             }
-            var host = apiUrls.Select(u => UrlHost().Match(u)).FirstOrDefault(m => m.Success)?.Groups["host"].Value ?? "+";
-            builder.WebHost.UseUrls([.. (apiUrls.Length > 0 ? apiUrls : ["http://localhost:5000"]), $"http://{host}:{port}"]);
+            builder.WebHost.UseUrls([.. listened, $"http://{host}:{port}"]);
         }
         if (tracing)
         {
@@ -108,7 +124,8 @@ public static partial class Telemetry
                 });
                 return;
             default:
-                throw new InvalidOperationException($"{LogFormatSetting} must be text or json, not '{builder.Configuration[LogFormatSetting]}'");
+                throw new OptionsValidationException(LogFormatSetting, typeof(string),
+                    [$"{LogFormatSetting} must be text or json, not '{builder.Configuration[LogFormatSetting]}'"]);
         }
     }
 

@@ -89,6 +89,34 @@ public sealed class BoxScriptTests : IDisposable
     }
 
     [Fact]
+    public async Task Cluster_layout_with_metrics_gives_every_process_its_own_metrics_port()
+    {
+        var withMetrics = new Dictionary<string, string?>(NoPortSettings) { ["METRICS_PORT"] = "8089" };
+        var output = (await Bash("""
+            cluster_layout 3 2 && printf '%s\n' "${LAYOUT[@]}" && echo "silos=${SILO_METRICS_PORTS[*]}" && echo "apis=${API_METRICS_PORTS[*]}"
+            """, withMetrics)).Split('\n');
+        var layout = output.Where(l => !l.StartsWith("silos=", StringComparison.Ordinal) && !l.StartsWith("apis=", StringComparison.Ordinal)).Select(l => l.Split('='))
+            .ToDictionary(p => p[0], p => int.Parse(p[1]));
+        Assert.Equal(layout.Count, layout.Values.Distinct().Count());
+        int[] Ports(string prefix) => [.. output.Single(l => l.StartsWith(prefix, StringComparison.Ordinal))[prefix.Length..].Split(' ').Select(int.Parse)];
+        var silos = Ports("silos=");
+        var apis = Ports("apis=");
+        // The first is METRICS_PORT; the next ones step over the silos' HTTP ports (8090-8092).
+        Assert.Equal([8089, 8093, 8094, 8095, 8096], [.. silos, .. apis]);
+        Assert.Equal(3, silos.Length);
+        Assert.Equal(silos[1], layout["silo-1-metrics"]);
+        Assert.Equal(apis[1], layout["apihost-1-metrics"]);
+
+        // Without METRICS_PORT there are none, and METRICS_PORT on another listener's port is refused before start.
+        Assert.Equal("0 0", await Bash("""cluster_layout 2 2 && echo "${#SILO_METRICS_PORTS[@]} ${#API_METRICS_PORTS[@]}" """, NoPortSettings));
+        var onApi = await BashResult("cluster_layout 2 2", new Dictionary<string, string?>(NoPortSettings) { ["METRICS_PORT"] = "8085" });
+        Assert.NotEqual(0, onApi.ExitCode);
+        Assert.Contains("port 8085 is wanted by both apihost-0 and metrics", onApi.Error);
+        var up = await BashResult("distinct_ports apihost=8085 metrics=8085");
+        Assert.Contains("port 8085 is wanted by both apihost and metrics; move one (PORT, KUBE_EMULATOR_PORT, METRICS_PORT)", up.Error);
+    }
+
+    [Fact]
     public async Task Cluster_supervision_reports_a_dead_silo_restarts_it_and_keeps_the_rest_running()
     {
         // Stand-ins: a silo that dies at once (and again after each restart), an API host that lives a few seconds.

@@ -31,6 +31,26 @@ public sealed class SettingsTests
     }
 
     [Fact]
+    public async Task A_bad_log_format_fails_start_up_naming_it()
+    {
+        var e = await StartupChecks.FailureAsync(new() { ["LOG_FORMAT"] = "xml" });
+        Assert.Contains("LOG_FORMAT must be text or json, not 'xml'", e.Message);
+    }
+
+    /// <summary>The metrics port answers nothing but /metrics, so on the API's port it would shut the API out.</summary>
+    [Theory]
+    [InlineData("urls")]
+    [InlineData("http_ports")]
+    public async Task Metrics_on_the_api_port_fail_start_up_naming_both(string setting)
+    {
+        var port = TestEnvironment.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var e = await StartupChecks.FailureAsync(setting == "urls"
+            ? new() { ["urls"] = $"http://127.0.0.1:{port}", ["METRICS_PORT"] = port }
+            : new() { ["urls"] = null, ["http_ports"] = port, ["METRICS_PORT"] = port });
+        Assert.Contains($"METRICS_PORT ({port}) must differ from the port the API listens on", e.Message);
+    }
+
+    [Fact]
     public async Task A_cluster_without_a_jwt_secret_fails_start_up_naming_it()
     {
         var e = await StartupChecks.FailureAsync(new()

@@ -36,9 +36,11 @@ public sealed class TelemetryFixture : ApiFixture
     public HttpClient Metrics() => new() { BaseAddress = new Uri($"http://127.0.0.1:{MetricsPort}") };
 
     /// <summary>One scrape, as samples: series text (name and labels) to value.</summary>
-    public async Task<Dictionary<string, double>> ScrapeAsync()
+    public Task<Dictionary<string, double>> ScrapeAsync() => Scrape(Metrics());
+
+    public static async Task<Dictionary<string, double>> Scrape(HttpClient metrics)
     {
-        var text = await (await Metrics().GetAsync("/metrics")).EnsureSuccessStatusCode().Content.ReadAsStringAsync();
+        var text = await (await metrics.GetAsync("/metrics")).EnsureSuccessStatusCode().Content.ReadAsStringAsync();
         var samples = new Dictionary<string, double>(StringComparer.Ordinal);
         foreach (var line in text.Split('\n'))
         {
@@ -55,12 +57,8 @@ public sealed class TelemetryFixture : ApiFixture
     }
 }
 
-/// <summary>Alone, after the other classes: OpenTelemetry listens to meters by name in the whole process, so another
-/// test host's identical instruments would share this host's series, and that host's shutdown would end them.</summary>
-[CollectionDefinition(nameof(TelemetryTests), DisableParallelization = true)]
-public sealed class TelemetryCollection;
-
-[Collection(nameof(TelemetryTests))]
+/// <summary>Runs beside the other classes' hosts: a host's metrics are its own (MetricsScopeTests), so the counts below
+/// are this host's workload exactly.</summary>
 public sealed class TelemetryTests(TelemetryFixture api) : IClassFixture<TelemetryFixture>
 {
     private static double Sum(Dictionary<string, double> samples, string name, params string[] labels) =>
@@ -96,9 +94,9 @@ public sealed class TelemetryTests(TelemetryFixture api) : IClassFixture<Telemet
             what: "the tenant's model, publication, socket and validations in a scrape");
         var report = string.Join("\n", samples.Keys.Order());
 
-        // The service's own instruments. The exporter listens to every host of this test process (other test
-        // classes run theirs alongside), so counts without a tenant are at least this workload's.
-        Assert.InRange(Sum(samples, "inference_key_validation_validations_total", "outcome=\"valid\""), valid, double.MaxValue);
+        // The service's own instruments: this host's alone, though other test classes run hosts alongside.
+        Assert.Equal(valid, Sum(samples, "inference_key_validation_validations_total", "outcome=\"valid\""));
+        Assert.Equal(1, Sum(samples, "inference_key_validation_validations_total", "outcome=\"missing\""));
         Assert.InRange(Sum(samples, "inference_key_validation_validations_total", "outcome=\"valid\"", "decided_by=\"lease\""), 1, double.MaxValue);
         Assert.InRange(Sum(samples, "inference_key_validation_validations_total", "outcome=\"valid\"", "decided_by=\"grain\""), 1, double.MaxValue);
         Assert.InRange(Sum(samples, "inference_key_validation_validations_total", "outcome=\"unknown\"", "decided_by=\"signature\""), 1, double.MaxValue);
@@ -117,7 +115,11 @@ public sealed class TelemetryTests(TelemetryFixture api) : IClassFixture<Telemet
         Assert.Equal(0, Sum(samples, "inference_audit_write_failures_total"));
         Assert.True(Has(samples, "inference_audit_write_failures_total"), report);
         // ASP.NET Core and Kestrel, the runtime, Orleans.
-        Assert.InRange(Sum(samples, "http_server_request_duration_seconds_count", "http_route=\"/api/validate-api-key\""), valid, double.MaxValue);
+        Assert.InRange(Sum(samples, "http_server_request_duration_seconds_count", "http_route=\"/api/models/{name}/publish\""), 1, double.MaxValue);
+        // Validations are counted by the service's counter above, not timed per request by the framework: its
+        // histogram cost a validation more than the budget allows (bench/RESULTS.md).
+        Assert.DoesNotContain(samples.Keys, k => k.StartsWith("http_server_request_duration", StringComparison.Ordinal)
+            && k.Contains("validate-api-key", StringComparison.Ordinal));
         Assert.True(Has(samples, "kestrel_active_connections"), report);
         Assert.True(samples.Keys.Any(k => k.StartsWith("dotnet_gc_", StringComparison.Ordinal) || k.StartsWith("process_runtime_dotnet_", StringComparison.Ordinal)), report);
         Assert.True(samples.Keys.Any(k => k.StartsWith("orleans_", StringComparison.Ordinal)), report);

@@ -70,6 +70,9 @@ public static class KeyValidationApi
     {
         // A RequestDelegate endpoint carries no method for the API explorer to read; this one's takes the context only.
         route.WithMetadata(handler.Method);
+        // Counted by ValidationMetrics, by outcome: the framework's per-request duration histogram (six tags looked up
+        // on every answer) is the larger part of what metrics cost a validation (bench/RESULTS.md).
+        route.DisableHttpMetrics();
         route.WithoutTenantScope("anonymous: the gateway asks about any publication's key").WithTags("Key validation")
             .WithMetadata(new Inference.ApiHost.Http.RequestBodyType(typeof(ValidateKeyRequest), Optional: true));
         int[] statuses = forwarded ? [200, 400, 401, 403, 429] : [200, 400, 401, 429];
@@ -85,7 +88,8 @@ public static class KeyValidationApi
     /// an empty identity), the caller limit, authorization and the WebSocket check would only cost it, and routing
     /// would give every forwarded validation a route-values dictionary that nothing reads. Place it after the
     /// exception handler (a cluster failure is a 503 like anywhere else) and before <c>UseRouting</c>. The request is
-    /// still tagged with its mapped endpoint, so the framework's request metrics report its route; other methods go
+    /// still tagged with its mapped endpoint, whose metadata the framework reads (its request metrics are off for these
+    /// routes, <see cref="Describe"/>); other methods go
     /// on to routing (and its 405). Kept because it measurably pays (bench/cpu-per-validation.sh, bench/RESULTS.md),
     /// unlike the answer buffer and header caches that were tried and removed.</summary>
     public static IApplicationBuilder UseKeyValidationShortcut(this IApplicationBuilder app)

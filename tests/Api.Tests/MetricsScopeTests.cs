@@ -1,0 +1,83 @@
+using System.Globalization;
+using Inference.ApiHost.Keys;
+using Inference.Silo;
+using Inference.TestSupport;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Exporter;
+
+namespace Inference.Api.Tests;
+
+/// <summary>Each host serves its own series only, however many hosts share the process (the tests run many): another
+/// host's identical instruments neither add to this host's figures nor end them when that host stops.</summary>
+public sealed class MetricsScopeTests
+{
+    private const string ValidationSeries = "inference_key_validation_validations_total{";
+
+    private sealed class Host : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private readonly int _metricsPort = TestEnvironment.FreePort();
+
+        public Host()
+        {
+            var builder = WebApplication.CreateBuilder();
+            builder.WebHost.UseUrls($"http://127.0.0.1:{TestEnvironment.FreePort()}");
+            builder.Configuration[Telemetry.MetricsPortSetting] = _metricsPort.ToString(CultureInfo.InvariantCulture);
+            builder.AddInferenceTelemetry("metrics-scope-test");
+            builder.Services.AddSingleton<ValidationMetrics>();
+            // Every scrape collects afresh, so a count is read exactly when it is asked for.
+            builder.Services.Configure<PrometheusAspNetCoreOptions>(o => o.ScrapeResponseCacheDurationMilliseconds = 0);
+            _app = builder.Build();
+            _app.UseMetricsPort();
+        }
+
+        public ValidationMetrics Validations => _app.Services.GetRequiredService<ValidationMetrics>();
+
+        public Task StartAsync() => _app.StartAsync();
+
+        public async Task<double> MissingAsync()
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_metricsPort}") };
+            var samples = await TelemetryFixture.Scrape(client);
+            return samples.Where(s => s.Key.StartsWith(ValidationSeries, StringComparison.Ordinal)
+                && s.Key.Contains("outcome=\"missing\"", StringComparison.Ordinal)).Sum(s => s.Value);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_host_serves_only_its_own_series_and_another_host_stopping_ends_none_of_them()
+    {
+        await using var mine = new Host();
+        var other = new Host();
+        try
+        {
+            await mine.StartAsync();
+            await other.StartAsync();
+            for (var i = 0; i < 3; i++)
+            {
+                mine.Validations.Missing();
+            }
+            for (var i = 0; i < 5; i++)
+            {
+                other.Validations.Missing();
+            }
+            Assert.Equal(3, await mine.MissingAsync());
+            Assert.Equal(5, await other.MissingAsync());
+        }
+        finally
+        {
+            await other.DisposeAsync();
+        }
+
+        mine.Validations.Missing();
+        Assert.Equal(4, await mine.MissingAsync());
+    }
+}
