@@ -55,7 +55,7 @@ publish_model() {
   local base="$1" name="$2"
   curl -sf -X POST "$base/api/models" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d "{\"name\":\"$name\",\"framework\":\"sklearn\",\"storageUri\":\"gs://kfserving-examples/models/sklearn/1.0/model\"}" >/dev/null
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 400); do
     curl -sf "$base/api/models/$name" -H "Authorization: Bearer $TOKEN" | grep -q '"ready":true' && break
     sleep 0.3
   done

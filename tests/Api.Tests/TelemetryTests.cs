@@ -115,7 +115,7 @@ public sealed class TelemetryTests(TelemetryFixture api) : IClassFixture<Telemet
         Assert.Equal(0, Sum(samples, "inference_audit_write_failures_total"));
         Assert.True(Has(samples, "inference_audit_write_failures_total"), report);
         // ASP.NET Core and Kestrel, the runtime, Orleans.
-        Assert.InRange(Sum(samples, "http_server_request_duration_seconds_count", "http_route=\"/api/models/{name}/publish\""), 1, double.MaxValue);
+        Assert.True(Sum(samples, "http_server_request_duration_seconds_count", "http_route=\"/api/models/{name}/publish") >= 1, report);
         // Validations are counted by the service's counter above, not timed per request by the framework: its
         // histogram cost a validation more than the budget allows (bench/RESULTS.md).
         Assert.DoesNotContain(samples.Keys, k => k.StartsWith("http_server_request_duration", StringComparison.Ordinal)

@@ -38,10 +38,17 @@ test('an admin browser renders the dashboard with the silo and the service grain
   // Something the service owns is active: the tenant directory answers readiness probes.
   expect((await fetch(`${baseUrl}/ready`)).status).toBe(200);
 
-  await page.goto(`${baseUrl}/dashboard/`);
-  // The page is a script that polls the dashboard's data API; what it draws comes from there, not from the HTML.
-  await expect.poll(() => page.locator('body').innerText(), { timeout: 60_000 }).toMatch(/silo/i);
-  await expect.poll(() => page.locator('body').innerText(), { timeout: 60_000 }).toContain('Inference.Grains');
+  // The page is a script that polls the dashboard's data API: what it draws comes from there, not from the HTML.
+  await page.goto(`${baseUrl}/dashboard/#/silos`);
+  const silos = page.locator('a[href^="#/host/"]');
+  await expect.poll(() => silos.count(), { timeout: 60_000 }).toBeGreaterThan(0);
+  expect(await silos.first().innerText()).toMatch(/^\d+\.\d+\.\d+\.\d+:\d+@\d+$/);
+  await expect.poll(() => page.locator('body').innerText(), { timeout: 60_000 }).toContain('Active');
+
+  await page.goto(`${baseUrl}/dashboard/#/grains`);
+  const serviceGrainTypes = page.locator('a[href^="#/grain/Inference.Grains."]');
+  await expect.poll(() => serviceGrainTypes.count(), { timeout: 60_000 }).toBeGreaterThan(0);
+  expect(await serviceGrainTypes.evaluateAll((links) => links.map((l) => l.getAttribute('href')))).toContain('#/grain/Inference.Grains.Tenants.TenantDirectoryGrain');
   expect(failed).toEqual([]);
   await context.close();
 });
