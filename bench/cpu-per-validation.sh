@@ -32,7 +32,7 @@ for target in "${CHECKOUTS[@]}"; do
     --Cluster:SiloPort=$(free_port) --Cluster:GatewayPort=$(free_port) >"$WORK/$label.log" 2>&1 & PIDS+=($!)
   pid=$!
   wait_http http://127.0.0.1:$port/ready
-  key="$(publish_model http://127.0.0.1:$port "cpu-$label")"
+  key="$(publish_model http://127.0.0.1:$port "cpu-${#LABELS[@]}")"
   [[ "$key" == pk_live_* ]] || { say "publish failed on $label: $key"; exit 1; }
   LABELS+=("$label"); PORTS+=($port); PROCS+=($pid); KEYS+=("$key")
 done
