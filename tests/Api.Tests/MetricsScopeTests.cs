@@ -4,6 +4,7 @@ using Inference.Silo;
 using Inference.TestSupport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Exporter;
 
@@ -20,9 +21,10 @@ public sealed class MetricsScopeTests
         private readonly WebApplication _app;
         private readonly int _metricsPort = TestEnvironment.FreePort();
 
-        public Host()
+        public Host(Dictionary<string, string?>? settings = null)
         {
             var builder = WebApplication.CreateBuilder();
+            builder.Configuration.AddInMemoryCollection(settings ?? []);
             builder.WebHost.UseUrls($"http://127.0.0.1:{TestEnvironment.FreePort()}");
             builder.Configuration[Telemetry.MetricsPortSetting] = _metricsPort.ToString(CultureInfo.InvariantCulture);
             builder.AddInferenceTelemetry("metrics-scope-test");
@@ -37,10 +39,15 @@ public sealed class MetricsScopeTests
 
         public Task StartAsync() => _app.StartAsync();
 
-        public async Task<double> MissingAsync()
+        public async Task<Dictionary<string, double>> ScrapeAsync()
         {
             using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_metricsPort}") };
-            var samples = await TelemetryFixture.Scrape(client);
+            return await TelemetryFixture.Scrape(client);
+        }
+
+        public async Task<double> MissingAsync()
+        {
+            var samples = await ScrapeAsync();
             return samples.Where(s => s.Key.StartsWith(ValidationSeries, StringComparison.Ordinal)
                 && s.Key.Contains("outcome=\"missing\"", StringComparison.Ordinal)).Sum(s => s.Value);
         }
@@ -63,11 +70,11 @@ public sealed class MetricsScopeTests
             await other.StartAsync();
             for (var i = 0; i < 3; i++)
             {
-                mine.Validations.Missing();
+                mine.Validations.Missing(started: 0);
             }
             for (var i = 0; i < 5; i++)
             {
-                other.Validations.Missing();
+                other.Validations.Missing(started: 0);
             }
             Assert.Equal(3, await mine.MissingAsync());
             Assert.Equal(5, await other.MissingAsync());
@@ -77,7 +84,18 @@ public sealed class MetricsScopeTests
             await other.DisposeAsync();
         }
 
-        mine.Validations.Missing();
+        mine.Validations.Missing(started: 0);
         Assert.Equal(4, await mine.MissingAsync());
+    }
+
+    [Fact]
+    public async Task A_meter_is_turned_off_by_the_standard_metrics_setting()
+    {
+        await using var host = new Host(new() { ["Metrics:OpenTelemetry:EnabledMetrics:Inference.KeyValidation"] = "false" });
+        await host.StartAsync();
+        host.Validations.Missing(host.Validations.Start());
+        var samples = await host.ScrapeAsync();
+        Assert.DoesNotContain(samples.Keys, k => k.StartsWith("inference_key_validation", StringComparison.Ordinal));
+        Assert.Contains(samples.Keys, k => k.StartsWith("dotnet_", StringComparison.Ordinal));
     }
 }

@@ -12,6 +12,7 @@ public sealed partial class HelmChartTests
         "inference_publications{", "inference_publications_changes_total", "inference_websocket_connections",
         "inference_websocket_slow_clients_dropped_total", "inference_kubernetes_request_duration_seconds_count",
         "inference_watch_lag_seconds", "inference_watch_relists_total", "inference_audit_write_failures_total",
+        "inference_key_validation_duration_seconds_bucket",
         "http_server_request_duration_seconds", "orleans_", "dotnet_",
     ];
 
