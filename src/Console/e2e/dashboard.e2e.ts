@@ -14,7 +14,7 @@ async function adminToken(): Promise<string> {
   const response = await fetch(`${baseUrl}/api/admin/login`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password: 'password' }),
+    body: JSON.stringify({ username: 'admin', password: inject('adminPassword') }),
   });
   expect(response.status).toBe(200);
   return ((await response.json()) as { token: string }).token;
