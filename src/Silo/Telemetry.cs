@@ -32,7 +32,7 @@ public static partial class Telemetry
 
     /// <summary>The meters served at <c>/metrics</c> (each name also covers the meters under it): ASP.NET Core's and
     /// Kestrel's, HttpClient's and name resolution's, the .NET runtime's, Orleans' and the service's own.</summary>
-    public static readonly string[] MeterNames =
+    private static readonly string[] MeterNames =
         ["Microsoft.AspNetCore", "System.Net.Http", "System.Net.NameResolution", "System.Runtime", "Microsoft.Orleans", "Inference"];
 
     /// <summary>The name OpenTelemetry's listener has in the host's metrics pipeline.</summary>

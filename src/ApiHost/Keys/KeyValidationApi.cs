@@ -88,9 +88,8 @@ public static class KeyValidationApi
     /// an empty identity), the caller limit, authorization and the WebSocket check would only cost it, and routing
     /// would give every forwarded validation a route-values dictionary that nothing reads. Place it after the
     /// exception handler (a cluster failure is a 503 like anywhere else) and before <c>UseRouting</c>. The request is
-    /// still tagged with its mapped endpoint, whose metadata the framework reads (its request metrics are off for these
-    /// routes, <see cref="Describe"/>); other methods go
-    /// on to routing (and its 405). Kept because it measurably pays (bench/cpu-per-validation.sh, bench/RESULTS.md),
+    /// still tagged with its mapped endpoint, whose metadata the framework reads (request metrics are off for these
+    /// routes, see <see cref="Describe"/>); other methods go on to routing (and its 405). Kept because it measurably pays (bench/cpu-per-validation.sh, bench/RESULTS.md),
     /// unlike the answer buffer and header caches that were tried and removed.</summary>
     public static IApplicationBuilder UseKeyValidationShortcut(this IApplicationBuilder app)
     {
