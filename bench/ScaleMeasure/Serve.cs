@@ -1,0 +1,116 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Inference.ApiHost;
+using Inference.ApiHost.Keys;
+using Inference.Grains.Abstractions.Keys;
+using Inference.Grains.Abstractions.Publishing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+
+namespace Inference.Bench.ScaleMeasure;
+
+/// <summary><c>serve</c>: the real API host in embedded mode (API host and silo in one process, as <c>./box up</c>
+/// runs it; configured from the environment the driver sets), plus a control listener on another loopback port that
+/// reads what only the process itself can: its GC heap after a forced full collection, its CPU time, its grain
+/// activations, when the cluster watch finished its lists, and that seeds API keys through the key grains.</summary>
+public static class Serve
+{
+    public static async Task<int> RunAsync()
+    {
+        var control = int.Parse(Environment.GetEnvironmentVariable("SCALE_CONTROL_PORT") ?? throw new InvalidOperationException("SCALE_CONTROL_PORT is not set"));
+        var watchLog = new WatchLog();
+        var app = ApiHostApp.Build([], builder =>
+        {
+            builder.Logging.AddProvider(watchLog);
+            builder.Logging.AddFilter<WatchLog>(WatchLog.Category, LogLevel.Information);
+        });
+        await app.StartAsync();
+
+        var controlBuilder = WebApplication.CreateSlimBuilder();
+        controlBuilder.Logging.ClearProviders();
+        controlBuilder.WebHost.UseUrls($"http://127.0.0.1:{control}");
+        var controlApp = controlBuilder.Build();
+        var grains = app.Services.GetRequiredService<IGrainFactory>();
+        var signer = app.Services.GetRequiredService<ApiKeySigner>();
+        var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
+        controlApp.MapGet("/heap", () =>
+        {
+            // Twice, with finalizers in between: what a finalizer frees is collected by the second pass.
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            return Results.Json(new HeapReading(GC.GetTotalMemory(false), Environment.WorkingSet, Cpu()));
+        });
+        controlApp.MapGet("/cpu", () => Results.Json(Cpu()));
+        controlApp.MapGet("/watch", () => Results.Json(watchLog.Lines.ToArray()));
+        controlApp.MapGet("/grains", async () =>
+        {
+            var stats = await grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics();
+            return Results.Json(stats.GroupBy(s => s.GrainType).ToDictionary(g => g.Key, g => g.Sum(s => s.ActivationCount)));
+        });
+        controlApp.MapPost("/keys", async (int count, int? concurrency) =>
+        {
+            // The publication's own call (PublishedModelGrain.PublishAsync issues its key with IssueAsync): the key's
+            // grain writes its record to storage before answering. Keys minted by the host's own signer, so the gateway
+            // check accepts them as any published key.
+            var keys = new string[count];
+            var next = -1;
+            var limits = new RateLimits(1_000_000, 2_000_000_000, 0, 1_000_000);
+            await Task.WhenAll(Enumerable.Range(0, concurrency ?? 32).Select(async _ =>
+            {
+                for (var i = Interlocked.Increment(ref next); i < count; i = Interlocked.Increment(ref next))
+                {
+                    var key = signer.Create();
+                    await grains.GetGrain<IApiKeyGrain>(key.Hash).IssueAsync(
+                        new KeyGrant($"keys-{i % 100}", $"m{i}", limits, null, UsageCounters.Zero));
+                    keys[i] = key.FullKey;
+                }
+            }));
+            return Results.Text(string.Join('\n', keys));
+        });
+        controlApp.MapPost("/stop", () =>
+        {
+            lifetime.StopApplication();
+            return Results.Ok();
+        });
+        await controlApp.StartAsync();
+        Console.WriteLine($"serve: API host and control listener up (pid {Environment.ProcessId})");
+        await app.WaitForShutdownAsync();
+        await controlApp.StopAsync();
+        await app.DisposeAsync();
+        return 0;
+    }
+
+    private static double Cpu() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+}
+
+public sealed record HeapReading(long Heap, long WorkingSet, double CpuSeconds);
+
+public sealed record WatchLine(DateTimeOffset At, string Message);
+
+/// <summary>Keeps the cluster watch's information lines ("holds the cluster watch", "Listed N ..."), with when they
+/// were written, for the driver to time the list and resync.</summary>
+public sealed class WatchLog : ILoggerProvider, ILogger
+{
+    public const string Category = "Inference.Grains.Kubernetes.ClusterWatchService";
+
+    public ConcurrentQueue<WatchLine> Lines { get; } = new();
+
+    public ILogger CreateLogger(string categoryName) => categoryName == Category ? this : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        Lines.Enqueue(new WatchLine(DateTimeOffset.UtcNow, formatter(state, exception)));
+
+    public void Dispose()
+    {
+    }
+}
