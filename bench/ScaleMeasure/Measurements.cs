@@ -408,10 +408,11 @@ public sealed class Measurements(Options options, Report report)
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = options.Connections }) { BaseAddress = service.Api };
         var hot = await LoadAsync(http, keys, uniform: false, "warm-up");
         hot = await LoadAsync(http, keys, uniform: false, "one hot key");
+        var afterHot = await service.HeapAsync();
         var warm = await LoadAsync(http, keys, uniform: true, "keys drawn uniformly, grains active");
         report.Figure("uniform (warm) / one hot key, throughput", $"{warm.PerSecond / hot.PerSecond:0.00}");
         var leased = await service.HeapAsync();
-        report.Figure("heap after the uniform run (leases held by the host too)", $"{Report.Bytes(leased.Heap)} ({Report.Bytes((double)(leased.Heap - before.Heap) / options.Keys)} per key)");
+        report.Figure("heap growth per key from the uniform run (host leases, usage)", $"{Report.Bytes((double)(leased.Heap - afterHot.Heap) / options.Keys)} ({Report.Bytes(afterHot.Heap)} -> {Report.Bytes(leased.Heap)})");
 
         report.Note("restart: every key's grain is gone; its record is in storage");
         service = await RestartAsync(service);
@@ -508,10 +509,10 @@ public sealed class Measurements(Options options, Report report)
     /// <summary>The service's CPU over a few idle seconds, in percent of one core.</summary>
     private static async Task<double> IdleCpuAsync(Child service)
     {
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        await Task.Delay(TimeSpan.FromSeconds(5));
         var before = await service.CpuAsync();
         var clock = Stopwatch.StartNew();
-        await Task.Delay(TimeSpan.FromSeconds(5));
+        await Task.Delay(TimeSpan.FromSeconds(10));
         var after = await service.CpuAsync();
         return (after - before) / clock.Elapsed.TotalSeconds * 100;
     }
