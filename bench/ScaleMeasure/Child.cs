@@ -21,7 +21,21 @@ public sealed class Child : IAsyncDisposable
         StartedAt = startedAt;
     }
 
+    private StreamWriter? _log;
+
     public Uri Api { get; }
+
+    private void Write(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (_process)
+        {
+            _log?.WriteLine(line);
+        }
+    }
 
     public DateTimeOffset StartedAt { get; }
 
@@ -50,10 +64,9 @@ public sealed class Child : IAsyncDisposable
             Running.Add(child);
         }
         var writer = new StreamWriter(log, append: true) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (writer) { writer.WriteLine(e.Data); } } };
-        process.Exited += (_, _) => { lock (writer) { writer.Dispose(); } };
-        process.EnableRaisingEvents = true;
+        child._log = writer;
+        process.OutputDataReceived += (_, e) => child.Write(e.Data);
+        process.ErrorDataReceived += (_, e) => child.Write(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
@@ -149,6 +162,11 @@ public sealed class Child : IAsyncDisposable
                 _process.Kill(entireProcessTree: true);
                 await _process.WaitForExitAsync();
             }
+        }
+        lock (_process)
+        {
+            _log?.Dispose();
+            _log = null;
         }
         _control.Dispose();
         _process.Dispose();

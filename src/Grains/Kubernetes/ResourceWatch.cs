@@ -1,5 +1,6 @@
 using System.Text.Json;
 using k8s;
+using Inference.Grains.Tenants;
 using Microsoft.Extensions.Logging;
 
 namespace Inference.Grains.Kubernetes;
@@ -10,7 +11,10 @@ namespace Inference.Grains.Kubernetes;
 /// <para>Objects are isolated from each other: when handing one over fails, that object alone is set aside and
 /// retried with its own backoff (its newest version, should it change meanwhile), while every other object's changes
 /// keep flowing. One object that can never be handled therefore costs a log line per retry, never the watch.</para>
-/// All state lives in the one loop of <see cref="RunAsync"/>; handling never runs concurrently.</summary>
+/// A list is handed over a bounded number of objects at a time: it names every object once, so no object's changes
+/// can overtake each other, and a restart with thousands of objects is not one storage round trip after another.
+/// Events of the running watch are handed over one at a time, in order. All bookkeeping (objects set aside, the
+/// resourceVersion) lives in the one loop of <see cref="RunAsync"/>.</summary>
 public sealed class ResourceWatch<T>(
     string what,
     Func<CancellationToken, Task<(IReadOnlyList<T> Items, string ResourceVersion)>> list,
@@ -23,6 +27,10 @@ public sealed class ResourceWatch<T>(
     ILogger logger,
     TimeProvider time)
 {
+    /// <summary>How many objects of a list are handed over at a time: enough to overlap their grains' storage reads
+    /// and writes, few enough that a re-list does not flood the silo while it also serves requests.</summary>
+    public const int ListConcurrency = 16;
+
     private readonly Dictionary<string, Failing> _failing = new(StringComparer.Ordinal);
 
     private sealed record Failing(T Item, bool Deleted, int Attempts, DateTimeOffset Due);
@@ -54,11 +62,12 @@ public sealed class ResourceWatch<T>(
                 var (items, resourceVersion) = await list(stopping);
                 metrics.Heard(what);
                 var listed = new HashSet<string>(StringComparer.Ordinal);
-                foreach (var item in items)
+                var failures = await FanOut.SelectAsync(items, ListConcurrency, item => TryHandleAsync(item, deleted: false));
+                for (var i = 0; i < items.Count; i++)
                 {
-                    var key = keyOf(item);
+                    var key = keyOf(items[i]);
                     listed.Add(key);
-                    await HandleAsync(key, item, deleted: false);
+                    Record(key, items[i], deleted: false, failures[i]);
                 }
                 // The list is the truth: an object set aside that is no longer there needs nothing more from us.
                 foreach (var gone in _failing.Keys.Where(k => !listed.Contains(k)).ToList())
@@ -169,7 +178,11 @@ public sealed class ResourceWatch<T>(
         }
     }
 
-    private async Task HandleAsync(string key, T item, bool deleted)
+    private async Task HandleAsync(string key, T item, bool deleted) => Record(key, item, deleted, await TryHandleAsync(item, deleted));
+
+    /// <summary>Hands one object to the handler; its failure, or null. Touches no state of this watch, so objects of a
+    /// list may be handed over concurrently.</summary>
+    private async Task<Exception?> TryHandleAsync(T item, bool deleted)
     {
         try
         {
@@ -181,13 +194,26 @@ public sealed class ResourceWatch<T>(
             {
                 await handler.UpsertAsync(item);
             }
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
+    }
+
+    /// <summary>The bookkeeping of one hand-over: a success ends the object's retries, a failure sets it aside.</summary>
+    private void Record(string key, T item, bool deleted, Exception? failure)
+    {
+        if (failure is null)
+        {
             if (_failing.TryGetValue(key, out var was))
             {
                 logger.LogInformation("{What} {Object} handled after {Attempts} failed attempts", what, Display(key), was.Attempts);
                 Forget(key);
             }
         }
-        catch (Exception e)
+        else
         {
             metrics.Failed();
             var attempts = 1;
@@ -202,9 +228,9 @@ public sealed class ResourceWatch<T>(
             var backoff = retry.After(attempts);
             _failing[key] = new Failing(item, deleted, attempts, time.GetUtcNow() + backoff);
             // The first failure with its stack; the retries of an object that keeps failing with its message only.
-            logger.LogWarning(attempts == 1 ? e : null,
+            logger.LogWarning(attempts == 1 ? failure : null,
                 "Handling {What} {Object} failed (attempt {Attempts}); other objects go on, this one is retried in {Backoff}: {Message}",
-                what, Display(key), attempts, backoff, e.Message);
+                what, Display(key), attempts, backoff, failure.Message);
         }
     }
 
