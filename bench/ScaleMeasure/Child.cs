@@ -22,6 +22,7 @@ public sealed class Child : IAsyncDisposable
     }
 
     private StreamWriter? _log;
+    private bool _disposed;
 
     public Uri Api { get; }
 
@@ -138,6 +139,11 @@ public sealed class Child : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
         lock (Running)
         {
             Running.Remove(this);
