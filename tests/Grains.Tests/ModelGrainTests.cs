@@ -199,6 +199,24 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_status_read_again_unchanged_is_not_a_change()
+    {
+        // What a re-list (every restart) hands each model: the same status as last time, in new list instances.
+        static InferenceServiceSnapshot Read(string uid) => new(uid, Sklearn, new ObservedStatus(true, "http://m.example",
+            [new ModelCondition("Ready", "True", null, "ok", DateTimeOffset.UnixEpoch)], "42", 1), DateTimeOffset.UtcNow.AddMinutes(-5), 1);
+        Assert.Equal(Read("u").Status, Read("u").Status);
+
+        var model = Model("tenant-b", NewName());
+        var uid = Guid.NewGuid().ToString();
+        await model.ObserveAsync(Read(uid));
+        var first = (await model.GetAsync()).Value!;
+        await Task.Delay(20);
+        await model.ObserveAsync(Read(uid));
+        // Not re-dated (nor written, nor announced again): updatedAt says when the model last changed.
+        Assert.Equal(first.UpdatedAt, (await model.GetAsync()).Value!.UpdatedAt);
+    }
+
+    [Fact]
     public async Task Stale_watch_events_never_resurrect_or_remove_the_wrong_model()
     {
         var name = NewName();

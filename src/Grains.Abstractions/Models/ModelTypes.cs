@@ -55,6 +55,14 @@ public sealed record ObservedStatus(
     [property: Id(4)] long? ObservedGeneration)
 {
     public static readonly ObservedStatus Pending = new(false, null, [], null, null);
+
+    /// <summary>By value, conditions included: a record compares a list by reference, so a status read again (every
+    /// re-list after a restart) looked changed, and every model was written, re-dated and announced again.</summary>
+    public bool Equals(ObservedStatus? other) =>
+        other is not null && Ready == other.Ready && Url == other.Url && ResourceVersion == other.ResourceVersion
+        && ObservedGeneration == other.ObservedGeneration && Conditions.SequenceEqual(other.Conditions);
+
+    public override int GetHashCode() => HashCode.Combine(Ready, Url, ResourceVersion, ObservedGeneration, Conditions.Count);
 }
 
 /// <summary>An InferenceService as the cluster watch saw it; the Model grain adopts or refreshes from it.</summary>
