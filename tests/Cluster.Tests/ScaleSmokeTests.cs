@@ -61,7 +61,7 @@ public sealed class ScaleSmokeTests(ITestOutputHelper output)
 
         // Every serve process it started has exited (each wrote its own log; its pid is in the first line).
         var logs = Directory.GetFiles(work, "service-*.log");
-        Assert.Equal(3, logs.Length);
+        Assert.NotEmpty(logs);
         foreach (var log in logs)
         {
             var pid = int.Parse(File.ReadLines(log).First(l => l.StartsWith("serve:", StringComparison.Ordinal)).Split("pid ")[1].TrimEnd(')'));
