@@ -74,6 +74,12 @@ public static class KubeEmulatorApp
     public static string BaseAddress(this WebApplication app) =>
         app.Services.GetRequiredService<EmulatorAddress>().BaseUrl;
 
+    /// <summary>Compacts the emulator's history as etcd compaction does: every open watch ends with an ERROR event
+    /// carrying 410 Expired, and resuming from any version up to now gets the same, so clients must list again.
+    /// Returns the compacted resourceVersion.</summary>
+    public static long CompactWatchHistory(this WebApplication app) =>
+        app.Services.GetRequiredService<ResourceStore>().Compact();
+
     /// <summary>
     /// Options from configuration: the "Emulator" section, then the short command-line switches
     /// (--urls, --kubeconfig, --data, --ready-delay, --seed-demo, --tenant-label, --watch-history, --bookmark-interval).

@@ -47,6 +47,9 @@ public class EmulatorFixture : IAsyncLifetime
         Directory.Delete(Path.GetDirectoryName(KubeconfigPath)!, recursive: true);
     }
 
+    /// <summary>Compacts the emulator's watch history (as etcd compaction does); the compacted resourceVersion.</summary>
+    public long CompactWatchHistory() => _app!.CompactWatchHistory();
+
     /// <summary>Creates a fresh namespace so tests in one class do not see each other's objects.</summary>
     public async Task<string> NewNamespaceAsync()
     {

@@ -239,3 +239,46 @@ public sealed class WatchExpiryTests(ShortHistoryFixture emulator) : IClassFixtu
         Assert.Equal("Expired", error.Status.Reason);
     }
 }
+
+/// <summary>Compaction ends every open watch of the emulator: a class (and emulator) of its own.</summary>
+public sealed class WatchCompactionTests(EmulatorFixture emulator) : IClassFixture<EmulatorFixture>
+{
+    [Fact]
+    public async Task A_compaction_ends_open_watches_with_an_error_event_with_410_and_expires_older_versions()
+    {
+        var ns = await emulator.NewNamespaceAsync();
+        var before = await emulator.CreateIsvcAsync(ns, Isvc("c0"));
+        var from = before["metadata"]!["resourceVersion"]!.GetValue<string>();
+        var url = $"{emulator.BaseAddress}/apis/{Group}/{IsvcVersion}/namespaces/{ns}/{Plural}?watch=true&resourceVersion={from}";
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var response = await emulator.Http.SendAsync(new HttpRequestMessage(HttpMethod.Get, url), HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(timeout.Token));
+
+        await emulator.CreateIsvcAsync(ns, Isvc("c1"));
+        JsonNode line;
+        do
+        {
+            line = JsonNode.Parse((await reader.ReadLineAsync(timeout.Token))!)!;
+        }
+        while (line["object"]!["metadata"]?["name"]?.GetValue<string>() != "c1");
+        emulator.CompactWatchHistory();
+
+        // The open watch: whatever events were still queued (the simulated controller writes on), then an ERROR
+        // event with the 410 Status, then the end of the stream.
+        var lines = new List<JsonNode>();
+        while (await reader.ReadLineAsync(timeout.Token) is { } next)
+        {
+            lines.Add(JsonNode.Parse(next)!);
+        }
+        var error = lines[^1];
+        Assert.All(lines.SkipLast(1), l => Assert.NotEqual("ERROR", l["type"]!.GetValue<string>()));
+        Assert.Equal("ERROR", error["type"]!.GetValue<string>());
+        Assert.Equal(410, error["object"]!["code"]!.GetValue<int>());
+        Assert.Equal("Expired", error["object"]!["reason"]!.GetValue<string>());
+        Assert.Null(await reader.ReadLineAsync(timeout.Token));
+
+        // Resuming from a version before the compaction is 410 too.
+        var resumed = await emulator.Http.GetStringAsync(url, timeout.Token);
+        Assert.Equal(410, JsonNode.Parse(resumed.Split('\n')[0])!["object"]!["code"]!.GetValue<int>());
+    }
+}

@@ -68,7 +68,12 @@ internal sealed class WatchStreamer(ResourceStore store, EmulatorOptions options
                     await WriteEventAsync(ctx, "BOOKMARK", Bookmark(path, lastRv), ct);
                     continue;
                 }
-                if (!await pending) break;
+                if (!await pending)
+                {
+                    if (subscription.Expired)
+                        await WriteEventAsync(ctx, "ERROR", ApiException.Expired(lastRv, store.CompactedResourceVersion).ToStatus(), ct);
+                    break;
+                }
                 pending = null;
                 while (subscription.Reader.TryRead(out var e))
                 {

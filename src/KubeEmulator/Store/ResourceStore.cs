@@ -208,6 +208,22 @@ internal sealed class ResourceStore(ResourceRegistry registry, WatchHub hub)
         }
     }
 
+    /// <summary>What an etcd compaction does to watchers: the history is gone, every open watch ends with an ERROR
+    /// event (410 Expired) and a resume from any version up to now gets the same. Returns the compacted version.</summary>
+    public long Compact()
+    {
+        lock (_gate)
+        {
+            hub.Compact(_resourceVersion);
+            return _resourceVersion;
+        }
+    }
+
+    public long CompactedResourceVersion
+    {
+        get { lock (_gate) return hub.CompactedResourceVersion; }
+    }
+
     public void CloseWatch(WatchSubscription subscription)
     {
         lock (_gate) hub.Remove(subscription);

@@ -36,6 +36,16 @@ internal sealed class WatchSubscription(ResourceType resource, string? ns, IRead
     }
 
     internal void Close() => _channel.Writer.TryComplete();
+
+    /// <summary>Set when the history this watch resumes from was compacted under it: the stream ends with an ERROR
+    /// event carrying 410 Expired, as a watch served from etcd ends after a compaction.</summary>
+    public bool Expired { get; private set; }
+
+    internal void Expire()
+    {
+        Expired = true;
+        _channel.Writer.TryComplete();
+    }
 }
 
 /// <summary>
@@ -60,6 +70,17 @@ internal sealed class WatchHub(int historyLimit)
 
     /// <summary>Marks everything up to <paramref name="rv"/> as not replayable (used after loading a data file).</summary>
     public void CompactTo(long rv) => CompactedResourceVersion = Math.Max(CompactedResourceVersion, rv);
+
+    /// <summary>Compaction: nothing up to <paramref name="rv"/> is replayable any more, and every open watch ends
+    /// with 410 Expired (its client must list again).</summary>
+    public void Compact(long rv)
+    {
+        CompactTo(rv);
+        _history.Clear();
+        foreach (var subscription in _subscriptions)
+            subscription.Expire();
+        _subscriptions.Clear();
+    }
 
     public IEnumerable<WatchEvent> After(long rv) => _history.Where(e => e.ResourceVersion > rv);
 
