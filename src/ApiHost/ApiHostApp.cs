@@ -118,7 +118,7 @@ public static class ApiHostApp
         // Ahead of AddProblemDetails: the service asks its writers in registration order.
         builder.Services.AddSingleton<Microsoft.AspNetCore.Http.IProblemDetailsWriter, ContractProblemDetailsWriter>();
         builder.Services.AddProblemDetails();
-        builder.Services.AddRealtime();
+        builder.Services.AddRealtime(mode);
         builder.Services.AddReadinessChecks();
         builder.Services.AddPredictProxy();
         builder.Services.AddSettings<RateLimitOptions>(RateLimitOptions.Section, o => o.Problem());

@@ -136,9 +136,51 @@ public sealed class BoxCluster : IAsyncDisposable
         return silo;
     }
 
-    public async Task<Uri> StartApiHostAsync()
+    public Task<Uri> StartApiHostAsync() => StartApiHostAsync(TestEnvironment.FreePort());
+
+    /// <summary>Starts API host <paramref name="index"/> again on its address (after it exited).</summary>
+    public async Task RestartApiHostAsync(int index)
     {
-        var port = TestEnvironment.FreePort();
+        var (old, address) = ApiHosts[index];
+        if (!old.HasExited)
+        {
+            throw new InvalidOperationException($"{old.Name} is still running");
+        }
+        await StartApiHostAsync(address.Port);
+        ApiHosts[index] = ApiHosts[^1];
+        ApiHosts.RemoveAt(ApiHosts.Count - 1);
+    }
+
+    /// <summary>Every silo and API host sent SIGTERM at once; true when all exited within <paramref name="limit"/>.</summary>
+    public bool TerminateAll(TimeSpan limit)
+    {
+        var running = Silos.Select(s => s.Process).Concat(ApiHosts.Select(h => h.Process)).Where(p => !p.HasExited).ToList();
+        foreach (var process in running)
+        {
+            process.Terminate();
+        }
+        var until = DateTime.UtcNow + limit;
+        return running.All(p => p.WaitForExit(until - DateTime.UtcNow is { Ticks: > 0 } left ? left : TimeSpan.Zero));
+    }
+
+    /// <summary>After <see cref="TerminateAll"/>: as many silos as before (new ports) and the API hosts on their
+    /// addresses, on the same storage and Kubernetes API.</summary>
+    public async Task StartAllAgainAsync()
+    {
+        var silos = Silos.Count;
+        Silos.Clear();
+        for (var i = 0; i < silos; i++)
+        {
+            await StartSiloAsync();
+        }
+        for (var i = 0; i < ApiHosts.Count; i++)
+        {
+            await RestartApiHostAsync(i);
+        }
+    }
+
+    private async Task<Uri> StartApiHostAsync(int port)
+    {
         var env = Environment();
         env["Mode"] = "Client";
         env["PORT"] = port.ToString();

@@ -1,38 +1,75 @@
+using System.Text.RegularExpressions;
+using Inference.Grains.Abstractions;
 using Inference.TestSupport;
 using Xunit.Abstractions;
 
 namespace Inference.Cluster.Tests;
 
-/// <summary>The short form of `./box chaos`: a steady workload against 2 silos and 2 API hosts in client mode while,
-/// in turn, a silo is SIGKILLed, Azure Storage goes away for 10 s and comes back on the same
-/// data, and the Kubernetes API goes away for 10 s and comes back with its objects. Asserted are the musts only: no
-/// 5xx but 503 with Retry-After, no acknowledged write lost. The figures per fault go to the test output, which
+/// <summary>The short form of `./box chaos`: a steady workload against 2 silos and 2 API hosts in client mode (key
+/// validations, model writes, a /ws subscriber per host) while, in turn, the silo holding the cluster watch is
+/// SIGKILLed, Azure Storage goes away for 10 s and comes back on the same data, the Kubernetes API goes away for 10 s
+/// and comes back with its objects, the Kubernetes API compacts its history under the watch (410), an API host is
+/// sent SIGTERM and started again, and the whole box is stopped and started again. Asserted are the musts only: no 5xx
+/// but 503 with Retry-After, no acknowledged write lost, no key's limit exceeded, keys still validate after the
+/// restart, subscribers still connected after a silo's loss are told to resync, a stopping API host closes its
+/// sockets with 1001 and finishes the requests it had. The figures per fault go to the test output, which
 /// `./box chaos` prints and docs/reliability.md keeps.</summary>
 public sealed class ChaosTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Outage = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(15);
 
+    /// <summary>The limited key's per-minute limit: the validations reach it within seconds of every minute.</summary>
+    private const int Limit = 3000;
+
+    /// <summary>The key grain's lease period (ApiKeyGrain.LeasePeriod).</summary>
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(1);
+
+    /// <summary>The key grain's write-behind period (ApiKeyGrain.FlushPeriod): what a silo's crash may lose of counting.</summary>
+    private const double FlushPeriod = 5;
+
+    private static readonly IReadOnlyDictionary<string, string> Settings = new Dictionary<string, string>(SiloKillUnderLoadTests.FaultSettings)
+    {
+        // Which silo holds the cluster watch (the one step 1 kills) is logged at this level.
+        ["Logging__LogLevel__Inference.Grains.Kubernetes.ClusterWatchService"] = "Information",
+    };
+
     [Fact]
-    public async Task Faults_under_load_answer_only_503s_with_retry_after_and_lose_no_acknowledged_write()
+    public async Task Faults_under_load_answer_only_503s_with_retry_after_lose_no_acknowledged_write_and_exceed_no_limit()
     {
         using var azurite = await AzuriteProcess.StartAsync();
         var data = Path.Combine(Directory.CreateTempSubdirectory("chaos-k8s-").FullName, "k8s.json");
         var emulator = await EmulatorHost.StartAsync(o => o.DataFile = data);
-        await using var box = await BoxCluster.StartAsync(silos: 2, apiHosts: 2, SiloKillUnderLoadTests.FaultSettings, storage: azurite.ConnectionString, emulator: emulator);
-        var keys = await SiloKillUnderLoadTests.PublishKeysAsync(box, "tenant-a", count: 2);
+        await using var box = await BoxCluster.StartAsync(silos: 2, apiHosts: 2, Settings, storage: azurite.ConnectionString, emulator: emulator);
+        var published = await SiloKillUnderLoadTests.PublishModelsAsync(box, "tenant-a", [1_000_000, 1_000_000, Limit]);
+        var models = published.Select(p => p.Name).ToList();
+        var limited = published.Count - 1;
 
-        await using var workload = new ChaosWorkload(box, "tenant-a", keys);
+        await using var workload = new ChaosWorkload(box, "tenant-a", published.Select(p => p.Key).ToList());
+        workload.StartSubscribers();
         workload.Start();
         await Task.Delay(TimeSpan.FromSeconds(5));
-        var phases = new List<(string Fault, double From, double Until)>();
+        var phases = new List<Phase>();
+        async Task<Phase> Measure(string fault, double from)
+        {
+            var counted = await workload.CountedUsageAsync(models);
+            var admitted = Enumerable.Range(0, models.Count).Select(k => workload.Admitted(k, workload.Now)).ToArray();
+            var phase = new Phase(fault, from, workload.Now, counted, admitted);
+            phases.Add(phase);
+            return phase;
+        }
+        await Measure("none (before the faults)", 0);
 
-        // 1. A silo dies without warning; the other carries on alone. (Not started again here: on the loaded test
-        // machine a silo joining mid-load missed the survivor's probes and was declared dead; docs/reliability.md.)
+        // 1. The silo holding the cluster watch dies without warning; the other carries on alone. (Not started again
+        // here: on the loaded test machine a silo joining mid-load missed the survivor's probes and was declared dead;
+        // docs/reliability.md. The whole-box restart below brings both back.)
+        var victim = WatchHolder(box);
+        output.WriteLine($"SIGKILL {victim.Name}: holds the cluster watch and {await KeysOnAsync(box, victim, published.Select(p => p.Key))} of the {published.Count} keys' grains");
         var from = workload.Now;
-        (await SiloKillUnderLoadTests.SiloOfAsync(box, await FirstModelAsync(box))).Kill();
+        var killedAt = from;
+        victim.Kill();
         await Task.Delay(Settle);
-        phases.Add(("SIGKILL a silo", from, workload.Now));
+        await Measure("SIGKILL the silo holding the watch", from);
 
         // 2. Azure Storage away for 10 s, back on the same data.
         from = workload.Now;
@@ -40,26 +77,81 @@ public sealed class ChaosTests(ITestOutputHelper output)
         await Task.Delay(Outage);
         await azurite.StartAgainAsync();
         await Task.Delay(Settle);
-        phases.Add(("Azurite stopped 10 s, restarted on its data", from, workload.Now));
+        await Measure("Azurite stopped 10 s, restarted on its data", from);
 
-        // 3. The Kubernetes API away for 10 s, back with its objects.
+        // 3. The Kubernetes API away for 10 s, back with its objects; then its history compacted under the watch,
+        // which ends with 410 Expired and must list again.
         from = workload.Now;
         await emulator.StopAsync();
         await Task.Delay(Outage);
         await emulator.StartAgainAsync();
         await Task.Delay(Settle);
-        phases.Add(("Kubernetes API (emulator) stopped 10 s, restarted on its data", from, workload.Now));
+        await Measure("Kubernetes API (emulator) stopped 10 s, restarted on its data", from);
+        from = workload.Now;
+        emulator.CompactWatchHistory();
+        await Task.Delay(TimeSpan.FromSeconds(10));
+        await Measure("Kubernetes API compacted: the watch gets 410 Expired", from);
+
+        // 4. An API host sent SIGTERM (as Kubernetes stops a pod), started again once it has exited.
+        from = workload.Now;
+        var stopping = box.ApiHosts[1].Process;
+        stopping.Terminate();
+        var exited = stopping.WaitForExit(TimeSpan.FromSeconds(60));
+        var stoppedAfter = workload.Now - from;
+        output.WriteLine($"API host SIGTERM: exited {(exited ? $"with {stopping.ExitCode}" : "not at all")} after {stoppedAfter:F1} s");
+        Assert.True(exited, stopping.RecentOutput);
+        await box.RestartApiHostAsync(1);
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        await Measure("SIGTERM an API host, started again", from);
+        var terminatedAt = from;
+
+        // 5. The whole box stopped (SIGTERM to every process, then storage and the Kubernetes API) and started again on
+        // the same data.
+        from = workload.Now;
+        var allExited = box.TerminateAll(TimeSpan.FromSeconds(60));
+        azurite.Stop();
+        await emulator.StopAsync();
+        var downAt = workload.Now;
+        await azurite.StartAgainAsync();
+        await emulator.StartAgainAsync();
+        await box.StartAllAgainAsync();
+        output.WriteLine($"box restart: every process exited on SIGTERM: {allExited}; down {downAt - from:F1} s, up again after {workload.Now - from:F1} s");
+        await Task.Delay(Settle);
+        var restart = await Measure("the whole box stopped and started again on its data", from);
 
         await workload.StopAsync();
+        // Settled: every lease reported, every answer in.
+        await Task.Delay(Lease * 2);
+        var final = await workload.CountedUsageAsync(models);
+
         output.WriteLine(ChaosWorkload.SummaryHeader);
-        output.WriteLine(workload.Summary("none (before the faults)", 0, phases[0].From));
-        foreach (var (fault, start, until) in phases)
+        foreach (var phase in phases)
         {
-            output.WriteLine(workload.Summary(fault, start, until));
+            output.WriteLine(workload.Summary(phase.Fault, phase.From, phase.Until));
         }
-        var lost = await workload.LostWritesAsync();
-        output.WriteLine($"acknowledged writes lost: {lost.Count}");
-        foreach (var write in lost)
+        output.WriteLine("");
+        output.WriteLine("| fault | usage lost (bound) | most admitted in a minute (limit) | status change reached every subscriber after | subscribers told |");
+        output.WriteLine("|---|---|---|---|---|");
+        var previous = (Counted: new long[models.Count], Admitted: new long[models.Count]);
+        foreach (var phase in phases)
+        {
+            var lost = Enumerable.Range(0, models.Count).Sum(k => (phase.Admitted[k] - previous.Admitted[k]) - (phase.Counted[k] - previous.Counted[k]));
+            var bound = phase.Fault.StartsWith("SIGKILL", StringComparison.Ordinal)
+                ? $"{workload.Answers.Count(a => a.Kind == "validate" && a.Status == 200 && a.At >= killedAt - FlushPeriod - Lease.TotalSeconds && a.At < killedAt)}"
+                : "0";
+            var subscribers = workload.Subscribers(phase.From, phase.Until);
+            var window = workload.Answers.Where(a => a.Key == limited && a.Status == 200 && a.At >= phase.From && a.At < phase.Until).ToList();
+            output.WriteLine($"| {phase.Fault} | {lost} ({bound}) | {MostIn(window, Lease)} ({Limit}) | "
+                + $"{(subscribers.StatusReachedAll is { } s ? $"{s:F1} s" : "none seen")} | {subscribers.Describe()} |");
+            previous = (phase.Counted, phase.Admitted);
+        }
+        var totalAdmitted = Enumerable.Range(0, models.Count).Sum(k => workload.Admitted(k));
+        output.WriteLine($"usage: {totalAdmitted} validations admitted, {final.Sum()} counted");
+        var most = workload.MostAdmittedInAMinute(limited, Lease);
+        output.WriteLine($"limited key: at most {most} admitted in any minute (less a lease period), limit {Limit}");
+        var lostWrites = await workload.LostWritesAsync();
+        output.WriteLine($"acknowledged writes lost: {lostWrites.Count}");
+        foreach (var write in lostWrites)
         {
             output.WriteLine("  lost: " + write);
         }
@@ -68,15 +160,67 @@ public sealed class ChaosTests(ITestOutputHelper output)
         var errors = answers.Where(a => a.Status >= 500 && a.Status != 503).ToList();
         Assert.True(errors.Count == 0, string.Join("\n", errors.Take(5)) + box.Diagnostics());
         Assert.All(answers.Where(a => a.Status == 503), a => Assert.True(a.RetryAfter, $"503 without Retry-After: {a}"));
-        Assert.True(lost.Count == 0, string.Join("\n", lost));
+        Assert.True(lostWrites.Count == 0, string.Join("\n", lostWrites));
+        Assert.True(most <= Limit, $"the limited key admitted {most} in a minute, its limit is {Limit}");
+
+        // Subscribers that stayed connected through the silo's loss were told to resync.
+        var killPhase = workload.Subscribers(killedAt, phases[1].Until);
+        var stayed = Enumerable.Range(0, box.ApiHosts.Count).Count(s => !workload.Notices.Any(n => n.Subscriber == s && n.At >= killedAt && n.At < phases[1].Until && n.Type is "closed" or "dropped"));
+        Assert.True(killPhase.ToldToResync >= stayed, $"{stayed} subscribers stayed connected through the silo's loss, {killPhase.ToldToResync} were told to resync");
+
+        // The API host that was sent SIGTERM: every request it had started was answered, and its sockets were closed
+        // with 1001 (going away).
+        var cut = answers.Where(a => a.Host == 1 && a.Status == 0 && a.At < terminatedAt && a.At + a.Seconds > terminatedAt).ToList();
+        Assert.True(cut.Count == 0, "requests in flight when the API host was sent SIGTERM failed: " + string.Join("\n", cut.Take(5)));
+        var closes = workload.Notices.Where(n => n.At >= terminatedAt && n.At < terminatedAt + stoppedAfter + 1 && n.Type is "closed" or "dropped").ToList();
+        Assert.All(closes, n => Assert.True(n.Type == "closed" && n.Detail!.StartsWith("1001", StringComparison.Ordinal), $"a socket of the stopping host ended with {n}"));
+
+        // After the restart, every key still validates (the limited one may be at its limit).
+        var late = answers.Where(a => a.Kind == "validate" && a.At >= restart.Until - 5).GroupBy(a => a.Key).ToDictionary(g => g.Key, g => g.Select(a => a.Status).ToList());
+        for (var k = 0; k < models.Count; k++)
+        {
+            Assert.True(late.TryGetValue(k, out var statuses) && statuses.Any(s => s == 200) && statuses.All(s => s is 200 or 429 or 503),
+                $"key {k} after the restart: {string.Join(",", late.GetValueOrDefault(k) ?? [])}");
+        }
     }
 
-    private static async Task<string> FirstModelAsync(BoxCluster box)
+    private sealed record Phase(string Fault, double From, double Until, long[] Counted, long[] Admitted);
+
+    private static int MostIn(List<ChaosWorkload.Answer> admitted, TimeSpan lease)
     {
-        using var http = new HttpClient { BaseAddress = box.ApiHosts[0].BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
-        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", box.Tokens.Tenant("tenant-a"));
-        var list = await TestEnvironment.Eventually(() => http.GetAsync("/api/models"), r => r.StatusCode == System.Net.HttpStatusCode.OK,
-            TimeSpan.FromSeconds(60), "the list of models");
-        return System.Text.Json.Nodes.JsonNode.Parse(await list.Content.ReadAsStringAsync())!["models"]!.AsArray()[0]!["name"]!.GetValue<string>();
+        var window = 60 - lease.TotalSeconds;
+        var sorted = admitted.OrderBy(a => a.At).ToList();
+        var most = 0;
+        for (var i = 0; i < sorted.Count; i++)
+        {
+            var until = sorted[i].At + window;
+            most = Math.Max(most, sorted.Skip(i).TakeWhile(a => a.At <= until).Count(a => a.At + a.Seconds <= until));
+        }
+        return most;
+    }
+
+    /// <summary>The silo process holding the cluster watch, from its log ("Silo {address} holds the cluster watch").</summary>
+    private static ServiceProcess WatchHolder(BoxCluster box)
+    {
+        var holders = box.Silos.Where(s => !s.Process.HasExited && Regex.Matches(s.Process.RecentOutput, @"holds the cluster watch|lost the cluster watch lease")
+            .LastOrDefault()?.Value == "holds the cluster watch").ToList();
+        Assert.True(holders.Count == 1, "one silo should hold the cluster watch\n" + box.Diagnostics());
+        return holders[0].Process;
+    }
+
+    /// <summary>How many of the keys' grains are active on <paramref name="silo"/> (a key's grain is keyed by the
+    /// lowercase hex SHA-256 of the key).</summary>
+    private static async Task<int> KeysOnAsync(BoxCluster box, ServiceProcess silo, IEnumerable<string> keys)
+    {
+        var port = box.Silos.Single(s => s.Process == silo).SiloPort;
+        var management = box.Client.GetGrain<IManagementGrain>(0);
+        var on = 0;
+        foreach (var key in keys)
+        {
+            var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(key)));
+            var address = await management.GetActivationAddress(box.Client.GetGrain<Inference.Grains.Abstractions.Keys.IApiKeyGrain>(hash));
+            on += address?.Endpoint.Port == port ? 1 : 0;
+        }
+        return on;
     }
 }

@@ -54,12 +54,17 @@ public sealed class SiloKillUnderLoadTests(ITestOutputHelper output)
     };
 
     /// <summary>Publishes <paramref name="count"/> models of the tenant with limits far above the load; their keys.</summary>
-    public static async Task<List<string>> PublishKeysAsync(BoxCluster box, string tenant, int count)
+    public static async Task<List<string>> PublishKeysAsync(BoxCluster box, string tenant, int count) =>
+        (await PublishModelsAsync(box, tenant, Enumerable.Repeat(1_000_000, count).ToList())).Select(p => p.Key).ToList();
+
+    /// <summary>Publishes a model of the tenant per entry of <paramref name="perMinute"/>, with that many requests per
+    /// minute (and a burst as large); the models' names and keys.</summary>
+    public static async Task<List<(string Name, string Key)>> PublishModelsAsync(BoxCluster box, string tenant, IReadOnlyList<int> perMinute)
     {
         using var http = new HttpClient { BaseAddress = box.ApiHosts[0].BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", box.Tokens.Tenant(tenant));
-        var keys = new List<string>();
-        for (var i = 0; i < count; i++)
+        var keys = new List<(string Name, string Key)>();
+        for (var i = 0; i < perMinute.Count; i++)
         {
             var name = $"keyed{i}-{Guid.NewGuid():N}"[..14];
             // A cold cluster on a loaded machine may answer 503 (outcome unknown, retry): a retried create finds the
@@ -73,7 +78,7 @@ public sealed class SiloKillUnderLoadTests(ITestOutputHelper output)
                 m => m?["ready"]?.GetValue<bool>() == true, TimeSpan.FromSeconds(90), "the model to become Ready");
             var published = await TestEnvironment.Eventually(() => http.PostAsJsonAsync($"/api/models/{name}/publish", new
             {
-                config = new { rateLimiting = new { requestsPerMinute = 1_000_000, requestsPerHour = 10_000_000, tokensPerHour = 0, burstLimit = 1_000_000 } },
+                config = new { rateLimiting = new { requestsPerMinute = perMinute[i], requestsPerHour = 10_000_000, tokensPerHour = 0, burstLimit = perMinute[i] } },
             }), r => r.StatusCode != HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(90), $"publishing {name}");
             if (published.StatusCode == HttpStatusCode.Conflict)
             {
@@ -83,7 +88,7 @@ public sealed class SiloKillUnderLoadTests(ITestOutputHelper output)
             var body = await published.Content.ReadAsStringAsync();
             Assert.True(published.IsSuccessStatusCode, body + box.Diagnostics());
             var answer = JsonNode.Parse(body)!;
-            keys.Add((answer["publishedModel"]?["apiKey"] ?? answer["newApiKey"])!.GetValue<string>());
+            keys.Add((name, (answer["publishedModel"]?["apiKey"] ?? answer["newApiKey"])!.GetValue<string>()));
         }
         return keys;
     }

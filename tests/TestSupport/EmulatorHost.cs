@@ -64,6 +64,9 @@ public sealed class EmulatorHost : IAsyncDisposable
         _stopped = false;
     }
 
+    /// <summary>An etcd compaction: every open watch ends with 410 Expired and its client must list again.</summary>
+    public long CompactWatchHistory() => _app.CompactWatchHistory();
+
     public async ValueTask DisposeAsync()
     {
         if (!_stopped)

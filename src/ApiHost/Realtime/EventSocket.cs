@@ -13,6 +13,7 @@ internal sealed class EventSocket(RealtimeOptions options, RealtimeStats stats, 
 {
     public const string SlowConsumerReason = "Client too slow: send queue full";
     public const string TokenExpiredReason = "Token expired";
+    public const string GoingAwayReason = "Server shutting down";
 
     private readonly Channel<object> _queue = Channel.CreateBounded<object>(new BoundedChannelOptions(Math.Max(1, options.SendQueueCapacity))
     {
@@ -22,6 +23,7 @@ internal sealed class EventSocket(RealtimeOptions options, RealtimeStats stats, 
 
     private int _cutOff;
     private int _expired;
+    private int _goingAway;
     private int _done;
     private WebSocket? _socket;
 
@@ -50,9 +52,10 @@ internal sealed class EventSocket(RealtimeOptions options, RealtimeStats stats, 
     public void Enqueue(ChangeEvent change) => Enqueue((object)change);
 
     /// <summary>Sends queued messages and heartbeats, and reads (and discards) what the client sends, until
-    /// either side closes or the token the socket was opened with expires (then it is closed with 1008: a socket
-    /// must not outlive the authority it was opened with).</summary>
-    public async Task RunAsync(WebSocket socket, DateTimeOffset? tokenExpires, TimeProvider time, CancellationToken aborted)
+    /// either side closes, the token the socket was opened with expires (then it is closed with 1008: a socket
+    /// must not outlive the authority it was opened with) or the host stops (then it is closed with 1001, going
+    /// away, so the client reconnects to another host instead of waiting for the connection to be cut).</summary>
+    public async Task RunAsync(WebSocket socket, DateTimeOffset? tokenExpires, TimeProvider time, CancellationToken hostStopping, CancellationToken aborted)
     {
         Volatile.Write(ref _socket, socket);
         if (Volatile.Read(ref _cutOff) == 1)
@@ -60,6 +63,11 @@ internal sealed class EventSocket(RealtimeOptions options, RealtimeStats stats, 
             socket.Abort();
             return;
         }
+        using var goingAway = hostStopping.Register(() =>
+        {
+            Volatile.Write(ref _goingAway, 1);
+            Complete();
+        });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         var receive = ReceiveAsync(socket, stop.Token);
         var heartbeat = HeartbeatAsync(stop.Token);
@@ -75,15 +83,21 @@ internal sealed class EventSocket(RealtimeOptions options, RealtimeStats stats, 
             {
                 await socket.CloseOutputAsync(WebSocketCloseStatus.PolicyViolation, TokenExpiredReason, stop.Token);
             }
+            else if (Volatile.Read(ref _goingAway) == 1 && socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                await socket.CloseOutputAsync(WebSocketCloseStatus.EndpointUnavailable, GoingAwayReason, stop.Token);
+                // The host is stopping: a client that does not answer the close frame is not waited for.
+                await receive.WaitAsync(options.SlowConsumerCloseTimeout, stop.Token);
+            }
             else if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
                 await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "Closing", stop.Token);
             }
             await receive;
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or TimeoutException)
         {
-            // The client went away or was dropped; nothing left to tell it.
+            // The client went away, was dropped, or did not answer the close frame; nothing left to tell it.
         }
         finally
         {

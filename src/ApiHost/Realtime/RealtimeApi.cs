@@ -16,10 +16,19 @@ public static class RealtimeApi
 {
     public const string Path = "/ws";
 
-    public static IServiceCollection AddRealtime(this IServiceCollection services)
+    public static IServiceCollection AddRealtime(this IServiceCollection services, HostingMode mode)
     {
         services.AddSettings<RealtimeOptions>(RealtimeOptions.Section, o => o.Problem());
         services.AddSingleton<RealtimeStats>();
+        services.AddSingleton<ResyncNotices>();
+        if (mode == HostingMode.Client)
+        {
+            services.AddSingleton<IClusterConnectionStatusObserver, GatewayLossResync>();
+        }
+        else
+        {
+            services.AddHostedService<SiloLossResync>();
+        }
         return services;
     }
 
@@ -34,7 +43,8 @@ public static class RealtimeApi
     }
 
     private static async Task<Results<EmptyHttpResult, ErrorResult>> Connect(HttpContext context, TenantScope tenantScope, IClusterClient cluster,
-        IOptions<RealtimeOptions> options, RealtimeStats stats, TimeProvider time, ILoggerFactory loggers, [FromQuery] string? model)
+        IOptions<RealtimeOptions> options, RealtimeStats stats, ResyncNotices resync, IHostApplicationLifetime lifetime, TimeProvider time,
+        ILoggerFactory loggers, [FromQuery] string? model)
     {
         var caller = tenantScope.Caller;
         var tenant = tenantScope.Namespace;
@@ -76,14 +86,16 @@ public static class RealtimeApi
                 }
                 return Task.CompletedTask;
             });
+            resync.Add(connection);
             try
             {
                 using var socket = await context.WebSockets.AcceptWebSocketAsync();
                 logger.LogInformation("/ws opened for {Subject} on {Scope}{Model}", caller.Subject, scope, model is null ? "" : "/" + model);
-                await connection.RunAsync(socket, TokenExpiry(context), time, context.RequestAborted);
+                await connection.RunAsync(socket, TokenExpiry(context), time, lifetime.ApplicationStopping, context.RequestAborted);
             }
             finally
             {
+                resync.Remove(connection);
                 try
                 {
                     await subscription.UnsubscribeAsync();

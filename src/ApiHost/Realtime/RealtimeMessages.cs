@@ -22,9 +22,11 @@ public sealed record EventMessage(string Type, string Tenant, string Kind, strin
     };
 }
 
-/// <summary>Messages from the server itself: <c>subscribed</c> once events will flow, <c>heartbeat</c> when idle.</summary>
-public sealed record ControlMessage(string Type, DateTimeOffset Time, string? Scope = null, string? Model = null)
+/// <summary>Messages from the server itself: <c>subscribed</c> once events will flow, <c>heartbeat</c> when idle,
+/// <c>resync</c> (with a reason) when events may have been lost while the socket stayed open: re-read over REST.</summary>
+public sealed record ControlMessage(string Type, DateTimeOffset Time, string? Scope = null, string? Model = null, string? Reason = null)
 {
     public const string Subscribed = "subscribed";
     public const string Heartbeat = "heartbeat";
+    public const string Resync = "resync";
 }
