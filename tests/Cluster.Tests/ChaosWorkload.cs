@@ -108,20 +108,57 @@ public sealed class ChaosWorkload : IAsyncDisposable
         }
     }
 
+    private volatile TaskCompletionSource? _paused;
+    private int _validating;
+
     private async Task ValidateLoop(int host)
     {
         var random = new Random();
         while (!_stop.IsCancellationRequested)
         {
-            var key = random.Next(_keys.Count);
-            using var response = await Timed("validate", host, () =>
+            if (_paused is { } paused)
             {
-                var request = new HttpRequestMessage(HttpMethod.Post, "/api/validate-api-key");
-                request.Headers.Add("X-API-Key", _keys[key]);
-                return _hosts[host].SendAsync(request);
-            }, key);
+                await paused.Task;
+            }
+            var key = random.Next(_keys.Count);
+            Interlocked.Increment(ref _validating);
+            HttpResponseMessage? response;
+            try
+            {
+                response = await Timed("validate", host, () =>
+                {
+                    var request = new HttpRequestMessage(HttpMethod.Post, "/api/validate-api-key");
+                    request.Headers.Add("X-API-Key", _keys[key]);
+                    return _hosts[host].SendAsync(request);
+                }, key);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _validating);
+            }
+            response?.Dispose();
             // A host that is down refuses at once: do not spin on it.
             await Task.Delay(response is null ? 200 : 5);
+        }
+    }
+
+    /// <summary>Validations pause (writes and subscribers go on) until every one under way is answered and the hosts
+    /// have reported what they spent of their leases (<paramref name="settle"/>); then <paramref name="read"/> runs
+    /// and validations resume. Usage read this way is exact, not a lease period behind.</summary>
+    public async Task<T> WhileValidationsPausedAsync<T>(TimeSpan settle, Func<Task<T>> read)
+    {
+        _paused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
+        {
+            await TestEnvironment.Eventually(() => Task.FromResult(Volatile.Read(ref _validating)), n => n == 0, TimeSpan.FromSeconds(120), "validations under way to be answered");
+            await Task.Delay(settle);
+            return await read();
+        }
+        finally
+        {
+            var paused = _paused;
+            _paused = null;
+            paused.SetResult();
         }
     }
 
@@ -308,12 +345,13 @@ public sealed class ChaosWorkload : IAsyncDisposable
     /// limit: the most seen in any window. The grain counts an admission when it grants it, at most a lease period
     /// before the host admits it, so the window checked is a minute less a lease period; and only answers that
     /// certainly fall inside a window (sent and answered within it) count, so an excess found here is real.</summary>
-    public int MostAdmittedInAMinute(int key, TimeSpan lease)
+    public (int Most, double From) MostAdmittedInAMinute(int key, TimeSpan lease)
     {
         var window = 60 - lease.TotalSeconds;
         var admitted = Answers.Where(a => a.Kind == "validate" && a.Key == key && a.Status == 200)
             .Select(a => (Start: a.At, End: a.At + a.Seconds)).OrderBy(a => a.Start).ToList();
         var most = 0;
+        var from = 0.0;
         for (var i = 0; i < admitted.Count; i++)
         {
             var until = admitted[i].Start + window;
@@ -325,9 +363,12 @@ public sealed class ChaosWorkload : IAsyncDisposable
                     count++;
                 }
             }
-            most = Math.Max(most, count);
+            if (count > most)
+            {
+                (most, from) = (count, admitted[i].Start);
+            }
         }
-        return most;
+        return (most, from);
     }
 
     /// <summary>Validations of <paramref name="key"/> answered 200 (each one an admission the service must count).</summary>

@@ -81,6 +81,19 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_key_read_back_from_storage_keeps_its_minute_window_and_admits_no_second_minute_worth()
+    {
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>("window-" + Guid.NewGuid().ToString("N"));
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(5, 1000, 0, 5), null, UsageCounters.Zero));
+        Assert.All(await key.ValidateManyAsync([new(0), new(0), new(0), new(0), new(0)]), c => Assert.Equal(KeyOutcome.Valid, c.Outcome));
+        // A restart of the box, or the grain deactivated: the next activation reads the window back.
+        await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        var after = await key.ValidateAsync(0);
+        Assert.Equal(KeyOutcome.Limited, after.Outcome);
+        Assert.Equal("requestsPerMinute", after.LimitedBy);
+    }
+
+    [Fact]
     public async Task A_batch_of_validations_is_decided_in_order_as_if_sent_one_by_one()
     {
         var key = fixture.Grains.GetGrain<IApiKeyGrain>("batch-" + Guid.NewGuid().ToString("N"));

@@ -244,6 +244,18 @@ public sealed class WatchExpiryTests(ShortHistoryFixture emulator) : IClassFixtu
 public sealed class WatchCompactionTests(EmulatorFixture emulator) : IClassFixture<EmulatorFixture>
 {
     [Fact]
+    public async Task The_simulated_controller_lists_again_after_a_compaction_and_models_still_become_ready()
+    {
+        var ns = await emulator.NewNamespaceAsync();
+        emulator.CompactWatchHistory();
+        await emulator.CreateIsvcAsync(ns, Isvc("after"));
+        var isvc = await EventuallyAsync(() => emulator.GetIsvcAsync(ns, "after"),
+            i => i["status"]?["conditions"] is JsonArray conditions
+                && conditions.Any(c => c!["type"]!.GetValue<string>() == "Ready" && c["status"]!.GetValue<string>() == "True"));
+        Assert.NotNull(isvc["status"]!["url"]);
+    }
+
+    [Fact]
     public async Task A_compaction_ends_open_watches_with_an_error_event_with_410_and_expires_older_versions()
     {
         var ns = await emulator.NewNamespaceAsync();

@@ -37,6 +37,17 @@ public sealed class ApiKeyState
     /// behind with the counters.</summary>
     [Id(12)] public UsageBucket[]? MinuteBuckets { get; set; }
     [Id(13)] public UsageBucket[]? HourBuckets { get; set; }
+
+    /// <summary>The per-minute window as it stood at the last write: the starts (UTC ticks) of the seconds holding
+    /// admissions and how many each holds, written behind with the counters, so a new activation (a restart, a
+    /// deactivation, a silo's crash) does not start with an empty window and admit a second minute's worth.</summary>
+    [Id(14)] public long[]? WindowSeconds { get; set; }
+
+    [Id(15)] public int[]? WindowCounts { get; set; }
+
+    [Id(16)] public double BurstTokens { get; set; }
+
+    [Id(17)] public long BurstAt { get; set; }
 }
 
 /// <summary>One API key, the one place its limits and counters live. API hosts decide validations on their own from a
@@ -393,7 +404,8 @@ public sealed class ApiKeyGrain(
 
     private void Load(KeyWindows? windows)
     {
-        _limiter = new KeyLimiter(Key.Limits, windows ?? new KeyWindows(Key.HourStart, Key.HourCount, Key.HourTokens, [], Key.Limits.BurstLimit, 0));
+        _limiter = new KeyLimiter(Key.Limits, windows ?? new KeyWindows(Key.HourStart, Key.HourCount, Key.HourTokens, SavedMinuteLog(),
+            Key.BurstAt > 0 ? Key.BurstTokens : Key.Limits.BurstLimit, Key.BurstAt));
         _record = Key.Status == KeyStatus.Active ? Record() : null;
         _totalRequests = Key.Usage.TotalRequests;
         _requestsToday = Key.Usage.RequestsToday;
@@ -406,6 +418,50 @@ public sealed class ApiKeyGrain(
         // Interleaved, so validations keep being answered while counters are written; only this timer and the
         // acknowledged writes below touch the persisted state, and those wait for a running flush first.
         _timer ??= this.RegisterGrainTimer(TimerFlushAsync, new GrainTimerCreationOptions(FlushPeriod, FlushPeriod) { Interleave = true });
+    }
+
+    /// <summary>The saved window's admissions, each at the end of its second: never earlier than it happened, so a
+    /// restored entry leaves the window no sooner than the admission it stands for.</summary>
+    private long[] SavedMinuteLog()
+    {
+        if (Key.WindowSeconds is not { } seconds || Key.WindowCounts is not { } counts || seconds.Length != counts.Length)
+        {
+            return [];
+        }
+        var log = new long[counts.Sum(c => (long)Math.Max(0, c))];
+        var i = 0;
+        for (var s = 0; s < seconds.Length; s++)
+        {
+            for (var c = 0; c < counts[s]; c++)
+            {
+                log[i++] = seconds[s] + TimeSpan.TicksPerSecond - 1;
+            }
+        }
+        return log;
+    }
+
+    /// <summary>The window to save: its admissions counted per second.</summary>
+    private void SaveWindows(KeyWindows windows)
+    {
+        var seconds = new List<long>();
+        var counts = new List<int>();
+        foreach (var at in windows.MinuteLog)
+        {
+            var second = at - at % TimeSpan.TicksPerSecond;
+            if (seconds.Count > 0 && seconds[^1] == second)
+            {
+                counts[^1]++;
+            }
+            else
+            {
+                seconds.Add(second);
+                counts.Add(1);
+            }
+        }
+        Key.WindowSeconds = [.. seconds];
+        Key.WindowCounts = [.. counts];
+        Key.BurstTokens = windows.BurstTokens;
+        Key.BurstAt = windows.BurstAt;
     }
 
     private void Count(DateTimeOffset now, int requests, long tokens)
@@ -487,6 +543,7 @@ public sealed class ApiKeyGrain(
             Key.HourStart = _limiter.HourStart;
             Key.HourCount = _limiter.HourCount;
             Key.HourTokens = _limiter.HourTokens;
+            SaveWindows(_limiter.Windows(now.UtcTicks));
         }
         _dirty = false;
         try

@@ -24,11 +24,22 @@ internal sealed class KServeController(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var subscription = store.OpenWatch(registry.InferenceServices, null, "0");
         try
         {
-            foreach (var e in subscription.Initial) Handle(e, stoppingToken);
-            await foreach (var e in subscription.Reader.ReadAllAsync(stoppingToken)) Handle(e, stoppingToken);
+            // As an informer does: when the watch ends (a compaction expired it, or it fell behind), list again.
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var subscription = store.OpenWatch(registry.InferenceServices, null, "0");
+                try
+                {
+                    foreach (var e in subscription.Initial) Handle(e, stoppingToken);
+                    await foreach (var e in subscription.Reader.ReadAllAsync(stoppingToken)) Handle(e, stoppingToken);
+                }
+                finally
+                {
+                    store.CloseWatch(subscription);
+                }
+            }
         }
         catch (OperationCanceledException)
         {
@@ -36,7 +47,6 @@ internal sealed class KServeController(
         }
         finally
         {
-            store.CloseWatch(subscription);
             foreach (var (_, pending) in _pending) pending.Cancel.Cancel();
         }
     }
