@@ -345,7 +345,7 @@ public sealed class ChaosWorkload : IAsyncDisposable
     /// limit: the most seen in any window. The grain counts an admission when it grants it, at most a lease period
     /// before the host admits it, so the window checked is a minute less a lease period; and only answers that
     /// certainly fall inside a window (sent and answered within it) count, so an excess found here is real.</summary>
-    public (int Most, double From) MostAdmittedInAMinute(int key, TimeSpan lease)
+    public (int Most, double From) MostAdmittedInAMinute(int key, TimeSpan lease, Func<double, bool>? windows = null)
     {
         var window = 60 - lease.TotalSeconds;
         var admitted = Answers.Where(a => a.Kind == "validate" && a.Key == key && a.Status == 200)
@@ -355,6 +355,10 @@ public sealed class ChaosWorkload : IAsyncDisposable
         for (var i = 0; i < admitted.Count; i++)
         {
             var until = admitted[i].Start + window;
+            if (windows is not null && !windows(admitted[i].Start))
+            {
+                continue;
+            }
             var count = 0;
             for (var j = i; j < admitted.Count && admitted[j].Start <= until; j++)
             {
