@@ -175,8 +175,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
         output.WriteLine($"usage: {totalAdmitted} validations admitted, {final.Sum()} counted");
         // A minute that holds the crash of the key's silo may hold the grants its grain made after its last write
         // behind (docs/publishing.md): at most what the key admitted in that period before the crash.
-        var window = 60 - Lease.TotalSeconds;
-        bool HoldsTheCrash(double start) => victim == limitedKeySilo && start <= killedAt && killedAt <= start + window;
+        var minute = 60 - Lease.TotalSeconds;
+        bool HoldsTheCrash(double start) => victim == limitedKeySilo && start <= killedAt && killedAt <= start + minute;
         var (most, mostFrom) = workload.MostAdmittedInAMinute(limited, Lease, start => !HoldsTheCrash(start));
         var (mostOverCrash, _) = workload.MostAdmittedInAMinute(limited, Lease, HoldsTheCrash);
         var crashBound = Limit + workload.Answers.Count(a => a.Kind == "validate" && a.Key == limited && a.Status == 200
