@@ -174,13 +174,14 @@ public sealed class ChaosTests(ITestOutputHelper output)
         var totalAdmitted = Enumerable.Range(0, models.Count).Sum(k => workload.Admitted(k));
         output.WriteLine($"usage: {totalAdmitted} validations admitted, {final.Sum()} counted");
         // A minute that holds the crash of the key's silo may hold the grants its grain made after its last write
-        // behind (docs/publishing.md): at most what the key admitted in that period before the crash.
+        // behind (docs/publishing.md), which hosts go on spending for up to a lease period after the crash: at most
+        // what the key admitted from that period before the crash to a lease period after it.
         var minute = 60 - Lease.TotalSeconds;
-        bool HoldsTheCrash(double start) => victim == limitedKeySilo && start <= killedAt && killedAt <= start + minute;
+        bool HoldsTheCrash(double start) => victim == limitedKeySilo && start <= killedAt + Lease.TotalSeconds && killedAt <= start + minute;
         var (most, mostFrom) = workload.MostAdmittedInAMinute(limited, Lease, start => !HoldsTheCrash(start));
         var (mostOverCrash, _) = workload.MostAdmittedInAMinute(limited, Lease, HoldsTheCrash);
         var crashBound = Limit + workload.Answers.Count(a => a.Kind == "validate" && a.Key == limited && a.Status == 200
-            && a.At >= killedAt - FlushPeriod - Lease.TotalSeconds && a.At < killedAt);
+            && a.At >= killedAt - FlushPeriod - Lease.TotalSeconds && a.At < killedAt + Lease.TotalSeconds);
         output.WriteLine($"limited key: at most {most} admitted in any minute (less a lease period) without a crash of its silo, limit {Limit}; "
             + $"that minute began at {mostFrom:F1} s (the faults began at {string.Join(", ", phases.Skip(1).Select(p => $"{p.From:F1} s"))}); "
             + (victim == limitedKeySilo ? $"in a minute holding the crash of its silo {mostOverCrash} (bound {crashBound})" : "its silo was not the one killed"));
