@@ -154,11 +154,12 @@ public sealed class ChaosTests(ITestOutputHelper output)
             var lost = Enumerable.Range(0, models.Count).Sum(k => (phase.Admitted[k] - previous.Admitted[k]) - (phase.Counted[k] - previous.Counted[k]));
             // A crashed silo loses the counting its keys' grains had not yet written behind; a graceful stop loses none.
             // Every process stopped at once: a host's last report of what it spent can reach a key grain that is
-            // already deactivating (seen: 4 admissions once); at most what the hosts admitted in the last lease period.
+            // already deactivating (seen: 4 admissions once); at most what the hosts admitted from a lease period
+            // before the stop until every process was down.
             var bound = phase.Fault.StartsWith("SIGKILL", StringComparison.Ordinal)
                 ? workload.Answers.Count(a => a.Kind == "validate" && a.Status == 200 && a.At >= killedAt - FlushPeriod - Lease.TotalSeconds && a.At < killedAt)
                 : phase == restart
-                    ? workload.Answers.Count(a => a.Kind == "validate" && a.Status == 200 && a.At >= restartAt - Lease.TotalSeconds && a.At < restartAt)
+                    ? workload.Answers.Count(a => a.Kind == "validate" && a.Status == 200 && a.At >= restartAt - Lease.TotalSeconds && a.At < downAt)
                     : 0;
             usageLost.Add((phase.Fault, lost, bound));
             var subscribers = workload.Subscribers(phase.From, phase.Until);
