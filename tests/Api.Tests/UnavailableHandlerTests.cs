@@ -20,4 +20,19 @@ public sealed class UnavailableHandlerTests
         Assert.True(UnavailableHandler.IsClusterUnavailable(new AggregateException("Retry failed after 4 tries.", refused, refused)));
         Assert.False(UnavailableHandler.IsClusterUnavailable(new Azure.RequestFailedException(403, "AuthorizationFailure")));
     }
+
+    [Fact]
+    public void A_grain_that_cannot_read_its_state_while_storage_is_away_is_unavailable()
+    {
+        // Seen in CI's ChaosTests with Azurite stopped: a delete that activated a model's grain answered 500. Orleans wraps
+        // the storage provider's failure in an OrleansException ("Error from storage provider ... during ReadStateAsync").
+        var refused = new Azure.RequestFailedException(0, "Connection refused (127.0.0.1:10002)");
+        Assert.True(UnavailableHandler.IsClusterUnavailable(new Orleans.Runtime.OrleansException(
+            "Error from storage provider AzureTableGrainStorage.model during ReadStateAsync for grain model/tenant-a/m",
+            new AggregateException("Retry failed after 4 tries.", refused, refused))));
+        // A storage provider's failure that is not an outage stays a server fault.
+        Assert.False(UnavailableHandler.IsClusterUnavailable(new Orleans.Runtime.OrleansException(
+            "Error from storage provider AzureTableGrainStorage.model during ReadStateAsync for grain model/tenant-a/m",
+            new Azure.RequestFailedException(403, "AuthorizationFailure"))));
+    }
 }

@@ -42,6 +42,9 @@ public sealed class UnavailableHandler(ILogger<UnavailableHandler> logger) : IEx
         // the grain state or the audit trail is out of reach for now, not broken.
         Azure.RequestFailedException { Status: 0 } => true,
         AggregateException { InnerException: { } inner } => IsClusterUnavailable(inner),
+        // A grain's storage provider failing (Orleans wraps it: "Error from storage provider ... during ReadStateAsync"),
+        // judged by what it wraps.
+        OrleansException { InnerException: { } inner } => IsClusterUnavailable(inner),
         _ => false,
     };
 }
