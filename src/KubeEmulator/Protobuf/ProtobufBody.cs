@@ -214,7 +214,10 @@ internal static class ProtobufBody
             case "k8s.io.apimachinery.pkg.api.resource.QuantityValue":
                 return StringField(bytes, 1) ?? "0";
             case "k8s.io.apimachinery.pkg.util.intstr.IntOrString":
-                return Fields(bytes).GetValueOrDefault(1) == 1 ? StringField(bytes, 3) ?? "" : JsonValue.Create((int)Fields(bytes).GetValueOrDefault(2));
+            {
+                var fields = Fields(bytes);
+                return fields.GetValueOrDefault(1) == 1 ? StringField(bytes, 3) ?? "" : JsonValue.Create((int)fields.GetValueOrDefault(2));
+            }
             case "k8s.io.apimachinery.pkg.runtime.RawExtension":
             case Meta + "FieldsV1":
                 return RawJson(BytesField(bytes, 1));
