@@ -15,10 +15,6 @@ namespace KubeEmulator.Http;
 /// <summary>The REST verbs on resource URLs: get, list, watch, create, update, patch, delete, deletecollection.</summary>
 internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry registry, WatchStreamer watches, PodLogs podLogs, Discovery discovery)
 {
-    private const string JsonPatchType = "application/json-patch+json";
-    private const string MergePatchType = "application/merge-patch+json";
-    private const string StrategicMergePatchType = "application/strategic-merge-patch+json";
-    private const string ApplyPatchType = "application/apply-patch+yaml";
 
     /// <summary>Built-in kinds that answer DELETE with the deleted object rather than a Status (as the real registries do).</summary>
     private static readonly HashSet<string> DeleteReturnsObject = ["Pod", "Service"];
@@ -68,7 +64,7 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
             (false, "GET") when path.Subresource == "log" => podLogs.WriteAsync(ctx, store.Get(path.Type, path.Namespace, path.Name!)),
             (false, "GET") when path.Subresource == "scale" => _scale.ReadAsync(ctx, path),
             (false, "PUT") when path.Subresource == "scale" => _scale.ReplaceAsync(ctx, path),
-            (false, "PATCH") when path.Subresource == "scale" => _scale.PatchAsync(ctx, path, PatchMediaType(ctx, [JsonPatchType, MergePatchType, StrategicMergePatchType])),
+            (false, "PATCH") when path.Subresource == "scale" => _scale.PatchAsync(ctx, path, PatchMediaType(ctx, [PatchTypes.Json, PatchTypes.Merge, PatchTypes.StrategicMerge])),
             (false, "GET") => ReadAsync(ctx, path),
             (false, "PUT") => ReplaceAsync(ctx, path),
             (false, "PATCH") => PatchAsync(ctx, path),
@@ -139,15 +135,13 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
 
     private async Task PatchAsync(HttpContext ctx, ApiPath path)
     {
-        var mediaType = PatchMediaType(ctx, path.Type.IsCustom
-            ? [JsonPatchType, MergePatchType, ApplyPatchType]
-            : [JsonPatchType, MergePatchType, StrategicMergePatchType, ApplyPatchType]);
+        var mediaType = PatchMediaType(ctx, PatchTypes.AcceptedFor(path.Type));
 
-        var options = WriteOptions.Parse(ctx.Request, "PatchOptions", isApply: mediaType == ApplyPatchType);
+        var options = WriteOptions.Parse(ctx.Request, "PatchOptions", isApply: mediaType == PatchTypes.Apply);
         var patch = await HttpIo.ReadBodyAsync(ctx.Request);
         var scope = path.Subresource == "status" ? WriteScope.Status : WriteScope.Main;
 
-        if (mediaType == ApplyPatchType)
+        if (mediaType == PatchTypes.Apply)
         {
             if (patch is not JsonObject applied) throw ApiException.BadRequest("apply patches must be objects");
             // Server-side apply refuses fields the schema does not declare whatever fieldValidation says.
@@ -168,7 +162,7 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
 
         var updated = store.Update(path.Type, path.Namespace, path.Name!, current =>
             {
-                if (mediaType == ApplyPatchType && scope == WriteScope.Main)
+                if (mediaType == PatchTypes.Apply && scope == WriteScope.Main)
                 {
                     var applied = (JsonObject)patch!;
                     CheckTypeMeta(applied, path);
@@ -179,8 +173,9 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
                 }
                 // Merge and JSON patches edit the object they are given; ownership compares against the original.
                 var before = (JsonObject)current.DeepClone();
-                var next = ApplyPatch(mediaType, current, patch, path);
-                if (mediaType != ApplyPatchType) options.CheckUnknownFields(ctx, path.Type, path.Version, next);
+                var next = PatchTypes.ApplyTo(current, mediaType, patch, path.Type.OpenApiDefinition,
+                    new JsonObject { ["name"] = path.Name, ["group"] = path.Type.Group, ["kind"] = path.Type.Kind });
+                if (mediaType != PatchTypes.Apply) options.CheckUnknownFields(ctx, path.Type, path.Version, next);
                 TrackUpdate(ctx, options, path, scope, before, next);
                 return next;
             },
@@ -205,24 +200,6 @@ internal sealed class ResourceEndpoints(ResourceStore store, ResourceRegistry re
     {
         var mediaType = (ctx.Request.ContentType ?? "").Split(';')[0].Trim().ToLowerInvariant();
         return accepted.Contains(mediaType) ? mediaType : throw ApiException.UnsupportedMediaType(accepted);
-    }
-
-    private static JsonObject ApplyPatch(string mediaType, JsonObject current, JsonNode? patch, ApiPath path)
-    {
-        try
-        {
-            var result = mediaType switch
-            {
-                JsonPatchType => JsonPatch.Apply(current, patch as JsonArray ?? throw ApiException.BadRequest("json patch must be a list of operations")),
-                StrategicMergePatchType when path.Type.OpenApiDefinition is { } definition => StrategicMergePatch.Apply(current, patch, definition),
-                _ => MergePatch.Apply(current, patch),
-            };
-            return result as JsonObject ?? throw new ApiException(422, "Invalid", "the patch did not produce an object");
-        }
-        catch (JsonPatch.PatchException e)
-        {
-            throw new ApiException(422, "Invalid", e.Message, new JsonObject { ["name"] = path.Name, ["group"] = path.Type.Group, ["kind"] = path.Type.Kind });
-        }
     }
 
     private async Task DeleteAsync(HttpContext ctx, ApiPath path)

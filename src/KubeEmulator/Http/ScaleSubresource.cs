@@ -12,8 +12,6 @@ namespace KubeEmulator.Http;
 /// HorizontalPodAutoscaler use.</summary>
 internal sealed class ScaleSubresource(ResourceStore store)
 {
-    private const string JsonPatchType = "application/json-patch+json";
-
     public static bool Supports(ResourceType type) => !type.IsCustom && type.Kind == "Deployment";
 
     public static JsonObject Discovery(ResourceType type) => new()
@@ -45,21 +43,8 @@ internal sealed class ScaleSubresource(ResourceStore store)
     {
         var dryRun = WriteOptions.Parse(ctx.Request, "PatchOptions").DryRun;
         var patch = await HttpIo.ReadBodyAsync(ctx.Request);
-        await WriteAsync(ctx, path, scale =>
-        {
-            try
-            {
-                // Scale has no lists with merge keys: a strategic merge patch of it is a merge patch.
-                var result = mediaType == JsonPatchType
-                    ? JsonPatch.Apply(scale, patch as JsonArray ?? throw ApiException.BadRequest("json patch must be a list of operations"))
-                    : MergePatch.Apply(scale, patch);
-                return result as JsonObject ?? throw new ApiException(422, "Invalid", "the patch did not produce an object");
-            }
-            catch (JsonPatch.PatchException e)
-            {
-                throw new ApiException(422, "Invalid", e.Message);
-            }
-        }, dryRun);
+        // Scale has no lists with merge keys: a strategic merge patch of it is a merge patch.
+        await WriteAsync(ctx, path, scale => PatchTypes.ApplyTo(scale, mediaType, patch, definition: null), dryRun);
     }
 
     private async Task WriteAsync(HttpContext ctx, ApiPath path, Func<JsonObject, JsonObject> change, bool dryRun)

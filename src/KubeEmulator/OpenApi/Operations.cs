@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using KubeEmulator.Patching;
 using KubeEmulator.Resources;
 
 namespace KubeEmulator.OpenApi;
@@ -71,11 +72,7 @@ internal static class Operations
             };
             if (body)
             {
-                string[] mediaTypes = patch
-                    ? type.IsCustom
-                        ? ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
-                        : ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"]
-                    : ["application/json", "application/yaml"];
+                string[] mediaTypes = patch ? PatchTypes.AcceptedFor(type) : ["application/json", "application/yaml"];
                 var schema = patch ? new JsonObject { ["type"] = "object" } : new JsonObject { ["$ref"] = reference };
                 if (v3)
                     operation["requestBody"] = new JsonObject
