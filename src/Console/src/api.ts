@@ -6,6 +6,8 @@ export class ApiError extends Error {
     public readonly status: number,
     public readonly error: string,
     public readonly details?: string,
+    /** From `Retry-After` on a 429 or 503: when the API says the same request may succeed. */
+    public readonly retryAfterMs?: number,
   ) {
     super(details ? `${error}: ${details}` : error);
   }
@@ -14,6 +16,17 @@ export class ApiError extends Error {
   get field(): string | undefined {
     return /Field '([A-Za-z.]+)'/.exec(`${this.details ?? ''} ${this.error}`)?.[1];
   }
+}
+
+/** `Retry-After` as milliseconds from `now`: delta-seconds or an HTTP date in the form servers send (IMF-fixdate,
+ * RFC 9110 5.6.7; Date.parse alone would read `-3` as a year); undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (!/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(text)) return undefined;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 type Listener = () => void;
@@ -59,6 +72,7 @@ export async function request<T>(method: string, path: string, body?: unknown, s
       response.status,
       typeof e.error === 'string' ? e.error : `HTTP ${response.status}`,
       typeof e.details === 'string' ? e.details : undefined,
+      parseRetryAfter(response.headers.get('Retry-After'), Date.now()),
     );
   }
   return { body: parsed as T, status: response.status, ms };

@@ -1,15 +1,15 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { ApiError } from './api';
+import { retryDelay, shouldRetry } from './retry';
 import { App } from './App';
 import './styles.css';
 
 const queryClient = new QueryClient({
   defaultOptions: {
     queries: {
-      // A refusal (4xx) is an answer, not a hiccup: shown at once, not retried.
-      retry: (count, error) => !(error instanceof ApiError && error.status < 500) && count < 2,
+      retry: shouldRetry,
+      retryDelay,
       refetchOnWindowFocus: false,
     },
   },
