@@ -30,10 +30,20 @@ public static partial class Telemetry
     /// <summary>Requests that would only be noise in traces: probes and scrapes.</summary>
     private static readonly string[] UntracedPaths = ["/health", "/ready", "/metrics"];
 
-    /// <summary>The meters served at <c>/metrics</c> (each name also covers the meters under it): ASP.NET Core's and
-    /// Kestrel's, HttpClient's and name resolution's, the .NET runtime's, Orleans' and the service's own.</summary>
+    /// <summary>The meters served at <c>/metrics</c> (each name also covers the meters under it): ASP.NET Core's
+    /// (requests, Kestrel's connections, routing, exceptions, rate limiting, authentication and authorization),
+    /// HttpClient's and name resolution's, the .NET runtime's, Orleans' and the service's own. Not Kestrel's memory
+    /// pool meter (<c>Microsoft.AspNetCore.MemoryPool</c>): it counts every buffer rented and returned, several per
+    /// request, which made it the largest part of what metrics cost a key validation, for figures only a memory
+    /// investigation wants; <c>Metrics__OpenTelemetry__EnabledMetrics__Microsoft.AspNetCore.MemoryPool=true</c> serves
+    /// it.</summary>
     private static readonly string[] MeterNames =
-        ["Microsoft.AspNetCore", "System.Net.Http", "System.Net.NameResolution", "System.Runtime", "Microsoft.Orleans", "Inference"];
+    [
+        "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Routing",
+        "Microsoft.AspNetCore.Diagnostics", "Microsoft.AspNetCore.RateLimiting", "Microsoft.AspNetCore.Http.Connections",
+        "Microsoft.AspNetCore.Authentication", "Microsoft.AspNetCore.Authorization",
+        "System.Net.Http", "System.Net.NameResolution", "System.Runtime", "Microsoft.Orleans", "Inference",
+    ];
 
     /// <summary>The name OpenTelemetry's listener has in the host's metrics pipeline.</summary>
     private const string OpenTelemetryListener = "OpenTelemetry";

@@ -98,4 +98,28 @@ public sealed class MetricsScopeTests
         Assert.DoesNotContain(samples.Keys, k => k.StartsWith("inference_key_validation", StringComparison.Ordinal));
         Assert.Contains(samples.Keys, k => k.StartsWith("dotnet_", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task Kestrels_memory_pool_meter_is_served_only_when_asked_for()
+    {
+        const string MemoryPool = "aspnetcore_memory_pool_";
+        await using (var host = new Host())
+        {
+            await host.StartAsync();
+            await host.ScrapeAsync();
+            var samples = await host.ScrapeAsync();
+            Assert.DoesNotContain(samples.Keys, k => k.StartsWith(MemoryPool, StringComparison.Ordinal));
+            // The rest of ASP.NET Core's meters are served: the first scrape is a request and a connection.
+            Assert.Contains(samples.Keys, k => k.StartsWith("http_server_request_duration_seconds", StringComparison.Ordinal));
+            Assert.Contains(samples.Keys, k => k.StartsWith("kestrel_", StringComparison.Ordinal));
+        }
+
+        await using (var host = new Host(new() { ["Metrics:OpenTelemetry:EnabledMetrics:Microsoft.AspNetCore.MemoryPool"] = "true" }))
+        {
+            await host.StartAsync();
+            await host.ScrapeAsync();
+            var samples = await host.ScrapeAsync();
+            Assert.Contains(samples.Keys, k => k.StartsWith(MemoryPool, StringComparison.Ordinal));
+        }
+    }
 }
