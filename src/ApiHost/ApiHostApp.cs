@@ -95,7 +95,7 @@ public static class ApiHostApp
             builder.Services.AddShutdownBound(orleans);
         }
 
-        builder.AddInferenceTelemetry("inference-apihost");
+        builder.AddInferenceTelemetry("inference-apihost", tracedOnlyInCallersTraces: KeyValidationApi.Path);
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         builder.Services.AddTokenAuthentication(clustered);
         builder.Services.AddHostedService<DefaultPasswordGuard>();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Diagnostics.Metrics;
 using Microsoft.Extensions.Options;
@@ -56,7 +57,12 @@ public static partial class Telemetry
 
     /// <summary>Registers what is configured and adds the metrics port to the addresses the host listens on (the
     /// API's host, or all interfaces when the API's address names none); call after the API's own URLs are set.</summary>
-    public static WebApplicationBuilder AddInferenceTelemetry(this WebApplicationBuilder builder, string serviceName)
+    /// <param name="tracedOnlyInCallersTraces">Paths whose requests are recorded only inside a trace the caller started
+    /// and sampled (a <c>traceparent</c> with the sampled flag), and start no trace of their own: calls a gateway makes
+    /// for every request it serves, whose spans belong in the gateway's traces, and alone would be the bulk of all
+    /// spans.</param>
+    public static WebApplicationBuilder AddInferenceTelemetry(this WebApplicationBuilder builder, string serviceName,
+        params string[] tracedOnlyInCallersTraces)
     {
         var configuration = builder.Configuration;
         AddLogFormat(builder);
@@ -102,7 +108,7 @@ public static partial class Telemetry
             otel.WithTracing(traces =>
             {
                 traces.SetSampler(new BackgroundFilter())
-                    .AddAspNetCoreInstrumentation(o => o.Filter = context => !UntracedPaths.Contains(context.Request.Path.Value))
+                    .AddAspNetCoreInstrumentation(o => o.Filter = context => Traced(context.Request.Path, tracedOnlyInCallersTraces))
                     .AddHttpClientInstrumentation()
                     .AddSource(OrleansActivitySources);
                 if (!string.IsNullOrEmpty(configuration[OtlpEndpointSetting]))
@@ -158,6 +164,16 @@ public static partial class Telemetry
         });
         return app;
     }
+
+    /// <summary>Whether a request's span is recorded: not for probes and scrapes, and for a path traced only in callers'
+    /// traces only when the caller's trace context came with it (the sampler has already let only a sampled one through;
+    /// the request's own span is then current). A request span that is not recorded leaves the grain calls under it
+    /// unrecorded too (<see cref="BackgroundFilter"/> follows the parent). ASP.NET Core gives a sampler no path when it
+    /// creates a request's span, so this is decided here, once the request is read.</summary>
+    private static bool Traced(PathString path, string[] tracedOnlyInCallersTraces) =>
+        !UntracedPaths.Contains(path.Value)
+        && (Activity.Current is { HasRemoteParent: true }
+            || !tracedOnlyInCallersTraces.Any(p => path.StartsWithSegments(p, StringComparison.OrdinalIgnoreCase)));
 
     /// <summary>Traces what a caller started, not the background chatter: a trace that would begin with a grain call
     /// the runtime makes on its own (stream pulling agents polling their queues several times a second, membership,

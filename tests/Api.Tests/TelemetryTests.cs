@@ -166,3 +166,41 @@ public sealed class TelemetryTests(TelemetryFixture api) : IClassFixture<Telemet
             && (s.GetTagItem("url.full") as string ?? "").Contains("inferenceservices", StringComparison.Ordinal)), report);
     }
 }
+
+/// <summary>A host of its own: its validations would change the exact counts <see cref="TelemetryTests"/> asserts.</summary>
+public sealed class ValidationTracingTests(TelemetryFixture api) : IClassFixture<TelemetryFixture>
+{
+    [Fact]
+    public async Task A_key_validation_is_traced_inside_a_sampled_callers_trace_and_starts_no_trace_of_its_own()
+    {
+        var alone = $"/api/validate-api-key/tenant-a/{PublishingSupport.NewName()}/v1/models/m:predict";
+        var inTrace = $"/api/validate-api-key/tenant-a/{PublishingSupport.NewName()}/v1/models/m:predict";
+        Assert.StartsWith("HTTP/1.1 401", await GatewayPostAsync(alone, traceparent: null));
+
+        var traceId = ActivityTraceId.CreateRandom();
+        var parentId = ActivitySpanId.CreateRandom();
+        Assert.StartsWith("HTTP/1.1 401", await GatewayPostAsync(inTrace, $"00-{traceId}-{parentId}-01"));
+
+        var span = await TestEnvironment.Eventually(() => Task.FromResult(api.SpansNow().FirstOrDefault(s =>
+                s.Kind == ActivityKind.Server && s.GetTagItem("url.path") as string == inTrace)),
+            s => s is not null, what: "the validation's span in the caller's trace");
+        Assert.Equal(traceId, span!.TraceId);
+        Assert.Equal(parentId, span.ParentSpanId);
+        // Answered before the traced one was sent: had it been recorded, it would have been exported by now.
+        Assert.DoesNotContain(api.SpansNow(), s => s.GetTagItem("url.path") as string == alone);
+    }
+
+    /// <summary>A request as a gateway sends it: over a socket of its own, so this process's HttpClient tracing (which
+    /// the in-process tracer listens to) adds no trace context; only the one given, if any.</summary>
+    private async Task<string> GatewayPostAsync(string path, string? traceparent)
+    {
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(api.BaseAddress.Host, api.BaseAddress.Port);
+        await using var stream = tcp.GetStream();
+        var head = $"POST {path} HTTP/1.1\r\nHost: {api.BaseAddress.Authority}\r\nContent-Length: 0\r\nConnection: close\r\n"
+            + (traceparent is null ? "" : $"traceparent: {traceparent}\r\n") + "\r\n";
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(head));
+        using var reader = new StreamReader(stream, System.Text.Encoding.ASCII);
+        return await reader.ReadLineAsync() ?? "";
+    }
+}
