@@ -29,7 +29,7 @@ for target in "${CHECKOUTS[@]}"; do
   label="$(basename "$(cd "$checkout" && pwd)")${settings:++$settings}"; port=$(free_port)
   [[ "$settings" =~ METRICS_PORT=([0-9]+) ]] && SCRAPE_URLS+=("http://127.0.0.1:${BASH_REMATCH[1]}/metrics")
   env $settings dotnet "$(BIN src/ApiHost Inference.ApiHost "$checkout")" --urls http://127.0.0.1:$port --Cluster:TablePrefix=cpu$RANDOM \
-    --Cluster:SiloPort=$(free_port) --Cluster:GatewayPort=$(free_port) >"$WORK/$label.log" 2>&1 & PIDS+=($!)
+    --Cluster:SiloPort=$(free_port) --Cluster:GatewayPort=$(free_port) >"$WORK/${label//\//_}.log" 2>&1 & PIDS+=($!)
   pid=$!
   wait_http http://127.0.0.1:$port/ready
   # A key per round (and one for the warm-up): a fast run spends more than the largest per-minute limit a key can
