@@ -81,7 +81,10 @@ public static partial class Telemetry
             // merged into this host's series, and its shutdown would end them. A rule here matches the meters this
             // host's IMeterFactory made, and process-wide (static) ones such as System.Runtime's, never another
             // host's.
-            foreach (var meter in MeterNames)
+            // A meter the configuration names itself is left to it: of two rules with the same name the later one
+            // wins, and this one would come after the configuration's.
+            foreach (var meter in MeterNames.Where(m => !configuration.GetSection($"Metrics:EnabledMetrics:{m}").Exists()
+                && !configuration.GetSection($"Metrics:{OpenTelemetryListener}:EnabledMetrics:{m}").Exists()))
             {
                 builder.Metrics.EnableMetrics(meter, instrumentName: null, listenerName: OpenTelemetryListener);
             }

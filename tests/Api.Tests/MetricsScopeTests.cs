@@ -122,4 +122,15 @@ public sealed class MetricsScopeTests
             Assert.Contains(samples.Keys, k => k.StartsWith(MemoryPool, StringComparison.Ordinal));
         }
     }
+
+    [Fact]
+    public async Task A_setting_naming_a_meter_the_service_enables_turns_it_off()
+    {
+        await using var host = new Host(new() { ["Metrics:OpenTelemetry:EnabledMetrics:Inference"] = "false" });
+        await host.StartAsync();
+        host.Validations.Missing(host.Validations.Start());
+        var samples = await host.ScrapeAsync();
+        Assert.DoesNotContain(samples.Keys, k => k.StartsWith("inference_", StringComparison.Ordinal));
+        Assert.Contains(samples.Keys, k => k.StartsWith("dotnet_", StringComparison.Ordinal));
+    }
 }
