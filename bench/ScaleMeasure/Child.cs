@@ -109,6 +109,8 @@ public sealed class Child : IAsyncDisposable
 
     public async Task<Dictionary<string, int>> ActivationsAsync() => (await _control.GetFromJsonAsync<Dictionary<string, int>>("/grains"))!;
 
+    public async Task<ProfileFigure[]> ProfileModelsAsync() => (await _control.GetFromJsonAsync<ProfileFigure[]>("/profile/models"))!;
+
     public async Task<string[]> SeedKeysAsync(int count)
     {
         var response = await _control.PostAsync($"/keys?count={count}", null);

@@ -147,6 +147,14 @@ public sealed class Measurements(Options options, Report report)
         {
             await ListLatenciesAsync(service, admin);
         }
+        for (var pass = 1; pass <= 3; pass++)
+        {
+            report.Note($"where the admin list's time goes, pass {pass} (inside the service):");
+            foreach (var step in await service.ProfileModelsAsync())
+            {
+                report.Figure("  " + step.What, step.Ms > 0 ? $"{step.Ms:0.0} ms, {step.AllocatedKiB / 1024:0.0} MiB allocated" : "");
+            }
+        }
 
         report.Note("restart: the service stopped gracefully and started again on the same storage and emulator");
         var restarted = Stopwatch.GetTimestamp();

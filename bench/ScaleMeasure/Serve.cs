@@ -4,6 +4,8 @@ using Inference.ApiHost;
 using Inference.ApiHost.Keys;
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
+using Inference.Grains.Abstractions.Tenants;
+using Inference.ApiHost.Models;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -73,6 +75,57 @@ public static class Serve
             }));
             return Results.Text(string.Join('\n', keys));
         });
+        controlApp.MapGet("/profile/models", async () =>
+        {
+            // Where the admin list's time goes, read inside the process: the tenant directory, the tenant grains'
+            // calls at several fan-outs (from here, as the listing grain makes them), the listing grain as a whole,
+            // and turning its answer into the contract's JSON.
+            var json = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions;
+            var figures = new List<ProfileFigure>();
+            async Task<T> Time<T>(string what, Func<Task<T>> step)
+            {
+                var allocated = GC.GetTotalAllocatedBytes();
+                var start = Stopwatch.GetTimestamp();
+                var result = await step();
+                figures.Add(new ProfileFigure(what, Stopwatch.GetElapsedTime(start).TotalMilliseconds, (GC.GetTotalAllocatedBytes() - allocated) / 1024.0));
+                return result;
+            }
+            var tenants = await Time("tenant directory", () => grains.GetGrain<ITenantDirectoryGrain>(0).ListAsync());
+            foreach (var limit in new[] { 1, 8, 64, 256 })
+            {
+                await Time($"{tenants.Count} tenant grains' ListModels, {limit} at a time", async () =>
+                {
+                    using var gate = new SemaphoreSlim(limit);
+                    await Task.WhenAll(tenants.Select(async t =>
+                    {
+                        await gate.WaitAsync();
+                        try
+                        {
+                            return await grains.GetGrain<ITenantGrain>(t).ListModelsAsync();
+                        }
+                        finally
+                        {
+                            gate.Release();
+                        }
+                    }));
+                    return true;
+                });
+            }
+            var listed = await Time("listing grain: every model", () => grains.GetGrain<ITenantListingGrain>(0).ListModelsAsync());
+            var answer = await Time($"{listed.Count} views -> contract records", () =>
+            {
+                var views = listed.Select(ModelResponse.From).ToList();
+                return Task.FromResult(new ModelListResponse(views, views.Count));
+            });
+            var counter = new CountingStream();
+            await Time("JSON into a stream", async () =>
+            {
+                await System.Text.Json.JsonSerializer.SerializeAsync(counter, answer, json);
+                return true;
+            });
+            figures.Add(new ProfileFigure($"JSON size {counter.Length / 1024.0:0} KiB", 0, 0));
+            return Results.Json(figures);
+        });
         controlApp.MapPost("/stop", () =>
         {
             lifetime.StopApplication();
@@ -87,6 +140,44 @@ public static class Serve
     }
 
     private static double Cpu() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+}
+
+public sealed record ProfileFigure(string What, double Ms, double AllocatedKiB);
+
+/// <summary>Counts what is written and keeps none of it.</summary>
+public sealed class CountingStream : Stream
+{
+    private long _length;
+
+    public override bool CanRead => false;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => _length;
+
+    public override long Position { get => _length; set => throw new NotSupportedException(); }
+
+    public override void Flush()
+    {
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => _length += count;
+
+    public override void Write(ReadOnlySpan<byte> buffer) => _length += buffer.Length;
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        _length += buffer.Length;
+        return ValueTask.CompletedTask;
+    }
 }
 
 public sealed record HeapReading(long Heap, long WorkingSet, double CpuSeconds);
