@@ -101,7 +101,7 @@ public static class Serve
                         await gate.WaitAsync();
                         try
                         {
-                            return await grains.GetGrain<ITenantGrain>(t).ListModelsAsync();
+                            return await grains.GetGrain<ITenantGrain>(t).ListModelsAsync(null, int.MaxValue);
                         }
                         finally
                         {
@@ -111,7 +111,7 @@ public static class Serve
                     return true;
                 });
             }
-            var listed = await Time("listing grain: every model", () => grains.GetGrain<ITenantListingGrain>(0).ListModelsAsync());
+            var listed = await Time("listing grain: every model", async () => (await grains.GetGrain<ITenantListingGrain>(0).ListModelsAsync(null, int.MaxValue)).Items);
             var answer = await Time($"{listed.Count} views -> contract records", () =>
             {
                 var views = listed.Select(ModelResponse.From).ToList();

@@ -110,6 +110,7 @@ public static class ApiHostApp
         }
         builder.Services.AddSettings<KeyValidationOptions>(KeyValidationOptions.Section, o => o.Problem());
         builder.Services.AddSingleton<ApiKeySigner>();
+        builder.Services.AddSingleton<ListPaging>();
         builder.Services.AddSingleton<SourceThrottle>();
         builder.Services.AddSingleton<KeyLeases>();
         builder.Services.AddSingleton<ValidationMetrics>();

@@ -5,8 +5,8 @@ using Microsoft.AspNetCore.Http;
 
 namespace Inference.Api.Tests;
 
-/// <summary>One grain call: the interface called, and whether the API host made it (rather than a grain).</summary>
-public sealed record GrainCall(Type Interface, bool FromHost);
+/// <summary>One grain call: the interface called, whether the API host made it (rather than a grain), and the grain's key.</summary>
+public sealed record GrainCall(Type Interface, bool FromHost, string? Key = null);
 
 /// <summary>Records the grain calls a request causes, grain-to-grain calls included: a request that carries the
 /// <see cref="Header"/> has its value put in the Orleans request context, which every call it leads to carries
@@ -25,7 +25,7 @@ public sealed class GrainCallLog : IIncomingGrainCallFilter
         {
             // Calls from the API host come from the silo's hosted client; grain-to-grain calls carry the caller's id.
             var fromHost = context.SourceId is not { } source || GrainTypePrefix.IsClient(source);
-            _calls.GetOrAdd(trace, _ => new()).Enqueue(new GrainCall(context.Request.GetInterfaceType(), fromHost));
+            _calls.GetOrAdd(trace, _ => new()).Enqueue(new GrainCall(context.Request.GetInterfaceType(), fromHost, context.TargetId.Key.ToString()));
         }
         await context.Invoke();
     }

@@ -44,7 +44,9 @@ public sealed record ModelResponse(
         ModelConfig.From(v.Predictor), v.CreatedAt, v.UpdatedAt, new StatusDetails(v.Ready, v.Phase, v.Replicas, v.Conditions));
 }
 
-public sealed record ModelListResponse(IReadOnlyList<ModelResponse> Models, int Total);
+/// <summary><see cref="Total"/> counts the models in this answer; <see cref="Continue"/> (only when paged and more
+/// may follow) reads the next page.</summary>
+public sealed record ModelListResponse(IReadOnlyList<ModelResponse> Models, int Total, string? Continue = null);
 
 public sealed record ModelChangeResponse(string Message, string Name, string Namespace, ModelConfig Config, ModelResponse Model);
 

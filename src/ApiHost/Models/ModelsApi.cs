@@ -4,6 +4,7 @@ using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Models;
 using Inference.Grains.Abstractions.Tenants;
+using System.ComponentModel;
 using Microsoft.AspNetCore.Mvc;
 using Inference.Shared.Models;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -30,13 +31,21 @@ public static class ModelsApi
         return app;
     }
 
-    private static async Task<Ok<ModelListResponse>> List(TenantScope scope, IGrainFactory grains)
+    private static async Task<Results<Ok<ModelListResponse>, ErrorResult>> List(TenantScope scope, IGrainFactory grains, ListPaging paging,
+        [FromQuery, Description(ListPaging.LimitDescription)] string? limit,
+        [FromQuery(Name = "continue"), Description(ListPaging.ContinueDescription)] string? @continue)
     {
+        var (request, error) = paging.Read(ListPaging.Models, scope, limit, @continue);
+        if (error is not null)
+        {
+            return error;
+        }
         var listed = scope.Namespace is { } ns
-            ? await grains.GetGrain<ITenantGrain>(ns).ListModelsAsync()
-            : await grains.GetGrain<ITenantListingGrain>(0).ListModelsAsync();
-        var views = listed.Select(ModelResponse.From).ToList();
-        return TypedResults.Ok(new ModelListResponse(views, views.Count));
+            ? await grains.GetGrain<ITenantGrain>(ns).ListModelsAsync(request.After?.Name, request.Limit)
+            : await grains.GetGrain<ITenantListingGrain>(0).ListModelsAsync(request.After, request.Limit);
+        var views = listed.Items.Select(ModelResponse.From).ToList();
+        return TypedResults.Ok(new ModelListResponse(views, views.Count,
+            paging.Continue(ListPaging.Models, scope, listed, v => new ListPosition(v.Namespace, v.Name))));
     }
 
     private static async Task<Results<Created<ModelChangeResponse>, ErrorResult>> Create(

@@ -88,7 +88,8 @@ public sealed record PublishedModelResponse(
 
 public sealed record PublishChangeResponse(string Message, PublishedModelResponse PublishedModel);
 
-public sealed record PublishedModelListResponse(IReadOnlyList<PublishedModelResponse> PublishedModels, int Total);
+/// <summary>Paged as <see cref="Models.ModelListResponse"/>.</summary>
+public sealed record PublishedModelListResponse(IReadOnlyList<PublishedModelResponse> PublishedModels, int Total, string? Continue = null);
 
 public sealed record RotateKeyResponse(string Message, string NewApiKey, DateTimeOffset UpdatedAt, DateTimeOffset? OldKeyValidUntil);
 

@@ -31,11 +31,12 @@ public interface ITenantGrain : IGrainWithStringKey
     [Alias("GetModelNames"), ReadOnly]
     Task<IReadOnlyList<string>> GetModelNamesAsync();
 
-    /// <summary>The tenant's models in name order, as their grains last reported them. Interleaves with every
-    /// other call (it only reads a snapshot taken at its start), so a grain that is waiting on this tenant while
-    /// it is asked for its view cannot deadlock with a listing.</summary>
-    [Alias("ListModels"), AlwaysInterleave]
-    Task<IReadOnlyList<ModelView>> ListModelsAsync();
+    /// <summary>The tenant's models in name order, as their grains last reported them: at most
+    /// <paramref name="limit"/> of them, those named after <paramref name="after"/> when given. Interleaves with
+    /// every other call (it only reads a snapshot taken at its start), so a grain that is waiting on this tenant
+    /// while it is asked for its view cannot deadlock with a listing.</summary>
+    [Alias("ListModelsPage"), AlwaysInterleave]
+    Task<ListPage<ModelView>> ListModelsAsync(string? after, int limit);
 
     /// <summary>Reserves room for a publication; Forbidden past the tenant's publication quota.</summary>
     [Alias("ReservePublication")]
@@ -56,9 +57,10 @@ public interface ITenantGrain : IGrainWithStringKey
     Task<IReadOnlyList<string>> GetPublishedNamesAsync();
 
     /// <summary>The tenant's publications in name order, without documentation, with their status as of now and
-    /// their keys' current usage (read from the key grains in parallel). Interleaves as <see cref="ListModelsAsync"/>.</summary>
-    [Alias("ListPublished"), AlwaysInterleave]
-    Task<IReadOnlyList<PublishedModelView>> ListPublishedAsync();
+    /// their keys' current usage (read from the key grains in parallel, for the page's publications only); paged
+    /// and interleaving as <see cref="ListModelsAsync"/>.</summary>
+    [Alias("ListPublishedPage"), AlwaysInterleave]
+    Task<ListPage<PublishedModelView>> ListPublishedAsync(string? after, int limit);
 
     [Alias("GetCounts"), AlwaysInterleave]
     Task<TenantCounts> GetCountsAsync();
@@ -71,13 +73,14 @@ public sealed record TenantCounts([property: Id(0)] int Models, [property: Id(1)
 [Alias("inference.ITenantListingGrain")]
 public interface ITenantListingGrain : IGrainWithIntegerKey
 {
-    /// <summary>Every tenant's models: tenants in name order, each tenant's models as its grain lists them.</summary>
-    [Alias("ListModels")]
-    Task<IReadOnlyList<ModelView>> ListModelsAsync();
+    /// <summary>Every tenant's models in (tenant, name) order, at most <paramref name="limit"/>, starting after
+    /// <paramref name="after"/> when given. Calls only the tenants the page needs.</summary>
+    [Alias("ListModelsPage")]
+    Task<ListPage<ModelView>> ListModelsAsync(ListPosition? after, int limit);
 
-    /// <summary>Every tenant's publications, ordered as <see cref="ListModelsAsync"/>.</summary>
-    [Alias("ListPublished")]
-    Task<IReadOnlyList<PublishedModelView>> ListPublishedAsync();
+    /// <summary>Every tenant's publications, paged and ordered as <see cref="ListModelsAsync"/>.</summary>
+    [Alias("ListPublishedPage")]
+    Task<ListPage<PublishedModelView>> ListPublishedAsync(ListPosition? after, int limit);
 
     /// <summary>The counts of each named tenant, in the order given.</summary>
     [Alias("Count")]

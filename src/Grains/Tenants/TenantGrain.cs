@@ -156,13 +156,29 @@ public sealed class TenantGrain(
     public Task<IReadOnlyList<string>> GetModelNamesAsync() =>
         Task.FromResult<IReadOnlyList<string>>([.. T.Models]);
 
-    public async Task<IReadOnlyList<ModelView>> ListModelsAsync()
+    public async Task<ListPage<ModelView>> ListModelsAsync(string? after, int limit)
     {
         // Taken before the first await: turns interleaving with this one may change the state meanwhile.
-        var entries = T.Models.Select(n => (Name: n, View: T.ModelViews.GetValueOrDefault(n))).ToList();
+        var (names, more) = Page(T.Models, after, limit);
+        var entries = names.Select(n => (Name: n, View: T.ModelViews.GetValueOrDefault(n))).ToList();
         var views = await FanOut.SelectAsync(entries, ListConcurrency, async e => e.View
             ?? (await GrainFactory.GetGrain<IModelGrain>(GrainKeys.Scoped(Tenant, e.Name)).GetAsync()).Value);
-        return [.. views.OfType<ModelView>()];
+        return new ListPage<ModelView>([.. views.OfType<ModelView>()], more);
+    }
+
+    /// <summary>The names after <paramref name="after"/> in ordinal order, at most <paramref name="limit"/>, and
+    /// whether any follow them. Ordinal explicitly, not the set's comparer: a page resumes from a position compared
+    /// by the listing grain and the API host too, and must mean the same order there.</summary>
+    private static (List<string> Names, bool More) Page(SortedSet<string> names, string? after, int limit)
+    {
+        var page = names.Where(n => after is null || string.CompareOrdinal(n, after) > 0).Order(StringComparer.Ordinal)
+            .Take(limit == int.MaxValue ? limit : limit + 1).ToList();
+        var more = page.Count > limit;
+        if (more)
+        {
+            page.RemoveAt(page.Count - 1);
+        }
+        return (page, more);
     }
 
     public Task<Result<bool>> ReservePublicationAsync(string name)
@@ -220,9 +236,10 @@ public sealed class TenantGrain(
     public Task<IReadOnlyList<string>> GetPublishedNamesAsync() =>
         Task.FromResult<IReadOnlyList<string>>([.. T.Published]);
 
-    public async Task<IReadOnlyList<PublishedModelView>> ListPublishedAsync()
+    public async Task<ListPage<PublishedModelView>> ListPublishedAsync(string? after, int limit)
     {
-        var entries = T.Published.Select(n => (Name: n, Entry: T.Publications.GetValueOrDefault(n))).ToList();
+        var (names, more) = Page(T.Published, after, limit);
+        var entries = names.Select(n => (Name: n, Entry: T.Publications.GetValueOrDefault(n))).ToList();
         var now = time.GetUtcNow();
         var views = await FanOut.SelectAsync(entries, ListConcurrency, async e =>
         {
@@ -235,7 +252,7 @@ public sealed class TenantGrain(
             var usage = await GrainFactory.GetGrain<IApiKeyGrain>(entry.KeyHash).GetUsageAsync();
             return entry.View with { Usage = usage, Status = PublishedModelView.StatusAt(entry.View.ExpiresAt, now) };
         });
-        return [.. views.OfType<PublishedModelView>()];
+        return new ListPage<PublishedModelView>([.. views.OfType<PublishedModelView>()], more);
     }
 
     public Task<TenantCounts> GetCountsAsync() => Task.FromResult(new TenantCounts(T.Models.Count, T.Published.Count));

@@ -1,34 +1,69 @@
+using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Models;
 using Inference.Grains.Abstractions.Publishing;
 using Inference.Grains.Abstractions.Tenants;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace Inference.Grains.Tenants;
 
-/// <summary>Answers admin listings across tenants from inside the silo: the tenant directory once, then every
-/// tenant's grain in parallel, a bounded number at a time. Stateless, so listings do not queue behind each other
-/// nor behind the directory's writes.</summary>
+/// <summary>Answers listings across tenants from inside the silo: the tenant directory once, then the tenants'
+/// grains in (tenant, name) order, in parallel, a bounded number at a time. A page calls only the tenants it needs:
+/// in waves sized from what the tenants before it held, stopping when the page is full. Stateless, so listings do
+/// not queue behind each other nor behind the directory's writes.</summary>
 [StatelessWorker]
-public sealed class TenantListingGrain : Grain, ITenantListingGrain
+public sealed class TenantListingGrain(IOptions<TenantQuotaOptions> quotas) : Grain, ITenantListingGrain
 {
-    /// <summary>How many tenant grains one listing calls at a time: enough to hide the latency of each call, few
-    /// enough that one admin listing does not flood the silo's queues.</summary>
-    private const int TenantConcurrency = 8;
+    /// <summary>How many tenant grains one listing calls at a time: enough that a listing of every tenant is a few
+    /// rounds of calls rather than one round per handful of tenants (each round waits for the slowest call and, on
+    /// a busy silo, for the scheduler), few enough that one listing does not flood the silo's queues.</summary>
+    internal const int TenantConcurrency = 64;
 
-    public async Task<IReadOnlyList<ModelView>> ListModelsAsync()
-    {
-        var each = await FanOut.SelectAsync(await TenantsAsync(), TenantConcurrency, t => GrainFactory.GetGrain<ITenantGrain>(t).ListModelsAsync());
-        return [.. each.SelectMany(views => views)];
-    }
+    private readonly int _maxPerTenant = quotas.Value.MaxModels;
 
-    public async Task<IReadOnlyList<PublishedModelView>> ListPublishedAsync()
-    {
-        var each = await FanOut.SelectAsync(await TenantsAsync(), TenantConcurrency, t => GrainFactory.GetGrain<ITenantGrain>(t).ListPublishedAsync());
-        return [.. each.SelectMany(views => views)];
-    }
+    public Task<ListPage<ModelView>> ListModelsAsync(ListPosition? after, int limit) =>
+        PageAsync(after, limit, (tenant, from, n) => GrainFactory.GetGrain<ITenantGrain>(tenant).ListModelsAsync(from, n));
+
+    public Task<ListPage<PublishedModelView>> ListPublishedAsync(ListPosition? after, int limit) =>
+        PageAsync(after, limit, (tenant, from, n) => GrainFactory.GetGrain<ITenantGrain>(tenant).ListPublishedAsync(from, n));
 
     public async Task<IReadOnlyList<TenantCounts>> CountAsync(IReadOnlyList<string> tenants) =>
         await FanOut.SelectAsync(tenants, TenantConcurrency, t => GrainFactory.GetGrain<ITenantGrain>(t).GetCountsAsync());
 
-    private Task<IReadOnlyList<string>> TenantsAsync() => GrainFactory.GetGrain<ITenantDirectoryGrain>(0).ListAsync();
+    private async Task<ListPage<T>> PageAsync<T>(ListPosition? after, int limit, Func<string, string?, int, Task<ListPage<T>>> list)
+    {
+        // Ordinal, as the tenants order their own names and the API compares positions.
+        var tenants = (await GrainFactory.GetGrain<ITenantDirectoryGrain>(0).ListAsync()).Order(StringComparer.Ordinal).ToList();
+        var next = after is null ? 0 : tenants.FindIndex(t => string.CompareOrdinal(t, after.Tenant) >= 0);
+        next = next < 0 ? tenants.Count : next;
+        var items = new List<T>();
+        var called = 0;
+        var more = false;
+        while (next < tenants.Count && items.Count < limit)
+        {
+            var asked = limit - items.Count;
+            var wave = Math.Min(limit == int.MaxValue ? int.MaxValue : WaveSize(asked, items.Count, called), tenants.Count - next);
+            var pages = await FanOut.SelectAsync(tenants.GetRange(next, wave), TenantConcurrency,
+                t => list(t, t == after?.Tenant ? after.Name : null, asked));
+            called += wave;
+            for (var i = 0; i < pages.Length && items.Count < limit; i++)
+            {
+                var room = limit - items.Count;
+                items.AddRange(pages[i].Items.Take(room));
+                // Full: items may follow in this tenant or in any after it, which the next page reads.
+                more = items.Count == limit && (pages[i].Items.Count > room || pages[i].More || next + i + 1 < tenants.Count);
+            }
+            next += wave;
+        }
+        return new ListPage<T>(items, more);
+    }
+
+    /// <summary>How many tenants the next wave calls: every one for a whole list; for a page, as many as it still
+    /// needs if each holds as many items as those called so far held on average, or before any was called, as many
+    /// as it needs if each holds its quota (fewer cannot fill it).</summary>
+    private int WaveSize(int wanted, int collected, int called)
+    {
+        var perTenant = called == 0 ? _maxPerTenant : Math.Max(1.0, (double)collected / called);
+        return (int)Math.Clamp(Math.Ceiling(wanted / (double)perTenant), 1, TenantConcurrency);
+    }
 }

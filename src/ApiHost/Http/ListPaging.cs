@@ -1,0 +1,116 @@
+using System.Buffers.Text;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Inference.ApiHost.Auth;
+using Inference.Grains.Abstractions;
+using Inference.Shared.Models;
+
+namespace Inference.ApiHost.Http;
+
+/// <summary>What a list request asked for: the position to resume after (none: from the start) and how many items
+/// at most (<see cref="int.MaxValue"/>: every one, the contract's unpaged answer).</summary>
+public sealed record ListRequest(ListPosition? After, int Limit);
+
+/// <summary>Kubernetes-style paging of the list endpoints: an optional <c>limit</c> and an opaque <c>continue</c>
+/// token naming the last item shown, which the next request passes back. Items are in (tenant, name) order, so a
+/// walk shows every item that existed throughout it exactly once, whatever is created or deleted meanwhile (as a
+/// Kubernetes list does; an item created behind the position is not shown).
+/// <para>A token carries the list and the tenant scope it was issued for and is signed (HMAC-SHA256 with a key
+/// derived from JWT_SECRET, which every API host shares): a token the service did not issue, one changed by hand,
+/// one of another list, or one issued for another scope (another tenant, or an admin's all-tenants walk passed with a
+/// namespace) is a 400. The scope itself is never taken from the token: it is the caller's, decided by the tenant
+/// scope filter, and a tenant's list reads only that tenant's grain.</para></summary>
+public sealed class ListPaging(AuthSettings auth)
+{
+    /// <summary>The largest page a client may ask for.</summary>
+    public const int MaxLimit = 500;
+
+    /// <summary>Longer than any token this service issues (two DNS names and a model name, encoded).</summary>
+    private const int MaxTokenLength = 1024;
+
+    private const int TokenVersion = 1;
+
+    private const int MacBytes = 16;
+
+    public const string Models = "models";
+
+    public const string Published = "published-models";
+
+    public const string LimitDescription = "At most this many items (1-500); without it, every item in one answer. When more remain, the answer carries 'continue'.";
+
+    public const string ContinueDescription = "The 'continue' token of the previous page of this list, to read the next one (same caller scope and namespace; a token the service did not issue for it is a 400).";
+
+    /// <summary>Its own key, derived from the JWT secret, so a continue token can never pass for a login token nor
+    /// the other way round.</summary>
+    private readonly byte[] _key = HMACSHA256.HashData(Encoding.UTF8.GetBytes(auth.JwtSecret), "inference-in-a-box list continue token"u8);
+
+    /// <summary>Reads <c>limit</c> and <c>continue</c> of a request to <paramref name="list"/> in <paramref name="scope"/>.</summary>
+    public (ListRequest Request, ErrorResult? Error) Read(string list, TenantScope scope, string? limit, string? token)
+    {
+        var size = int.MaxValue;
+        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size is < 1 or > MaxLimit))
+        {
+            return (new ListRequest(null, 0), ApiResults.Invalid($"Query parameter 'limit' must be a whole number from 1 to {MaxLimit}"));
+        }
+        if (string.IsNullOrEmpty(token))
+        {
+            return (new ListRequest(null, size), null);
+        }
+        if (Open(token) is not { } body || body.List != list || body.Scope != scope.Namespace
+            || (body.Scope is not null && body.Tenant != body.Scope))
+        {
+            return (new ListRequest(null, 0), ApiResults.Invalid(
+                "Query parameter 'continue' is not a token this service issued for this list and scope; start the list again without it"));
+        }
+        return (new ListRequest(new ListPosition(body.Tenant, body.Name), size), null);
+    }
+
+    /// <summary>The token for the page after <paramref name="page"/>, or null when it is the last.</summary>
+    public string? Continue<T>(string list, TenantScope scope, ListPage<T> page, Func<T, ListPosition> position)
+    {
+        if (!page.More || page.Items.Count == 0)
+        {
+            return null;
+        }
+        var last = position(page.Items[^1]);
+        var payload = JsonSerializer.SerializeToUtf8Bytes(new TokenBody(TokenVersion, list, scope.Namespace, last.Tenant, last.Name));
+        return Base64Url.EncodeToString(payload) + "." + Base64Url.EncodeToString(Mac(payload));
+    }
+
+    private TokenBody? Open(string token)
+    {
+        var dot = token.IndexOf('.');
+        if (token.Length > MaxTokenLength || dot <= 0)
+        {
+            return null;
+        }
+        try
+        {
+            var payload = Base64Url.DecodeFromChars(token.AsSpan(0, dot));
+            var mac = Base64Url.DecodeFromChars(token.AsSpan(dot + 1));
+            if (!CryptographicOperations.FixedTimeEquals(mac, Mac(payload)))
+            {
+                return null;
+            }
+            var body = JsonSerializer.Deserialize<TokenBody>(payload);
+            return body is { V: TokenVersion } && ModelRules.IsNamespace(body.Tenant) && ModelRules.CheckName(body.Name) is null ? body : null;
+        }
+        catch (Exception e) when (e is FormatException or JsonException)
+        {
+            return null;
+        }
+    }
+
+    private byte[] Mac(byte[] payload) => HMACSHA256.HashData(_key, payload)[..MacBytes];
+
+    /// <summary>Short names: the token travels in a URL.</summary>
+    private sealed record TokenBody(
+        [property: JsonPropertyName("v")] int V,
+        [property: JsonPropertyName("l")] string List,
+        [property: JsonPropertyName("s")] string? Scope,
+        [property: JsonPropertyName("t")] string Tenant,
+        [property: JsonPropertyName("n")] string Name);
+}

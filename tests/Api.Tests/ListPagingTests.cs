@@ -1,0 +1,261 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Inference.Grains.Abstractions.Tenants;
+using Inference.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Inference.Api.Tests;
+
+/// <summary>Kubernetes-style paging of the list endpoints (<c>limit</c>, <c>continue</c>): a walk shows every item that
+/// exists throughout it exactly once, in (tenant, name) order, across tenants; a page calls only the tenants it
+/// needs; a bad limit or a token the service did not issue for the caller's list and scope is a 400.</summary>
+[Collection(ApiCollection.Name)]
+public sealed class ListPagingTests(ApiFixture api)
+{
+    private static readonly StringComparer Order = StringComparer.Ordinal;
+
+    /// <summary>Tenants of this test only, named to sort together.</summary>
+    private static string[] NewTenants(int count)
+    {
+        var prefix = "pg" + Guid.NewGuid().ToString("N")[..6];
+        return [.. Enumerable.Range(0, count).Select(i => $"{prefix}-{(char)('a' + i)}")];
+    }
+
+    private static async Task CreateAsync(HttpClient client, string ns, string name) =>
+        await (await client.PostJson("/api/models", new { name, framework = "sklearn", storageUri = "gs://b/m", @namespace = ns }))
+            .AssertOk(HttpStatusCode.Created);
+
+    private static (string Namespace, string Name) Key(JsonNode? m) => (m!["namespace"]!.GetValue<string>(), m["name"]!.GetValue<string>());
+
+    private static int Compare((string Namespace, string Name) a, (string Namespace, string Name) b) =>
+        Order.Compare(a.Namespace, b.Namespace) is var byTenant and not 0 ? byTenant : Order.Compare(a.Name, b.Name);
+
+    /// <summary>Pages of <paramref name="limit"/> until the answer carries no token; <paramref name="between"/> runs
+    /// after each page.</summary>
+    private static async Task<List<(string Namespace, string Name)>> WalkAsync(HttpClient client, string path, string items, int limit,
+        Func<int, Task>? between = null)
+    {
+        var seen = new List<(string, string)>();
+        string? token = null;
+        for (var page = 0; ; page++)
+        {
+            var query = $"{path}{(path.Contains('?') ? '&' : '?')}limit={limit}" + (token is null ? "" : $"&continue={Uri.EscapeDataString(token)}");
+            var answer = await (await client.GetAsync(query)).AssertOk();
+            var listed = answer[items]!.AsArray();
+            Assert.True(listed.Count <= limit, $"page {page} holds {listed.Count} items, more than the limit {limit}");
+            Assert.Equal(listed.Count, answer["total"]!.GetValue<int>());
+            seen.AddRange(listed.Select(Key));
+            token = answer["continue"]?.GetValue<string>();
+            if (token is null)
+            {
+                return seen;
+            }
+            Assert.NotEmpty(listed);
+            if (between is not null)
+            {
+                await between(page);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task An_admins_paged_walk_shows_every_model_once_in_tenant_then_name_order_as_the_whole_list_does()
+    {
+        var admin = api.Admin();
+        foreach (var ns in NewTenants(3))
+        {
+            foreach (var name in new[] { "m-b", "m-a", "m-c" })
+            {
+                await CreateAsync(admin, ns, name);
+            }
+        }
+        var whole = (await (await admin.GetAsync("/api/models")).AssertOk())["models"]!.AsArray().Select(Key).ToList();
+        Assert.Null((await (await admin.GetAsync("/api/models")).AssertOk())["continue"]);
+
+        var walked = await WalkAsync(admin, "/api/models", "models", limit: 2);
+
+        Assert.Equal(whole, walked);
+        Assert.Equal(whole.Order(Comparer<(string, string)>.Create(Compare)), whole);
+        Assert.True(whole.Count >= 9);
+    }
+
+    [Fact]
+    public async Task A_walk_tolerates_creates_and_deletes_meanwhile_without_duplicates_nor_skipping_what_existed_throughout()
+    {
+        var admin = api.Admin();
+        var tenants = NewTenants(3);
+        var first = new[] { "m-a", "m-c", "m-e", "m-g" };
+        foreach (var ns in tenants)
+        {
+            foreach (var name in first)
+            {
+                await CreateAsync(admin, ns, name);
+            }
+        }
+        var deleted = new List<(string, string)>();
+        var created = new List<(string, string)>();
+        var walked = await WalkAsync(admin, "/api/models", "models", limit: 2, between: async page =>
+        {
+            // The first pages delete two of every tenant's models and create models before, between and after the
+            // others, in tenants behind the walk, at its position and ahead of it.
+            if (page >= 6)
+            {
+                return;
+            }
+            foreach (var ns in tenants)
+            {
+                if (page < 2)
+                {
+                    var victim = first[1 + page];
+                    await (await admin.DeleteAsync($"/api/models/{victim}?namespace={ns}")).AssertOk();
+                    deleted.Add((ns, victim));
+                }
+                var name = $"m-{(char)('b' + 2 * (page % 4))}{page}";
+                await CreateAsync(admin, ns, name);
+                created.Add((ns, name));
+            }
+        });
+
+        Assert.Equal(walked.Count, walked.Distinct().Count());
+        Assert.Equal(walked.Order(Comparer<(string, string)>.Create(Compare)), walked);
+        var throughout = tenants.SelectMany(ns => first.Select(n => (ns, n))).Except(deleted).ToList();
+        Assert.Equal(2 * tenants.Length, throughout.Count);
+        Assert.All(throughout, m => Assert.Contains(m, walked));
+        Assert.Equal(6 * tenants.Length, created.Count);
+    }
+
+    [Fact]
+    public async Task A_tenant_user_pages_through_their_own_models_and_publications()
+    {
+        var ns = NewTenants(1)[0];
+        var tenant = api.Tenant(ns);
+        var names = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var name = await api.ReadyModelAsync(tenant);
+            await tenant.PublishAsync(name, PublishingSupport.Config(path: $"/paging/{name}"));
+            names.Add(name);
+        }
+        names.Sort(Order);
+
+        Assert.Equal(names.Select(n => (ns, n)), await WalkAsync(tenant, "/api/models", "models", limit: 1));
+        var published = new List<(string, string)>();
+        string? token = null;
+        do
+        {
+            var answer = await (await tenant.GetAsync("/api/published-models?limit=2" + (token is null ? "" : $"&continue={Uri.EscapeDataString(token)}"))).AssertOk();
+            published.AddRange(answer["publishedModels"]!.AsArray().Select(p => (p!["namespace"]!.GetValue<string>(), p["modelName"]!.GetValue<string>())));
+            token = answer["continue"]?.GetValue<string>();
+        }
+        while (token is not null);
+        Assert.Equal(names.Select(n => (ns, n)), published);
+
+        // A token of one list does not continue another.
+        var modelsToken = (await (await tenant.GetAsync("/api/models?limit=1")).AssertOk())["continue"]!.GetValue<string>();
+        await (await tenant.GetAsync($"/api/published-models?limit=1&continue={Uri.EscapeDataString(modelsToken)}"))
+            .AssertError(HttpStatusCode.BadRequest, "Invalid request format");
+    }
+
+    [Theory]
+    [InlineData("limit=0")]
+    [InlineData("limit=501")]
+    [InlineData("limit=-1")]
+    [InlineData("limit=abc")]
+    [InlineData("limit=1.5")]
+    [InlineData("limit=")]
+    [InlineData("limit=99999999999")]
+    [InlineData("continue=garbage")]
+    [InlineData("continue=eyJ2IjoxfQ.AAAA")]
+    [InlineData("limit=5&continue=a.b.c")]
+    public async Task A_bad_limit_or_continue_is_a_400_in_the_contracts_shape(string query)
+    {
+        foreach (var path in new[] { "/api/models", "/api/published-models" })
+        {
+            var error = await (await api.Admin().GetAsync($"{path}?{query}")).AssertError(HttpStatusCode.BadRequest, "Invalid request format");
+            Assert.Contains(query.Contains("continue") ? "continue" : "limit", error["details"]!.GetValue<string>());
+        }
+    }
+
+    [Fact]
+    public async Task A_token_changed_by_hand_or_too_long_is_a_400()
+    {
+        var ns = NewTenants(1)[0];
+        var tenant = api.Tenant(ns);
+        await CreateAsync(tenant, ns, "m-a");
+        await CreateAsync(tenant, ns, "m-b");
+        var token = (await (await tenant.GetAsync("/api/models?limit=1")).AssertOk())["continue"]!.GetValue<string>();
+        Assert.Equal("m-b", (await (await tenant.GetAsync($"/api/models?continue={Uri.EscapeDataString(token)}")).AssertOk())["models"]![0]!["name"]!.GetValue<string>());
+
+        // The payload rewritten to start before every model, its signature kept: refused.
+        var dot = token.IndexOf('.');
+        var payload = Encoding.UTF8.GetString(System.Buffers.Text.Base64Url.DecodeFromChars(token.AsSpan(0, dot)));
+        Assert.Contains("m-a", payload);
+        var rewritten = System.Buffers.Text.Base64Url.EncodeToString(Encoding.UTF8.GetBytes(payload.Replace("m-a", "m-0"))) + token[dot..];
+        foreach (var bad in new[] { rewritten, token[..^2] + (token[^2] == 'A' ? "BB" : "AA"), token + new string('A', 2000) })
+        {
+            await (await tenant.GetAsync($"/api/models?continue={Uri.EscapeDataString(bad)}")).AssertError(HttpStatusCode.BadRequest, "Invalid request format");
+        }
+    }
+
+    /// <summary>A token is scoped to the caller's namespace: another tenant presenting it (or an admin's all-tenants
+    /// token presented by a tenant, or with a namespace) is refused and shown nothing.</summary>
+    [Fact]
+    public async Task A_token_does_not_cross_tenants()
+    {
+        var tenants = NewTenants(2);
+        var a = api.Tenant(tenants[0]);
+        var b = api.Tenant(tenants[1]);
+        await CreateAsync(a, tenants[0], "m-a");
+        await CreateAsync(a, tenants[0], "m-b");
+        await CreateAsync(b, tenants[1], "m-a");
+        var aToken = (await (await a.GetAsync("/api/models?limit=1")).AssertOk())["continue"]!.GetValue<string>();
+        var adminToken = (await (await api.Admin().GetAsync("/api/models?limit=1")).AssertOk())["continue"]!.GetValue<string>();
+
+        foreach (var (client, token, query) in new[] { (b, aToken, ""), (b, adminToken, ""), (a, adminToken, ""), (api.Admin(), adminToken, $"&namespace={tenants[1]}"), (api.Admin(), aToken, "") })
+        {
+            var response = await client.GetAsync($"/api/models?limit=5&continue={Uri.EscapeDataString(token)}{query}");
+            var error = await response.AssertError(HttpStatusCode.BadRequest, "Invalid request format");
+            Assert.DoesNotContain(tenants[0], error.ToJsonString());
+        }
+        // A token the admin got for that tenant's namespace continues for that tenant's own user.
+        var scoped = (await (await api.Admin().GetAsync($"/api/models?limit=1&namespace={tenants[0]}")).AssertOk())["continue"]!.GetValue<string>();
+        Assert.Equal("m-b", (await (await a.GetAsync($"/api/models?continue={Uri.EscapeDataString(scoped)}")).AssertOk())["models"]![0]!["name"]!.GetValue<string>());
+    }
+
+    /// <summary>Each page of one item across tenants calls no tenant after the one that item is in, and none before
+    /// the previous page's.</summary>
+    [Fact]
+    public async Task A_page_calls_only_the_tenants_it_needs()
+    {
+        var admin = api.Admin();
+        foreach (var ns in NewTenants(2))
+        {
+            await CreateAsync(admin, ns, "m-a");
+        }
+        var tenantCount = (await api.Services.GetRequiredService<IGrainFactory>().GetGrain<ITenantDirectoryGrain>(0).ListAsync()).Count;
+        Assert.True(tenantCount >= 2);
+        var (whole, wholeCalls) = await api.GrainCalls.TracedGetAsync(admin, "/api/models");
+        await whole.AssertOk();
+        Assert.Equal(tenantCount, wholeCalls.Count(c => c.Interface == typeof(ITenantGrain)));
+
+        string? token = null;
+        var previous = "";
+        for (var page = 0; page < 6; page++)
+        {
+            var (response, calls) = await api.GrainCalls.TracedGetAsync(admin, "/api/models?limit=1" + (token is null ? "" : $"&continue={Uri.EscapeDataString(token)}"));
+            var answer = await response.AssertOk();
+            var item = Key(answer["models"]![0]);
+            var called = calls.Where(c => c.Interface == typeof(ITenantGrain)).Select(c => c.Key!).ToList();
+            Assert.Contains(item.Namespace, called);
+            Assert.All(called, t => Assert.InRange(t, previous, item.Namespace, Order));
+            Assert.True(called.Count < tenantCount, $"a page of one model called {called.Count} of {tenantCount} tenants");
+            previous = item.Namespace;
+            token = answer["continue"]?.GetValue<string>();
+            if (token is null)
+            {
+                break;
+            }
+        }
+    }
+}
