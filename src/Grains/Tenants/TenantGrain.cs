@@ -160,10 +160,27 @@ public sealed class TenantGrain(
     {
         // Taken before the first await: turns interleaving with this one may change the state meanwhile.
         var (names, more) = Page(T.Models, after, limit);
+        var views = new List<ModelView>(names.Count);
+        foreach (var name in names)
+        {
+            if (!T.ModelViews.TryGetValue(name, out var view))
+            {
+                // A model recorded before views were kept here: its grain is asked, and the page's others with it.
+                return new ListPage<ModelView>(await ReadModelsAsync(names), more);
+            }
+            views.Add(view);
+        }
+        // Every view is here (the usual case): answered in this turn, without the parallel reads' machinery, which
+        // an admin listing would otherwise set up once per tenant.
+        return new ListPage<ModelView>(views, more);
+    }
+
+    private async Task<List<ModelView>> ReadModelsAsync(List<string> names)
+    {
         var entries = names.Select(n => (Name: n, View: T.ModelViews.GetValueOrDefault(n))).ToList();
         var views = await FanOut.SelectAsync(entries, ListConcurrency, async e => e.View
             ?? (await GrainFactory.GetGrain<IModelGrain>(GrainKeys.Scoped(Tenant, e.Name)).GetAsync()).Value);
-        return new ListPage<ModelView>([.. views.OfType<ModelView>()], more);
+        return [.. views.OfType<ModelView>()];
     }
 
     /// <summary>The names after <paramref name="after"/> in ordinal order, at most <paramref name="limit"/>, and

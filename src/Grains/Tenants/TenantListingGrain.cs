@@ -36,7 +36,8 @@ public sealed class TenantListingGrain(IOptions<TenantQuotaOptions> quotas) : Gr
         var tenants = (await GrainFactory.GetGrain<ITenantDirectoryGrain>(0).ListAsync()).Order(StringComparer.Ordinal).ToList();
         var next = after is null ? 0 : tenants.FindIndex(t => string.CompareOrdinal(t, after.Tenant) >= 0);
         next = next < 0 ? tenants.Count : next;
-        var items = new List<T>();
+        // Sized for a page, so a long list does not regrow (and discard) arrays on the large-object heap.
+        var items = new List<T>(Math.Min(limit, 1024));
         var called = 0;
         var more = false;
         while (next < tenants.Count && items.Count < limit)
