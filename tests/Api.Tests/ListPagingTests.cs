@@ -3,6 +3,8 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Inference.Grains.Abstractions.Tenants;
 using Inference.TestSupport;
+using k8s;
+using k8s.Models;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Inference.Api.Tests;
@@ -15,11 +17,19 @@ public sealed class ListPagingTests(ApiFixture api)
 {
     private static readonly StringComparer Order = StringComparer.Ordinal;
 
-    /// <summary>Tenants of this test only, named to sort together.</summary>
-    private static string[] NewTenants(int count)
+    /// <summary>Tenant namespaces of this test only, named to sort together.</summary>
+    private async Task<string[]> NewTenantsAsync(int count)
     {
         var prefix = "pg" + Guid.NewGuid().ToString("N")[..6];
-        return [.. Enumerable.Range(0, count).Select(i => $"{prefix}-{(char)('a' + i)}")];
+        var tenants = Enumerable.Range(0, count).Select(i => $"{prefix}-{(char)('a' + i)}").ToArray();
+        foreach (var ns in tenants)
+        {
+            await api.Kubernetes().CoreV1.CreateNamespaceAsync(new V1Namespace
+            {
+                Metadata = new V1ObjectMeta { Name = ns, Labels = new Dictionary<string, string> { ["inference-in-a-box.io/tenant"] = "true" } },
+            });
+        }
+        return tenants;
     }
 
     private static async Task CreateAsync(HttpClient client, string ns, string name) =>
@@ -63,7 +73,7 @@ public sealed class ListPagingTests(ApiFixture api)
     public async Task An_admins_paged_walk_shows_every_model_once_in_tenant_then_name_order_as_the_whole_list_does()
     {
         var admin = api.Admin();
-        foreach (var ns in NewTenants(3))
+        foreach (var ns in await NewTenantsAsync(3))
         {
             foreach (var name in new[] { "m-b", "m-a", "m-c" })
             {
@@ -84,7 +94,7 @@ public sealed class ListPagingTests(ApiFixture api)
     public async Task A_walk_tolerates_creates_and_deletes_meanwhile_without_duplicates_nor_skipping_what_existed_throughout()
     {
         var admin = api.Admin();
-        var tenants = NewTenants(3);
+        var tenants = await NewTenantsAsync(3);
         var first = new[] { "m-a", "m-c", "m-e", "m-g" };
         foreach (var ns in tenants)
         {
@@ -128,7 +138,7 @@ public sealed class ListPagingTests(ApiFixture api)
     [Fact]
     public async Task A_tenant_user_pages_through_their_own_models_and_publications()
     {
-        var ns = NewTenants(1)[0];
+        var ns = (await NewTenantsAsync(1))[0];
         var tenant = api.Tenant(ns);
         var names = new List<string>();
         for (var i = 0; i < 3; i++)
@@ -180,7 +190,7 @@ public sealed class ListPagingTests(ApiFixture api)
     [Fact]
     public async Task A_token_changed_by_hand_or_too_long_is_a_400()
     {
-        var ns = NewTenants(1)[0];
+        var ns = (await NewTenantsAsync(1))[0];
         var tenant = api.Tenant(ns);
         await CreateAsync(tenant, ns, "m-a");
         await CreateAsync(tenant, ns, "m-b");
@@ -203,7 +213,7 @@ public sealed class ListPagingTests(ApiFixture api)
     [Fact]
     public async Task A_token_does_not_cross_tenants()
     {
-        var tenants = NewTenants(2);
+        var tenants = await NewTenantsAsync(2);
         var a = api.Tenant(tenants[0]);
         var b = api.Tenant(tenants[1]);
         await CreateAsync(a, tenants[0], "m-a");
@@ -229,7 +239,7 @@ public sealed class ListPagingTests(ApiFixture api)
     public async Task A_page_calls_only_the_tenants_it_needs()
     {
         var admin = api.Admin();
-        foreach (var ns in NewTenants(2))
+        foreach (var ns in await NewTenantsAsync(2))
         {
             await CreateAsync(admin, ns, "m-a");
         }
