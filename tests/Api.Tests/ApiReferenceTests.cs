@@ -122,6 +122,14 @@ public sealed class ApiReferenceTests(ApiFixture api)
         {
             Assert.NotNull(validate["responses"]!["429"]!["headers"]![header]);
         }
+        // The lists' paging parameters and their answers' token.
+        foreach (var (path, schema) in new[] { ("/api/models", "ModelListResponse"), ("/api/published-models", "PublishedModelListResponse") })
+        {
+            var parameters = document["paths"]![path]!["get"]!["parameters"]!.AsArray();
+            Assert.Contains(parameters, p => p!["name"]!.GetValue<string>() == "limit" && p["in"]!.GetValue<string>() == "query" && p["description"] is not null);
+            Assert.Contains(parameters, p => p!["name"]!.GetValue<string>() == "continue" && p["in"]!.GetValue<string>() == "query" && p["description"] is not null);
+            Assert.NotNull(document["components"]!["schemas"]![schema]!["properties"]!["continue"]);
+        }
         // The tenant scope's query parameter, which no handler binds itself.
         Assert.Contains(document["paths"]!["/api/models/{name}"]!["get"]!["parameters"]!.AsArray(), p => p!["name"]!.GetValue<string>() == "namespace");
         Assert.Contains(document["paths"]!["/api/audit"]!["get"]!["parameters"]!.AsArray(), p => p!["name"]!.GetValue<string>() == "tenant");
@@ -148,6 +156,9 @@ public sealed class ApiReferenceTests(ApiFixture api)
         await Check(await tenant.GetAsync("/api/models"), "get", "/api/models");
         await Check(await admin.GetAsync("/api/models"), "get", "/api/models");
         await Check(await tenant.GetAsync("/api/models?namespace=tenant-a"), "get", "/api/models");
+        await Check(await admin.GetAsync("/api/models?limit=1"), "get", "/api/models");
+        await Check(await admin.GetAsync("/api/models?limit=0"), "get", "/api/models");
+        await Check(await tenant.GetAsync("/api/models?continue=forged.token"), "get", "/api/models");
         await Check(await tenant.PostJson("/api/models", new { name = "Bad_Name", framework = "sklearn", storageUri = "gs://b/m" }), "post", "/api/models");
         await Check(await tenant.PostJson("/api/models", new { name, framework = "sklearn", storageUri = "gs://b/m" }), "post", "/api/models");
         var created = PublishingSupport.NewName();
@@ -168,6 +179,8 @@ public sealed class ApiReferenceTests(ApiFixture api)
         await Check(await tenant.GetAsync($"/api/models/{name}/publish"), "get", "/api/models/{name}/publish");
         await Check(await other.GetAsync($"/api/models/{name}/publish?namespace=tenant-c"), "get", "/api/models/{name}/publish");
         await Check(await tenant.GetAsync("/api/published-models"), "get", "/api/published-models");
+        await Check(await admin.GetAsync("/api/published-models?limit=1"), "get", "/api/published-models");
+        await Check(await admin.GetAsync("/api/published-models?limit=x"), "get", "/api/published-models");
         await Check(await tenant.PutJson($"/api/models/{name}/publish", PublishingSupport.Config(rpm: 200)), "put", "/api/models/{name}/publish");
         await Check(await tenant.PutJson($"/api/models/{name}/publish", new { }), "put", "/api/models/{name}/publish");
 
