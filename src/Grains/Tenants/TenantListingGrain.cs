@@ -36,23 +36,33 @@ public sealed class TenantListingGrain(IOptions<TenantQuotaOptions> quotas) : Gr
         var tenants = (await GrainFactory.GetGrain<ITenantDirectoryGrain>(0).ListAsync()).Order(StringComparer.Ordinal).ToList();
         var next = after is null ? 0 : tenants.FindIndex(t => string.CompareOrdinal(t, after.Tenant) >= 0);
         next = next < 0 ? tenants.Count : next;
-        // Sized for a page, so a long list does not regrow (and discard) arrays on the large-object heap.
+        // A page's list is allocated once, at its size; a whole list grows as usual.
         var items = new List<T>(Math.Min(limit, 1024));
         var called = 0;
         var more = false;
-        while (next < tenants.Count && items.Count < limit)
+        var done = false;
+        while (next < tenants.Count && !done)
         {
             var asked = limit - items.Count;
             var wave = Math.Min(limit == int.MaxValue ? int.MaxValue : WaveSize(asked, items.Count, called), tenants.Count - next);
             var pages = await FanOut.SelectAsync(tenants.GetRange(next, wave), TenantConcurrency,
                 t => list(t, t == after?.Tenant ? after.Name : null, asked));
             called += wave;
-            for (var i = 0; i < pages.Length && items.Count < limit; i++)
+            for (var i = 0; i < pages.Length && !done; i++)
             {
                 var room = limit - items.Count;
                 items.AddRange(pages[i].Items.Take(room));
-                // Full: items may follow in this tenant or in any after it, which the next page reads.
-                more = items.Count == limit && (pages[i].Items.Count > room || pages[i].More || next + i + 1 < tenants.Count);
+                // A tenant with more than fit (or than it answered: a model that vanished while it was read) ends the
+                // page there, and the next page resumes inside it; a full page after a tenant's last item has more
+                // when any tenant follows.
+                if (pages[i].Items.Count > room || pages[i].More)
+                {
+                    (more, done) = (true, true);
+                }
+                else if (items.Count == limit)
+                {
+                    (more, done) = (next + i + 1 < tenants.Count, true);
+                }
             }
             next += wave;
         }
