@@ -62,10 +62,9 @@ public static class AuditApi
         {
             return ApiResults.Invalid("Query parameter 'from' must not be after 'to'");
         }
-        var size = DefaultLimit;
-        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size is < 1 or > MaxLimit))
+        if (ListPaging.ReadLimit(limit, DefaultLimit, MaxLimit, out var size) is { } invalidLimit)
         {
-            return ApiResults.Invalid($"Query parameter 'limit' must be a whole number from 1 to {MaxLimit}");
+            return invalidLimit;
         }
         if (continuationToken is { Length: > 1024 })
         {

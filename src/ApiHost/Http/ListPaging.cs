@@ -50,10 +50,9 @@ public sealed class ListPaging(AuthSettings auth)
     /// <summary>Reads <c>limit</c> and <c>continue</c> of a request to <paramref name="list"/> in <paramref name="scope"/>.</summary>
     public (ListRequest Request, ErrorResult? Error) Read(string list, TenantScope scope, string? limit, string? token)
     {
-        var size = int.MaxValue;
-        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size is < 1 or > MaxLimit))
+        if (ReadLimit(limit, int.MaxValue, MaxLimit, out var size) is { } invalid)
         {
-            return (new ListRequest(null, 0), ApiResults.Invalid($"Query parameter 'limit' must be a whole number from 1 to {MaxLimit}"));
+            return (new ListRequest(null, 0), invalid);
         }
         if (string.IsNullOrEmpty(token))
         {
@@ -66,6 +65,16 @@ public sealed class ListPaging(AuthSettings auth)
                 "Query parameter 'continue' is not a token this service issued for this list and scope; start the list again without it"));
         }
         return (new ListRequest(new ListPosition(body.Tenant, body.Name), size), null);
+    }
+
+    /// <summary>A page size: <paramref name="unset"/> when the query gave none, else a whole number from 1 to
+    /// <paramref name="max"/>; anything else is the 400 every paged endpoint answers.</summary>
+    public static ErrorResult? ReadLimit(string? limit, int unset, int max, out int size)
+    {
+        size = unset;
+        return limit is null || (int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out size) && size is >= 1 && size <= max)
+            ? null
+            : ApiResults.Invalid($"Query parameter 'limit' must be a whole number from 1 to {max}");
     }
 
     /// <summary>The token for the page after <paramref name="page"/>, or null when it is the last.</summary>
