@@ -1,6 +1,5 @@
 using System.Text.Json;
 using k8s;
-using Inference.Grains.Tenants;
 using Microsoft.Extensions.Logging;
 
 namespace Inference.Grains.Kubernetes;
@@ -8,13 +7,24 @@ namespace Inference.Grains.Kubernetes;
 /// <summary>The list-then-watch loop every Kubernetes controller runs: list, hand over every object, watch from the
 /// list's resourceVersion, resume from the last seen resourceVersion when the stream ends, and re-list when the
 /// server says the version is too old (ERROR event, 410 Expired) or the stream fails.
-/// <para>Objects are isolated from each other: when handing one over fails, that object alone is set aside and
-/// retried with its own backoff (its newest version, should it change meanwhile), while every other object's changes
-/// keep flowing. One object that can never be handled therefore costs a log line per retry, never the watch.</para>
-/// A list is handed over a bounded number of objects at a time: it names every object once, so no object's changes
-/// can overtake each other, and a restart with thousands of objects is not one storage round trip after another.
-/// Events of the running watch are handed over one at a time, in order. All bookkeeping (objects set aside, the
-/// resourceVersion) lives in the one loop of <see cref="RunAsync"/>.</summary>
+/// <para>Every object has its own ordered lane (keyed by namespace/name): its events are handed over one after the
+/// other, in the order the server sent them, while different objects are handed over side by side, at most
+/// <see cref="Concurrency"/> at a time. A burst of status changes over many objects therefore costs about one hand-over
+/// each in parallel, not one after another; one object's changes can never overtake each other.</para>
+/// <para>An event that is not handed over yet is superseded by a newer event of the same object when it is an upsert
+/// (the handler converges on the object's newest state); a delete is never dropped, so a delete followed by a
+/// re-creation of the same name reaches the handler as both.</para>
+/// <para>Objects are isolated from each other: when handing one over fails, its lane waits for its own backoff (or
+/// for a newer event of that object) and tries again, its later events queued behind in order, while every other
+/// lane keeps flowing. One object that can never be handled therefore costs a log line per retry, never the watch.</para>
+/// <para>The watch resumes from the last resourceVersion it received, although lanes may still hold events up to
+/// it: the lanes outlive the stream, so what they hold is handed over after the resume just as before it. Everything
+/// that loses the lanes (a stop, a lost lease, a restart) begins again with a full list. A re-list first lets the
+/// hand-overs under way finish (none starts meanwhile), so no stale hand-over lands after the list's state of the same
+/// object or after the list's "whatever is not listed is gone"; the list then supersedes every queued upsert, and
+/// queued deletes are still handed over.</para>
+/// All bookkeeping (the lanes, the resourceVersion) lives in the one loop of <see cref="RunAsync"/>; the hand-overs
+/// only call the handler and report their outcome to that loop.</summary>
 public sealed class ResourceWatch<T>(
     string what,
     Func<CancellationToken, Task<(IReadOnlyList<T> Items, string ResourceVersion)>> list,
@@ -27,13 +37,36 @@ public sealed class ResourceWatch<T>(
     ILogger logger,
     TimeProvider time)
 {
-    /// <summary>How many objects of a list are handed over at a time: enough to overlap their grains' storage reads
-    /// and writes, few enough that a re-list does not flood the silo while it also serves requests.</summary>
-    public const int ListConcurrency = 16;
+    /// <summary>How many objects are handed over at a time, from a list and from the watch: enough to overlap their
+    /// grains' storage reads and writes, few enough that a re-list or a burst of changes does not flood the silo while
+    /// it also serves requests.</summary>
+    public const int Concurrency = 16;
 
-    private readonly Dictionary<string, Failing> _failing = new(StringComparer.Ordinal);
+    /// <summary>Lanes holding work, by object key. A lane is dropped when it holds nothing.</summary>
+    private readonly Dictionary<string, Lane> _lanes = new(StringComparer.Ordinal);
 
-    private sealed record Failing(T Item, bool Deleted, int Attempts, DateTimeOffset Due);
+    /// <summary>Keys of lanes whose first event may be handed over now, in the order they became ready.</summary>
+    private readonly Queue<string> _ready = new();
+
+    /// <summary>Keys of lanes waiting for their backoff after a failure.</summary>
+    private readonly HashSet<string> _backingOff = new(StringComparer.Ordinal);
+
+    private readonly Dictionary<Task<Exception?>, string> _running = [];
+
+    private sealed class Lane
+    {
+        /// <summary>Events not handed over yet, oldest first; while <see cref="Running"/>, the first one is under way.</summary>
+        public readonly List<(T Item, bool Deleted)> Events = [];
+
+        public bool Running;
+
+        public bool Ready;
+
+        /// <summary>Failed attempts at the first event (0: not failing).</summary>
+        public int Attempts;
+
+        public DateTimeOffset Due;
+    }
 
     public async Task RunAsync(CancellationToken stopping)
     {
@@ -43,9 +76,14 @@ public sealed class ResourceWatch<T>(
         }
         finally
         {
-            metrics.RetryingChanged(-_failing.Count);
+            // Hand-overs under way finish before the watch counts as stopped (nothing new starts): the next holder of
+            // the lease lists afresh, and a hand-over of this one landing after that list would undo its newer state.
+            await SettleRunningAsync();
+            metrics.RetryingChanged(-_lanes.Values.Count(l => l.Attempts > 0));
             metrics.Stopped(what);
-            _failing.Clear();
+            _lanes.Clear();
+            _ready.Clear();
+            _backingOff.Clear();
         }
     }
 
@@ -57,23 +95,18 @@ public sealed class ResourceWatch<T>(
         {
             try
             {
+                await SettleRunningAsync();
                 var listedAt = time.GetUtcNow();
                 metrics.Relisted(what, reason);
                 var (items, resourceVersion) = await list(stopping);
                 metrics.Heard(what);
-                var listed = new HashSet<string>(StringComparer.Ordinal);
-                var failures = await FanOut.SelectAsync(items, ListConcurrency, item => TryHandleAsync(item, deleted: false));
-                for (var i = 0; i < items.Count; i++)
+                Relist(items);
+                // The list is handed over before the watch starts; objects that fail wait in their lanes for a retry.
+                while (!stopping.IsCancellationRequested && Pump())
                 {
-                    var key = keyOf(items[i]);
-                    listed.Add(key);
-                    Record(key, items[i], deleted: false, failures[i]);
+                    await Task.WhenAny(_running.Keys);
                 }
-                // The list is the truth: an object set aside that is no longer there needs nothing more from us.
-                foreach (var gone in _failing.Keys.Where(k => !listed.Contains(k)).ToList())
-                {
-                    Forget(gone);
-                }
+                stopping.ThrowIfCancellationRequested();
                 await handler.RelistedAsync(items, listedAt);
                 logger.LogInformation("Listed {Count} {What} at resourceVersion {ResourceVersion}", items.Count, what, resourceVersion);
                 delay = TimeSpan.FromMilliseconds(250);
@@ -100,14 +133,15 @@ public sealed class ResourceWatch<T>(
             // KubernetesClient reports an ERROR event (410 Expired) through this callback, not as an event.
             Exception? failure = null;
             var events = watch(resourceVersion, e => failure ??= e, stopping).GetAsyncEnumerator(stopping);
+            Pump();
             var next = events.MoveNextAsync().AsTask();
             try
             {
                 while (true)
                 {
-                    await RetryDueAsync();
-                    if (!await NextEventOrRetryDueAsync(next, stopping))
+                    if (await NextOutcomeAsync(next, stopping) != next)
                     {
+                        Pump();
                         continue;
                     }
                     if (!await next)
@@ -119,16 +153,19 @@ public sealed class ResourceWatch<T>(
                     switch (type)
                     {
                         case WatchEventType.Added or WatchEventType.Modified:
-                            await HandleAsync(keyOf(item), item, deleted: false);
+                            Enqueue(keyOf(item), item, deleted: false);
                             break;
                         case WatchEventType.Deleted:
-                            await HandleAsync(keyOf(item), item, deleted: true);
+                            Enqueue(keyOf(item), item, deleted: true);
                             break;
                         case WatchEventType.Error:
                             // 410 Expired or any other server-side failure: only a fresh list is safe.
                             throw new WatchExpiredException(what);
                     }
+                    // Received is enough (see the class comment): the lanes keep what they have not handed over yet.
                     resourceVersion = resourceVersionOf(item) ?? resourceVersion;
+                    // Before the next read, so that a flood of events does not hold back the lanes' progress.
+                    Pump();
                     next = events.MoveNextAsync().AsTask();
                 }
             }
@@ -145,43 +182,206 @@ public sealed class ResourceWatch<T>(
         }
     }
 
-    /// <summary>Waits for the next event, or until the earliest retry is due; true when the event came first.</summary>
-    private async Task<bool> NextEventOrRetryDueAsync(Task<bool> next, CancellationToken stopping)
+    /// <summary>Waits for the next event, a hand-over's end or the earliest retry, whichever comes first.</summary>
+    private async Task<Task> NextOutcomeAsync(Task<bool> next, CancellationToken stopping)
     {
         stopping.ThrowIfCancellationRequested();
-        if (next.IsCompleted || _failing.Count == 0)
+        if (next.IsCompleted)
         {
-            return true;
+            return next;
         }
-        var wait = _failing.Values.Min(f => f.Due) - time.GetUtcNow();
-        if (wait <= TimeSpan.Zero)
-        {
-            return false;
-        }
+        var waits = new List<Task>(_running.Count + 2) { next };
+        waits.AddRange(_running.Keys);
         using var timer = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var due = Task.Delay(wait, time, timer.Token);
-        var first = await Task.WhenAny(next, due);
+        if (_backingOff.Count > 0)
+        {
+            var wait = _backingOff.Min(k => _lanes[k].Due) - time.GetUtcNow();
+            waits.Add(wait <= TimeSpan.Zero ? Task.CompletedTask : Task.Delay(wait, time, timer.Token));
+        }
+        var first = await Task.WhenAny(waits);
         await timer.CancelAsync();
-        return first == next;
+        return first;
     }
 
-    private async Task RetryDueAsync()
+    /// <summary>Appends an event to its object's lane. An upsert not under way is superseded: by a newer event of the
+    /// same object it would only be handed over to be overwritten. A lane waiting for its backoff is tried at once,
+    /// with the newer event in it (the new state may be one that can be handled).</summary>
+    private void Enqueue(string key, T item, bool deleted)
     {
-        if (_failing.Count == 0)
+        if (!_lanes.TryGetValue(key, out var lane))
+        {
+            _lanes[key] = lane = new Lane();
+        }
+        var queued = lane.Events.Count;
+        if (queued > 0 && !lane.Events[^1].Deleted && !(lane.Running && queued == 1))
+        {
+            lane.Events.RemoveAt(queued - 1);
+        }
+        lane.Events.Add((item, deleted));
+        if (!lane.Running)
+        {
+            lane.Due = time.GetUtcNow();
+            _backingOff.Remove(key);
+            MakeReady(key, lane);
+        }
+    }
+
+    /// <summary>A list is the truth (no hand-over is under way, see <see cref="SettleRunningAsync"/>): each listed object
+    /// is handed over in its listed state, after any delete still queued for its name; a lane of an object that is no
+    /// longer there keeps only its deletes.</summary>
+    private void Relist(IReadOnlyList<T> items)
+    {
+        var listed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var item in items)
+        {
+            var key = keyOf(item);
+            listed.Add(key);
+            Enqueue(key, item, deleted: false);
+        }
+        foreach (var (key, lane) in _lanes.Where(l => !listed.Contains(l.Key)).ToList())
+        {
+            lane.Events.RemoveAll(e => !e.Deleted);
+            if (lane.Events.Count == 0)
+            {
+                Drop(key, lane);
+            }
+            else
+            {
+                lane.Due = time.GetUtcNow();
+                _backingOff.Remove(key);
+                MakeReady(key, lane);
+            }
+        }
+    }
+
+    private void MakeReady(string key, Lane lane)
+    {
+        if (!lane.Ready)
+        {
+            lane.Ready = true;
+            _ready.Enqueue(key);
+        }
+    }
+
+    /// <summary>Lanes whose backoff is over become ready.</summary>
+    private void ReadyDue()
+    {
+        if (_backingOff.Count == 0)
         {
             return;
         }
         var now = time.GetUtcNow();
-        foreach (var (key, failing) in _failing.Where(f => f.Value.Due <= now).ToList())
+        foreach (var key in _backingOff.Where(k => _lanes[k].Due <= now).ToList())
         {
-            await HandleAsync(key, failing.Item, failing.Deleted);
+            _backingOff.Remove(key);
+            MakeReady(key, _lanes[key]);
         }
     }
 
-    private async Task HandleAsync(string key, T item, bool deleted) => Record(key, item, deleted, await TryHandleAsync(item, deleted));
+    /// <summary>Records the hand-overs that ended, readies lanes whose backoff is over and starts ready lanes while
+    /// fewer than <see cref="Concurrency"/> hand-overs are under way; true while any is under way.</summary>
+    private bool Pump()
+    {
+        Harvest();
+        ReadyDue();
+        while (_running.Count < Concurrency && _ready.TryDequeue(out var key))
+        {
+            // A lane dropped by a list, or started since, left its key behind in the queue.
+            if (!_lanes.TryGetValue(key, out var lane) || !lane.Ready)
+            {
+                continue;
+            }
+            lane.Ready = false;
+            lane.Running = true;
+            var (item, deleted) = lane.Events[0];
+            _running[TryHandleAsync(item, deleted)] = key;
+        }
+        return _running.Count > 0;
+    }
 
-    /// <summary>Hands one object to the handler; its failure, or null. Touches no state of this watch, so objects of a
-    /// list may be handed over concurrently.</summary>
+    private void Harvest()
+    {
+        foreach (var handed in _running.Keys.Where(t => t.IsCompleted).ToList())
+        {
+            Complete(handed);
+        }
+    }
+
+    /// <summary>Lets the hand-overs under way finish, starting none.</summary>
+    private async Task SettleRunningAsync()
+    {
+        while (_running.Count > 0)
+        {
+            await Task.WhenAny(_running.Keys);
+            Harvest();
+        }
+    }
+
+    /// <summary>The bookkeeping of one hand-over: a success moves its lane on, a failure keeps the event first in its
+    /// lane and sets the lane aside for its backoff.</summary>
+    private void Complete(Task<Exception?> handed)
+    {
+        _running.Remove(handed, out var key);
+        var lane = _lanes[key!];
+        lane.Running = false;
+        var failure = handed.Result;
+        if (failure is null)
+        {
+            lane.Events.RemoveAt(0);
+            if (lane.Attempts > 0)
+            {
+                logger.LogInformation("{What} {Object} handled after {Attempts} failed attempts", what, Display(key!), lane.Attempts);
+                lane.Attempts = 0;
+                metrics.RetryingChanged(-1);
+            }
+            if (lane.Events.Count == 0)
+            {
+                Drop(key!, lane);
+            }
+            else
+            {
+                MakeReady(key!, lane);
+            }
+            return;
+        }
+        metrics.Failed();
+        if (++lane.Attempts == 1)
+        {
+            metrics.RetryingChanged(1);
+        }
+        var backoff = retry.After(lane.Attempts);
+        lane.Due = time.GetUtcNow() + backoff;
+        if (!lane.Events[0].Deleted && lane.Events.Count > 1)
+        {
+            // A newer event of the object arrived while this upsert was under way: it supersedes the upsert that failed
+            // and is tried at once, as any newer event of a failing object is.
+            lane.Events.RemoveAt(0);
+            lane.Due = time.GetUtcNow();
+            MakeReady(key!, lane);
+        }
+        else
+        {
+            _backingOff.Add(key!);
+        }
+        // The first failure with its stack; the retries of an object that keeps failing with its message only.
+        logger.LogWarning(lane.Attempts == 1 ? failure : null,
+            "Handling {What} {Object} failed (attempt {Attempts}); other objects go on, this one is retried in {Backoff}: {Message}",
+            what, Display(key!), lane.Attempts, backoff, failure.Message);
+    }
+
+    private void Drop(string key, Lane lane)
+    {
+        lane.Ready = false;
+        _lanes.Remove(key);
+        _backingOff.Remove(key);
+        if (lane.Attempts > 0)
+        {
+            metrics.RetryingChanged(-1);
+        }
+    }
+
+    /// <summary>Hands one object to the handler; its failure, or null. Touches no state of this watch, so objects
+    /// may be handed over concurrently.</summary>
     private async Task<Exception?> TryHandleAsync(T item, bool deleted)
     {
         try
@@ -199,46 +399,6 @@ public sealed class ResourceWatch<T>(
         catch (Exception e)
         {
             return e;
-        }
-    }
-
-    /// <summary>The bookkeeping of one hand-over: a success ends the object's retries, a failure sets it aside.</summary>
-    private void Record(string key, T item, bool deleted, Exception? failure)
-    {
-        if (failure is null)
-        {
-            if (_failing.TryGetValue(key, out var was))
-            {
-                logger.LogInformation("{What} {Object} handled after {Attempts} failed attempts", what, Display(key), was.Attempts);
-                Forget(key);
-            }
-        }
-        else
-        {
-            metrics.Failed();
-            var attempts = 1;
-            if (_failing.TryGetValue(key, out var was))
-            {
-                attempts = was.Attempts + 1;
-            }
-            else
-            {
-                metrics.RetryingChanged(1);
-            }
-            var backoff = retry.After(attempts);
-            _failing[key] = new Failing(item, deleted, attempts, time.GetUtcNow() + backoff);
-            // The first failure with its stack; the retries of an object that keeps failing with its message only.
-            logger.LogWarning(attempts == 1 ? failure : null,
-                "Handling {What} {Object} failed (attempt {Attempts}); other objects go on, this one is retried in {Backoff}: {Message}",
-                what, Display(key), attempts, backoff, failure.Message);
-        }
-    }
-
-    private void Forget(string key)
-    {
-        if (_failing.Remove(key))
-        {
-            metrics.RetryingChanged(-1);
         }
     }
 
