@@ -113,7 +113,7 @@ public sealed class Measurements(Options options, Report report)
             await WaitModelsAsync(admin, probe * options.Models);
             var discovered = Stats.Since(seeding);
             report.Figure($"{probe * options.Models} models seeded with the service running", $"{seeded / 1000:0.0} s into the emulator ({probe * options.Models / (seeded / 1000):0} /s)");
-            report.Figure("  ... until the admin list shows them (watch events, one at a time)", $"{discovered / 1000:0.0} s ({probe * options.Models / (discovered / 1000):0} models/s)");
+            report.Figure("  ... until the admin list shows them (as watch events)", $"{discovered / 1000:0.0} s ({probe * options.Models / (discovered / 1000):0} models/s)");
         }
         var small = await service.HeapAsync();
         await service.DisposeAsync();

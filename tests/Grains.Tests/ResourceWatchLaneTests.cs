@@ -161,7 +161,8 @@ public sealed class ResourceWatchLaneTests
 
     private sealed record Step(WatchEventType Type, Obj? Item);
 
-    private sealed class RunningWatch(Task running, CancellationTokenSource stop, ServiceProvider services) : IAsyncDisposable
+    private sealed class RunningWatch(Task running, CancellationTokenSource stop, ServiceProvider services, ScriptedHandler handler)
+        : IAsyncDisposable
     {
         public Task Running => running;
 
@@ -170,6 +171,8 @@ public sealed class ResourceWatchLaneTests
         public async ValueTask DisposeAsync()
         {
             await stop.CancelAsync();
+            // After a failed assertion a held hand-over would keep the watch from stopping.
+            handler.ReleaseAll();
             await running.WaitAsync(TimeSpan.FromMinutes(2));
             stop.Dispose();
             await services.DisposeAsync();
@@ -232,7 +235,7 @@ public sealed class ResourceWatchLaneTests
                 NullLogger.Instance,
                 TimeProvider.System);
             var stop = new CancellationTokenSource();
-            return new RunningWatch(watch.RunAsync(stop.Token), stop, services);
+            return new RunningWatch(watch.RunAsync(stop.Token), stop, services, Handler);
         }
 
         private async IAsyncEnumerable<(WatchEventType, Obj)> Stream(string resourceVersion, [EnumeratorCancellation] CancellationToken ct)
