@@ -12,8 +12,9 @@ namespace Inference.Grains.Kubernetes;
 /// <see cref="Concurrency"/> at a time. A burst of status changes over many objects therefore costs about one hand-over
 /// each in parallel, not one after another; one object's changes can never overtake each other.</para>
 /// <para>An event that is not handed over yet is superseded by a newer event of the same object when it is an upsert
-/// (the handler converges on the object's newest state); a delete is never dropped, so a delete followed by a
-/// re-creation of the same name reaches the handler as both.</para>
+/// (the handler converges on the object's newest state); a delete is kept, so a delete followed by a re-creation of
+/// the same name reaches the handler as both (only a delete right behind another is dropped: its object never reached
+/// the handler).</para>
 /// <para>Objects are isolated from each other: when handing one over fails, its lane waits for its own backoff (or
 /// for a newer event of that object) and tries again, its later events queued behind in order, while every other
 /// lane keeps flowing. One object that can never be handled therefore costs a log line per retry, never the watch.</para>
@@ -217,7 +218,13 @@ public sealed class ResourceWatch<T>(
         {
             lane.Events.RemoveAt(queued - 1);
         }
-        lane.Events.Add((item, deleted));
+        // A delete right behind another names an object whose upserts were all superseded behind that one: the
+        // handler never saw it. Dropped, so that a name created and deleted over and over while its lane is held up
+        // (a failing delete) keeps a lane of at most a delete and an upsert behind the head, not one entry per cycle.
+        if (!(deleted && lane.Events.Count > 0 && lane.Events[^1].Deleted))
+        {
+            lane.Events.Add((item, deleted));
+        }
         if (!lane.Running)
         {
             lane.Due = time.GetUtcNow();
