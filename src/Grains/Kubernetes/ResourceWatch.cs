@@ -102,8 +102,9 @@ public sealed class ResourceWatch<T>(
                 var (items, resourceVersion) = await list(stopping);
                 metrics.Heard(what);
                 Relist(items);
-                // The list is handed over before the watch starts; objects that fail wait in their lanes for a retry.
-                while (!stopping.IsCancellationRequested && Pump())
+                // The list is handed over before the watch starts; objects that fail wait in their lanes for a retry
+                // while the watch runs (not in this loop, which ends when every object was tried once).
+                while (!stopping.IsCancellationRequested && Pump(retryDue: false))
                 {
                     await Task.WhenAny(_running.Keys);
                 }
@@ -285,12 +286,15 @@ public sealed class ResourceWatch<T>(
         }
     }
 
-    /// <summary>Records the hand-overs that ended, readies lanes whose backoff is over and starts ready lanes while
-    /// fewer than <see cref="Concurrency"/> hand-overs are under way; true while any is under way.</summary>
-    private bool Pump()
+    /// <summary>Records the hand-overs that ended, readies lanes whose backoff is over (unless told not to) and starts
+    /// ready lanes while fewer than <see cref="Concurrency"/> hand-overs are under way; true while any is under way.</summary>
+    private bool Pump(bool retryDue = true)
     {
         Harvest();
-        ReadyDue();
+        if (retryDue)
+        {
+            ReadyDue();
+        }
         while (_running.Count < Concurrency && _ready.TryDequeue(out var key))
         {
             // A lane dropped by a list, or started since, left its key behind in the queue.
