@@ -134,6 +134,11 @@ public sealed class ChaosTests(ITestOutputHelper output)
         await Task.Delay(Settle);
         var restart = await Measure("the whole box stopped and started again on its data", from);
 
+        // After every fault, status changes still reach every subscriber: a model created since the restart is seen
+        // changing status by all of them (waited for, not timed).
+        var afterFaults = await TestEnvironment.Eventually(() => Task.FromResult(workload.Subscribers(restart.From, workload.Now)),
+            s => s.StatusReachedAll is not null, TimeSpan.FromMinutes(2), "a status change after the restart to reach every subscriber");
+
         await workload.StopAsync();
         // Settled: every lease reported, every answer in.
         await Task.Delay(Lease * 2);
@@ -173,6 +178,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
         {
             var notices = workload.Notices.Where(n => n.At >= phase.From && n.At < phase.Until).ToList();
             var unavailable = workload.Answers.Where(a => a.Status == 503 && a.At >= phase.From && a.At < phase.Until).ToList();
+            var writes = workload.Answers.Where(a => a.Kind is "create" or "update" or "delete" && a.At >= phase.From && a.At < phase.Until);
+            output.WriteLine($"{phase.Fault}: events per subscriber {string.Join(" | ", Enumerable.Range(0, box.ApiHosts.Count).Select(i => string.Join(", ", notices.Where(n => n.Subscriber == i).GroupBy(n => n.Type).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"))))}; "
+                + $"writes answered {string.Join(", ", writes.GroupBy(a => (a.Kind, a.Status)).OrderBy(g => g.Key.Kind, StringComparer.Ordinal).ThenBy(g => g.Key.Status).Select(g => $"{g.Key.Kind} {g.Key.Status} x{g.Count()}"))}");
             output.WriteLine($"{phase.Fault}: status events per subscriber {string.Join("/", Enumerable.Range(0, box.ApiHosts.Count).Select(i => notices.Count(n => n.Subscriber == i && n.Type == "model.status")))}, "
                 + $"subscribed at {string.Join(", ", notices.Where(n => n.Type == "subscribed").Select(n => $"{n.At - phase.From:F1} s"))}; "
                 + $"503s by kind {string.Join(", ", unavailable.GroupBy(a => a.Kind).Select(g => $"{g.Key} {g.Count()} (last answered at {g.Max(a => a.At + a.Seconds) - phase.From:F1} s, slowest {g.Max(a => a.Seconds):F1} s)"))}");
@@ -191,6 +199,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         output.WriteLine($"limited key: at most {most} admitted in any minute (less a lease period) without a crash of its silo, limit {Limit}; "
             + $"that minute began at {mostFrom:F1} s (the faults began at {string.Join(", ", phases.Skip(1).Select(p => $"{p.From:F1} s"))}); "
             + (victim == limitedKeySilo ? $"in a minute holding the crash of its silo {mostOverCrash} (bound {crashBound})" : "its silo was not the one killed"));
+        output.WriteLine($"after the faults: a status change reached every subscriber {afterFaults.StatusReachedAll:F1} s after the restart began");
         var lostWrites = await workload.LostWritesAsync();
         output.WriteLine($"acknowledged writes lost: {lostWrites.Count}");
         foreach (var write in lostWrites)
@@ -203,6 +212,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.True(errors.Count == 0, string.Join("\n", errors.Take(5)) + box.Diagnostics());
         Assert.All(answers.Where(a => a.Status == 503), a => Assert.True(a.RetryAfter, $"503 without Retry-After: {a}"));
         Assert.True(lostWrites.Count == 0, string.Join("\n", lostWrites));
+        // The workload stays within the tenant's quotas (FaultSettings): a refused create makes no model and no events.
+        var refused = answers.Where(a => a.Kind is "create" or "update" && a.Status == 403).ToList();
+        Assert.True(refused.Count == 0, $"{refused.Count} writes refused with 403 (the tenant's quota?), the first at {refused.FirstOrDefault()?.At:F1} s");
         Assert.True(most <= Limit, $"the limited key admitted {most} in a minute, its limit is {Limit}");
         Assert.True(mostOverCrash <= crashBound, $"the limited key admitted {mostOverCrash} in a minute holding its silo's crash, bound {crashBound}");
         Assert.All(usageLost, u => Assert.True(u.Lost <= u.Bound, $"{u.Fault}: {u.Lost} admissions not counted, bound {u.Bound}"));

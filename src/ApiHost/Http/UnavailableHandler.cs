@@ -38,6 +38,10 @@ public sealed class UnavailableHandler(ILogger<UnavailableHandler> logger) : IEx
     {
         SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or Orleans.Storage.InconsistentStateException
             or Orleans.Runtime.Messaging.ConnectionFailedException or ClientNotAvailableException or OrleansException { InnerException: TimeoutException } => true,
+        // A call Orleans gave up before it ran ("Message expired before placement could complete": its time ran out
+        // while the cluster could not place the grain, as during a storage outage) is a timeout by another name; so is
+        // any other cancelled call: its outcome is unknown, a retry finds out.
+        OperationCanceledException => true,
         // Azure Storage that did not answer at all (Status 0: refused, reset, timed out), after the SDK's own retries:
         // the grain state or the audit trail is out of reach for now, not broken.
         Azure.RequestFailedException { Status: 0 } => true,
