@@ -32,6 +32,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
     {
         // Which silo holds the cluster watch (the one step 1 kills) is logged at this level.
         ["Logging__LogLevel__Inference.Grains.Kubernetes.ClusterWatchService"] = "Information",
+        // Key grains' activations (with what they read back of the last minute), deactivations and failed writes: what
+        // a limit exceeded outside a crash would be explained by (ServiceProcess.LogDirectoryVariable keeps them).
+        ["Logging__LogLevel__Inference.Grains.Keys.ApiKeyGrain"] = "Debug",
     };
 
     [Fact]

@@ -8,15 +8,25 @@ namespace Inference.Cluster.Tests;
 /// for diagnosis when a test fails.</summary>
 public sealed class ServiceProcess : IDisposable
 {
+    /// <summary>When set, every process's whole output also goes to a file of its own there (`./box chaos` sets it,
+    /// so a run that fails a must keeps what the silos said).</summary>
+    public const string LogDirectoryVariable = "CLUSTER_TESTS_PROCESS_LOGS";
+
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
     private readonly ConcurrentQueue<string>? _all;
+    private readonly StreamWriter? _file;
 
     private ServiceProcess(string name, Process process, bool keepAll)
     {
         Name = name;
         _process = process;
         _all = keepAll ? new() : null;
+        if (Environment.GetEnvironmentVariable(LogDirectoryVariable) is { Length: > 0 } directory)
+        {
+            Directory.CreateDirectory(directory);
+            _file = new StreamWriter(Path.Combine(directory, $"{name}-{process.Id}.log"), append: true) { AutoFlush = true };
+        }
     }
 
     /// <summary>Every line the process wrote, when started with <c>keepAll</c> (for tests that scan all of it).</summary>
@@ -70,6 +80,13 @@ public sealed class ServiceProcess : IDisposable
         }
         _output.Enqueue(line);
         _all?.Enqueue(line);
+        if (_file is not null)
+        {
+            lock (_file)
+            {
+                _file.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {line}");
+            }
+        }
         while (_output.Count > 400 && _output.TryDequeue(out _))
         {
         }
@@ -138,5 +155,12 @@ public sealed class ServiceProcess : IDisposable
     {
         Kill();
         _process.Dispose();
+        if (_file is not null)
+        {
+            lock (_file)
+            {
+                _file.Dispose();
+            }
+        }
     }
 }

@@ -102,11 +102,18 @@ public sealed class ApiKeyGrain(
         if (Key.Status != KeyStatus.None)
         {
             Load(null);
+            // What a new activation knows of the last minute decides whether a limit can be exceeded after a restart.
+            logger.LogDebug("API key grain of {Tenant}/{Model} activated: {Admissions} admissions of the last minute read back",
+                Key.Tenant, Key.Model, Key.WindowCounts?.Sum() ?? 0);
         }
         return Task.CompletedTask;
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => FlushAsync(cancellationToken);
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        logger.LogDebug("API key grain of {Tenant}/{Model} deactivating: {Reason}", Key.Tenant, Key.Model, reason);
+        return FlushAsync(cancellationToken);
+    }
 
     public Task<KeyCheck> ValidateAsync(long tokens, KeyTarget? target = null)
     {
@@ -550,8 +557,9 @@ public sealed class ApiKeyGrain(
         {
             await state.WriteStateAsync(cancellationToken);
         }
-        catch when (!force)
+        catch (Exception e) when (!force)
         {
+            logger.LogDebug(e, "Writing the counters of an API key of {Tenant}/{Model} behind failed", Key.Tenant, Key.Model);
             // A lost write-behind costs counting precision, not correctness; the next tick retries.
             _dirty = true;
             return;
