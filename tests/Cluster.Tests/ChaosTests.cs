@@ -234,11 +234,14 @@ public sealed class ChaosTests(ITestOutputHelper output)
         var closes = workload.Notices.Where(n => n.At >= terminatedAt && n.At < terminatedAt + stoppedAfter + 1 && n.Type is "closed" or "dropped").ToList();
         Assert.All(closes, n => Assert.True(n.Type == "closed" && n.Detail!.StartsWith("1001", StringComparison.Ordinal), $"a socket of the stopping host ended with {n}"));
 
-        // After the restart, every key still validates (the limited one may be at its limit).
+        // After the restart, every key still validates. The limited one may be at its limit all the while (its grain
+        // reads back the minute before the stop, and the validations fill each minute within seconds): a 429 is its
+        // grain's answer for a key it knows, so it counts as validating.
         var late = answers.Where(a => a.Kind == "validate" && a.At >= restart.Until - 5).GroupBy(a => a.Key).ToDictionary(g => g.Key, g => g.Select(a => a.Status).ToList());
         for (var k = 0; k < models.Count; k++)
         {
-            Assert.True(late.TryGetValue(k, out var statuses) && statuses.Any(s => s == 200) && statuses.All(s => s is 200 or 429 or 503),
+            var answered = k == limited ? new[] { 200, 429 } : [200];
+            Assert.True(late.TryGetValue(k, out var statuses) && statuses.Any(answered.Contains) && statuses.All(s => s is 200 or 429 or 503),
                 $"key {k} after the restart: {string.Join(",", late.GetValueOrDefault(k) ?? [])}");
         }
     }
