@@ -52,6 +52,11 @@ public static partial class Telemetry
     public static int? MetricsPort(IConfiguration configuration) =>
         configuration.GetValue<int?>(MetricsPortSetting) is > 0 and var port ? port : null;
 
+    /// <summary>Whether the configuration sets a meter-wide rule at <paramref name="key"/>: <c>Meter=false</c>, or
+    /// <c>Meter:Default=false</c> beside rules for single instruments.</summary>
+    private static bool ConfiguresMeter(IConfiguration configuration, string key) =>
+        configuration[key] is not null || configuration[$"{key}:Default"] is not null;
+
     public static bool TracingEnabled(IConfiguration configuration) =>
         !string.IsNullOrEmpty(configuration[OtlpEndpointSetting]) || configuration.GetValue<bool>(TracingSetting);
 
@@ -81,10 +86,11 @@ public static partial class Telemetry
             // merged into this host's series, and its shutdown would end them. A rule here matches the meters this
             // host's IMeterFactory made, and process-wide (static) ones such as System.Runtime's, never another
             // host's.
-            // A meter the configuration names itself is left to it: of two rules with the same name the later one
-            // wins, and this one would come after the configuration's.
-            foreach (var meter in MeterNames.Where(m => !configuration.GetSection($"Metrics:EnabledMetrics:{m}").Exists()
-                && !configuration.GetSection($"Metrics:{OpenTelemetryListener}:EnabledMetrics:{m}").Exists()))
+            // A meter the configuration switches on or off as a whole is left to it: of two rules with the same name
+            // the later one wins, and this one would come after the configuration's. (A rule for one of its
+            // instruments is more specific than this one and wins anyway.)
+            foreach (var meter in MeterNames.Where(m => !ConfiguresMeter(configuration, $"Metrics:EnabledMetrics:{m}")
+                && !ConfiguresMeter(configuration, $"Metrics:{OpenTelemetryListener}:EnabledMetrics:{m}")))
             {
                 builder.Metrics.EnableMetrics(meter, instrumentName: null, listenerName: OpenTelemetryListener);
             }

@@ -125,4 +125,19 @@ public sealed class MetricsScopeTests
             Assert.Contains(samples.Keys, k => k.StartsWith(MemoryPool, StringComparison.Ordinal));
         }
     }
+
+    [Fact]
+    public async Task A_setting_for_one_instrument_leaves_the_rest_of_its_meter_on()
+    {
+        await using var host = new Host(new()
+        {
+            // A meter name the service enables itself, with one instrument under it.
+            ["Metrics:OpenTelemetry:EnabledMetrics:Inference:inference.key_validation.duration"] = "false",
+        });
+        await host.StartAsync();
+        host.Validations.Missing(host.Validations.Start());
+        var samples = await host.ScrapeAsync();
+        Assert.DoesNotContain(samples.Keys, k => k.StartsWith("inference_key_validation_duration", StringComparison.Ordinal));
+        Assert.Contains(samples.Keys, k => k.StartsWith(ValidationSeries, StringComparison.Ordinal));
+    }
 }
