@@ -19,19 +19,13 @@ public sealed class ApiSemanticsTests(EmulatorFixture emulator) : IClassFixture<
         ? emulator.Client.CustomObjects.PatchNamespacedCustomObjectStatusAsync<JsonObject>(new V1Patch(patch, type), Group, IsvcVersion, ns, Plural, name)
         : emulator.Client.CustomObjects.PatchNamespacedCustomObjectAsync<JsonObject>(new V1Patch(patch, type), Group, IsvcVersion, ns, Plural, name);
 
-    /// <summary>Waits until the simulated controller has made the object Ready for its current generation.</summary>
-    private Task<JsonObject> SettledAsync(string ns, string name) =>
-        EventuallyAsync(() => emulator.GetIsvcAsync(ns, name), o =>
-            o["status"]?["observedGeneration"]?.GetValue<long>() == o["metadata"]!["generation"]!.GetValue<long>()
-            && o["status"]?["url"] is not null);
-
     [Fact]
     public async Task Stale_resourceVersion_on_replace_is_409_conflict()
     {
         var ns = await emulator.NewNamespaceAsync();
         await emulator.CreateIsvcAsync(ns, Isvc("m"));
         // Metadata-only edits below do not wake the simulated controller, so only this test writes from here on.
-        var v1 = await SettledAsync(ns, "m");
+        var v1 = await emulator.SettledIsvcAsync(ns, "m");
         var v2 = (JsonObject)v1.DeepClone();
         v2["metadata"]!["labels"] = new JsonObject { ["edit"] = "first" };
         await ReplaceAsync(ns, v2);
@@ -123,7 +117,7 @@ public sealed class ApiSemanticsTests(EmulatorFixture emulator) : IClassFixture<
     {
         var ns = await emulator.NewNamespaceAsync();
         await emulator.CreateIsvcAsync(ns, Isvc("m"));
-        var current = await SettledAsync(ns, "m");
+        var current = await emulator.SettledIsvcAsync(ns, "m");
 
         // Main resource: status changes are ignored, other changes apply.
         var main = (JsonObject)current.DeepClone();

@@ -78,6 +78,15 @@ public class EmulatorFixture : IAsyncLifetime
     public Task<JsonObject> GetIsvcAsync(string ns, string name) =>
         Client.CustomObjects.GetNamespacedCustomObjectAsync<JsonObject>(Group, IsvcVersion, ns, Plural, name);
 
+    /// <summary>
+    /// Waits until the simulated controller has made the object Ready for its current generation, so no status write of
+    /// its own is still to come.
+    /// </summary>
+    public Task<JsonObject> SettledIsvcAsync(string ns, string name) =>
+        EventuallyAsync(() => GetIsvcAsync(ns, name), o =>
+            o["status"]?["observedGeneration"]?.GetValue<long>() == o["metadata"]!["generation"]!.GetValue<long>()
+            && o["status"]?["url"] is not null);
+
     /// <summary>Runs a call that must fail and returns the HTTP status and the parsed Status body.</summary>
     public static async Task<(int Code, JsonObject Status)> FailsAsync(Func<Task> call)
     {

@@ -123,6 +123,8 @@ public sealed class ListAndWatchTests(EmulatorFixture emulator) : IClassFixture<
     {
         var ns = await emulator.NewNamespaceAsync();
         await emulator.CreateIsvcAsync(ns, Isvc("before"));
+        // The simulated controller writes "before"'s status after its creation; the version taken must follow those writes.
+        await emulator.SettledIsvcAsync(ns, "before");
         var list = await emulator.Client.CustomObjects.ListNamespacedCustomObjectAsync<JsonObject>(Group, IsvcVersion, ns, Plural);
         var rv = list["metadata"]!["resourceVersion"]!.GetValue<string>();
         await emulator.CreateIsvcAsync(ns, Isvc("after"));
