@@ -93,6 +93,67 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         Assert.Equal("requestsPerMinute", after.LimitedBy);
     }
 
+    private static int Admitted(KeyCheck[] checks) => checks.Count(c => c.Outcome == KeyOutcome.Valid);
+
+    private static KeyRequest[] Requests(int n) => [.. Enumerable.Repeat(new KeyRequest(0), n)];
+
+    [Fact]
+    public async Task A_key_whose_activation_ends_without_its_last_writes_admits_no_more_than_its_limit()
+    {
+        var id = "crash-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(40, 1000, 0, 40), null, UsageCounters.Zero));
+        Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(0)).Outcome);
+        // From here on nothing the activation writes reaches storage, its final write at deactivation included: to the
+        // next activation, as a crash of its silo after the first admission would leave it.
+        FailingStorage.FailWritesOf(id);
+        try
+        {
+            Assert.Equal(9, Admitted(await key.ValidateManyAsync(Requests(9))));
+            await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+            Assert.True(FailingStorage.FailedWrites(id) > 0);
+        }
+        finally
+        {
+            FailingStorage.Heal(id);
+        }
+
+        var afterwards = Admitted(await key.ValidateManyAsync(Requests(40)));
+        Assert.InRange(10 + afterwards, 1, 40);
+    }
+
+    [Fact]
+    public async Task A_key_deactivated_in_order_keeps_its_whole_limit()
+    {
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>("graceful-" + Guid.NewGuid().ToString("N"));
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(40, 1000, 0, 40), null, UsageCounters.Zero));
+        Assert.Equal(10, Admitted(await key.ValidateManyAsync(Requests(10))));
+        // Its final write says it reserves nothing any more: the next activation counts only what was admitted.
+        await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        var rest = await key.ValidateManyAsync(Requests(31));
+        Assert.Equal(30, Admitted(rest));
+        Assert.Equal("requestsPerMinute", rest[^1].LimitedBy);
+    }
+
+    [Fact]
+    public async Task A_key_keeps_admitting_while_storage_refuses_its_writes()
+    {
+        var id = "nostore-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(40, 1000, 0, 40), null, UsageCounters.Zero));
+        FailingStorage.FailWritesOf(id);
+        try
+        {
+            Assert.Equal(15, Admitted(await key.ValidateManyAsync(Requests(15))));
+            Assert.True(FailingStorage.FailedWrites(id) > 0);
+        }
+        finally
+        {
+            FailingStorage.Heal(id);
+        }
+        Assert.Equal(25, Admitted(await key.ValidateManyAsync(Requests(30))));
+    }
+
     [Fact]
     public async Task A_batch_of_validations_is_decided_in_order_as_if_sent_one_by_one()
     {

@@ -3,6 +3,7 @@ using Inference.Grains.Events;
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
 using Microsoft.Extensions.Logging;
+using Orleans.Storage;
 using Inference.Shared.Keys;
 
 namespace Inference.Grains.Keys;
@@ -48,15 +49,23 @@ public sealed class ApiKeyState
     [Id(16)] public double BurstTokens { get; set; }
 
     [Id(17)] public long BurstAt { get; set; }
+
+    /// <summary>What the activation that wrote this may grant after the write before it writes again: admissions, and
+    /// tokens where the key has a token limit. A new activation counts them as admitted (<see cref="GrantReservation"/>).</summary>
+    [Id(18)] public int ReservedRequests { get; set; }
+
+    [Id(19)] public long ReservedTokens { get; set; }
 }
 
 /// <summary>One API key, the one place its limits and counters live. API hosts decide validations on their own from a
 /// lease this grain grants (<see cref="LeaseAsync"/>): the record and a number of admissions, counted here as admitted
 /// when granted, so no limit is ever exceeded. A change of the record (revocation, rotation, limits, route) is
 /// acknowledged only after every host holding a lease has dropped it, or its lease has run out.
-/// The record is written before any change is acknowledged; usage counters and the hourly windows are written behind
-/// every <see cref="FlushPeriod"/> and on deactivation, so validation never waits for storage. A silo crash loses at
-/// most that period of counting.</summary>
+/// The record is written before any change is acknowledged; usage counters and the windows are written behind every
+/// <see cref="FlushPeriod"/> and on deactivation, so validation waits for storage only when a reservation of grants runs
+/// out (<see cref="GrantReservation"/>: every write reserves what may be granted until the next, and a new activation
+/// counts it as admitted, so a crash of the key's silo exceeds no limit). A silo crash loses at most that period of
+/// usage counting.</summary>
 public sealed class ApiKeyGrain(
     [PersistentState("apikey", StorageNames.State)] IPersistentState<ApiKeyState> state,
     TimeProvider time,
@@ -72,6 +81,9 @@ public sealed class ApiKeyGrain(
     /// <summary>The most of any limit's headroom one lease takes, so that several hosts share what is left and grants
     /// shrink to one request each near a limit.</summary>
     public const double LeaseShare = 0.25;
+
+    /// <summary>How long a grant waits for a write that reserves it before it is made unreserved (storage slow or away).</summary>
+    private static readonly TimeSpan ReserveWait = LeasePeriod;
 
     /// <summary>How long a host is given to drop a lease before the change waits out the lease instead.</summary>
     private static readonly TimeSpan DropTimeout = LeasePeriod / 4;
@@ -91,6 +103,28 @@ public sealed class ApiKeyGrain(
     private bool _dirty;
     private IGrainTimer? _timer;
     private Task _flushing = Task.CompletedTask;
+    private GrantReservation _reservedRequests = new();
+    private GrantReservation _reservedTokens = new();
+
+    /// <summary>Until when grants go on without a reservation after storage refused or delayed one: validation stays
+    /// available while storage is away; only a crash of this silo in that time could then exceed a limit.</summary>
+    private DateTimeOffset _unreservedUntil;
+
+    /// <summary>Why a write is made: what it must write, and whether its failure is its caller's.</summary>
+    private enum WriteKind
+    {
+        /// <summary>The timer's write of changed counters; a failure is retried at the next tick.</summary>
+        Behind,
+
+        /// <summary>A change of the record, acknowledged only once written; a failure is the caller's.</summary>
+        Acknowledged,
+
+        /// <summary>A reservation of grants to be made; a failure is the caller's.</summary>
+        Reservation,
+
+        /// <summary>Deactivation: the counters, and no reservation any more, since this activation grants nothing after it.</summary>
+        Final,
+    }
 
     private ApiKeyState Key => state.State;
 
@@ -112,38 +146,47 @@ public sealed class ApiKeyGrain(
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         logger.LogDebug("API key grain of {Tenant}/{Model} deactivating: {Reason}", Key.Tenant, Key.Model, reason);
-        return FlushAsync(cancellationToken);
+        return FlushAsync(cancellationToken, WriteKind.Final);
     }
 
     public Task<KeyCheck> ValidateAsync(long tokens, KeyTarget? target = null)
     {
         var now = time.GetUtcNow();
-        return ForwardingTo(now) is { } successor ? successor.ValidateAsync(tokens, target) : Task.FromResult(Check(now, tokens, target));
+        return ForwardingTo(now) is { } successor ? successor.ValidateAsync(tokens, target) : CheckAsync(tokens, target);
     }
 
-    public Task<KeyCheck[]> ValidateManyAsync(KeyRequest[] requests)
+    public async Task<KeyCheck[]> ValidateManyAsync(KeyRequest[] requests)
     {
-        var now = time.GetUtcNow();
-        if (ForwardingTo(now) is { } successor)
+        if (ForwardingTo(time.GetUtcNow()) is { } successor)
         {
-            return successor.ValidateManyAsync(requests);
+            return await successor.ValidateManyAsync(requests);
         }
         var checks = new KeyCheck[requests.Length];
         for (var i = 0; i < requests.Length; i++)
         {
-            checks[i] = Check(now, requests[i].Tokens, requests[i].Target);
+            checks[i] = await CheckAsync(requests[i].Tokens, requests[i].Target);
         }
-        return Task.FromResult(checks);
+        return checks;
     }
 
-    public Task<KeyLease> LeaseAsync(LeaseRequest request)
+    private async Task<KeyCheck> CheckAsync(long tokens, KeyTarget? target)
     {
-        var lease = Lease(request);
-        metrics.LeaseAnswered(lease.Leasable, lease.Granted, lease.Refusal is not null);
-        return Task.FromResult(lease);
+        var now = time.GetUtcNow();
+        if (Key.Status == KeyStatus.Active && !(Key.ExpiresAt <= now) && _limiter?.Admits(now.UtcTicks, Math.Max(0, tokens)) == true)
+        {
+            await ReserveAsync(Math.Max(0, tokens));
+        }
+        return Check(time.GetUtcNow(), tokens, target);
     }
 
-    private KeyLease Lease(LeaseRequest request)
+    public async Task<KeyLease> LeaseAsync(LeaseRequest request)
+    {
+        var lease = await Lease(request);
+        metrics.LeaseAnswered(lease.Leasable, lease.Granted, lease.Refusal is not null);
+        return lease;
+    }
+
+    private async ValueTask<KeyLease> Lease(LeaseRequest request)
     {
         var now = time.GetUtcNow();
         Settle(request.Host, request.Previous, now);
@@ -157,8 +200,19 @@ public sealed class ApiKeyGrain(
         {
             return Refusal(Check(now, 0, null));
         }
+        if (_limiter.Admits(now.UtcTicks, 0))
+        {
+            // This grain handles nothing else meanwhile (it is not reentrant): the record and limits stay as checked.
+            await ReserveAsync(request.WantedTokens);
+            now = time.GetUtcNow();
+        }
         var ticks = now.UtcTicks;
-        var granted = _limiter.Grant(ticks, request.Wanted, request.WantedTokens, LeaseShare, out var tokenBudget, out var refusal, Key.Tenant, Key.Model);
+        var unreserved = now < _unreservedUntil;
+        var granted = _limiter.Grant(ticks, request.Wanted, request.WantedTokens, LeaseShare, out var tokenBudget, out var refusal, Key.Tenant, Key.Model,
+            unreserved ? long.MaxValue : _reservedRequests.Available, unreserved ? long.MaxValue : _reservedTokens.Available);
+        _reservedRequests.Granted(granted);
+        _reservedTokens.Granted(tokenBudget);
+        TopUpWhenLow();
         if (granted == 0)
         {
             if (refusal?.Outcome == KeyOutcome.Limited && request.Waiting > 0)
@@ -291,6 +345,9 @@ public sealed class ApiKeyGrain(
                 if (check.Outcome == KeyOutcome.Valid)
                 {
                     Count(now, 1, tokens);
+                    _reservedRequests.Granted(1);
+                    _reservedTokens.Granted(Key.Limits.TokensPerHour > 0 ? tokens : 0);
+                    TopUpWhenLow();
                 }
                 else if (check.Outcome == KeyOutcome.Limited)
                 {
@@ -338,7 +395,7 @@ public sealed class ApiKeyGrain(
         _limiter?.SetLimits(limits, time.GetUtcNow().UtcTicks);
         _record = Record();
         await DropLeasesAsync();
-        await FlushAsync(default, force: true);
+        await FlushAsync(default, WriteKind.Acknowledged);
     }
 
     public async Task SetScopeAsync(KeyScope scope)
@@ -350,7 +407,7 @@ public sealed class ApiKeyGrain(
         Key.Scope = scope;
         _record = Record();
         await DropLeasesAsync();
-        await FlushAsync(default, force: true);
+        await FlushAsync(default, WriteKind.Acknowledged);
     }
 
     public async Task RevokeAsync()
@@ -364,7 +421,7 @@ public sealed class ApiKeyGrain(
         Key.GraceUntil = null;
         _record = null;
         await DropLeasesAsync();
-        await FlushAsync(default, force: true);
+        await FlushAsync(default, WriteKind.Acknowledged);
         logger.LogInformation("API key of {Tenant}/{Model} revoked", Key.Tenant, Key.Model);
     }
 
@@ -392,7 +449,7 @@ public sealed class ApiKeyGrain(
         Key.Status = graceUntil > now ? KeyStatus.Forwarding : KeyStatus.Revoked;
         Key.Successor = Key.Status == KeyStatus.Forwarding ? successor : null;
         Key.GraceUntil = Key.Status == KeyStatus.Forwarding ? graceUntil : null;
-        await FlushAsync(default, force: true);
+        await FlushAsync(default, WriteKind.Acknowledged);
     }
 
     public Task<UsageCounters> GetUsageAsync() => Task.FromResult(Snapshot(time.GetUtcNow()));
@@ -411,8 +468,23 @@ public sealed class ApiKeyGrain(
 
     private void Load(KeyWindows? windows)
     {
-        _limiter = new KeyLimiter(Key.Limits, windows ?? new KeyWindows(Key.HourStart, Key.HourCount, Key.HourTokens, SavedMinuteLog(),
-            Key.BurstAt > 0 ? Key.BurstTokens : Key.Limits.BurstLimit, Key.BurstAt));
+        if (windows is null)
+        {
+            windows = new KeyWindows(Key.HourStart, Key.HourCount, Key.HourTokens, SavedMinuteLog(),
+                Key.BurstAt > 0 ? Key.BurstTokens : Key.Limits.BurstLimit, Key.BurstAt);
+            if (Key.ReservedRequests > 0 || Key.ReservedTokens > 0)
+            {
+                // The last activation ended without its final write (its silo crashed, or another activation of this key
+                // lived beside it): it may have granted all it had reserved.
+                logger.LogInformation("API key grain of {Tenant}/{Model} counts {Requests} admissions and {Tokens} tokens its previous activation had reserved as admitted",
+                    Key.Tenant, Key.Model, Key.ReservedRequests, Key.ReservedTokens);
+                windows = KeyLimiter.AssumeAdmitted(windows, Key.Limits, time.GetUtcNow().UtcTicks, Key.ReservedRequests, Key.ReservedTokens);
+            }
+        }
+        _limiter = new KeyLimiter(Key.Limits, windows);
+        // Nothing written so far reserves grants for this state (a new record or a new activation).
+        _reservedRequests = new GrantReservation();
+        _reservedTokens = new GrantReservation();
         _record = Key.Status == KeyStatus.Active ? Record() : null;
         _totalRequests = Key.Usage.TotalRequests;
         _requestsToday = Key.Usage.RequestsToday;
@@ -511,34 +583,103 @@ public sealed class ApiKeyGrain(
         {
             return Task.CompletedTask;
         }
-        _flushing = WriteAsync(cancellationToken, force: false);
+        _flushing = WriteAsync(cancellationToken, WriteKind.Behind);
         return _flushing;
     }
 
-    private Task FlushAsync(CancellationToken cancellationToken) => FlushAsync(cancellationToken, force: false);
+    /// <summary>The size of a reservation: a share of the tightest limit, so a busy key writes a few times per window
+    /// at most, and a crash costs at most that share of one window's capacity.</summary>
+    private static long Chunk(long limit) => Math.Max(1, (long)Math.Ceiling(limit * LeaseShare));
 
-    /// <summary>One write at a time: a record change waits for a write-behind already under way.</summary>
-    private async Task FlushAsync(CancellationToken cancellationToken, bool force)
+    private long RequestChunk => Chunk(Math.Min(Key.Limits.RequestsPerMinute, Key.Limits.RequestsPerHour));
+
+    private long TokenChunk => Key.Limits.TokensPerHour > 0 ? Chunk(Key.Limits.TokensPerHour) : 0;
+
+    private bool Reserved(long tokens) =>
+        _reservedRequests.Available >= 1 && (Key.Limits.TokensPerHour <= 0 || _reservedTokens.Available >= Math.Min(Math.Max(1, tokens), Key.Limits.TokensPerHour));
+
+    /// <summary>Before a grant: makes sure the stored state reserves at least one admission (and the tokens wanted, up
+    /// to the key's token limit), writing one if not. If storage does not take it within <see cref="ReserveWait"/>,
+    /// grants go on unreserved for a while rather than refusing valid keys while storage is away.</summary>
+    private async ValueTask ReserveAsync(long tokens)
     {
-        while (!_flushing.IsCompleted)
+        if (Reserved(tokens) || time.GetUtcNow() < _unreservedUntil)
+        {
+            return;
+        }
+        try
+        {
+            if (!_flushing.IsCompleted)
+            {
+                // A write under way reserves a chunk too.
+                await Completion(_flushing).WaitAsync(ReserveWait, time);
+                if (Reserved(tokens))
+                {
+                    return;
+                }
+            }
+            var wantedTokens = Key.Limits.TokensPerHour > 0 ? Math.Min(Math.Max(1, tokens), Key.Limits.TokensPerHour) : 0;
+            await FlushAsync(default, WriteKind.Reservation, wantedTokens).WaitAsync(ReserveWait, time);
+        }
+        catch (Exception e) when (e is not InconsistentStateException)
+        {
+            _unreservedUntil = time.GetUtcNow() + FlushPeriod;
+            logger.LogWarning("Storage did not take a reservation of grants for an API key of {Tenant}/{Model} ({Error}): granting unreserved until it does",
+                Key.Tenant, Key.Model, e.GetType().Name);
+        }
+    }
+
+    /// <summary>Reserves more ahead of need, so a busy key's grants rarely wait for a write.</summary>
+    private void TopUpWhenLow()
+    {
+        if (!_flushing.IsCompleted || time.GetUtcNow() < _unreservedUntil
+            || (_reservedRequests.Available * 2 >= RequestChunk && _reservedTokens.Available * 2 >= TokenChunk))
+        {
+            return;
+        }
+        _flushing = TopUpAsync();
+
+        async Task TopUpAsync()
         {
             try
             {
-                await _flushing;
+                await WriteAsync(default, WriteKind.Reservation);
             }
-            catch (Exception)
+            catch (Exception e)
             {
-                // That write's own caller saw its failure; this one writes afresh.
+                logger.LogDebug(e, "Reserving grants ahead for an API key of {Tenant}/{Model} failed", Key.Tenant, Key.Model);
             }
         }
-        _flushing = WriteAsync(cancellationToken, force);
+    }
+
+    private static async Task Completion(Task write)
+    {
+        try
+        {
+            await write;
+        }
+        catch (Exception)
+        {
+            // That write's own caller saw its failure.
+        }
+    }
+
+    /// <summary>One write at a time: a record change or a reservation waits for a write already under way.</summary>
+    private async Task FlushAsync(CancellationToken cancellationToken, WriteKind kind, long wantedTokens = 0)
+    {
+        while (!_flushing.IsCompleted)
+        {
+            await Completion(_flushing);
+        }
+        _flushing = WriteAsync(cancellationToken, kind, wantedTokens);
         await _flushing;
     }
 
-    private async Task WriteAsync(CancellationToken cancellationToken, bool force)
+    private async Task WriteAsync(CancellationToken cancellationToken, WriteKind kind, long wantedTokens = 0)
     {
         var now = time.GetUtcNow();
-        if ((!force && !_dirty) || Key.Status == KeyStatus.None)
+        var stored = Key.ReservedRequests > 0 || Key.ReservedTokens > 0;
+        if (Key.Status == KeyStatus.None || (kind == WriteKind.Behind && !_dirty) || (kind == WriteKind.Final && !_dirty && !stored))
         {
             return;
         }
@@ -552,19 +693,48 @@ public sealed class ApiKeyGrain(
             Key.HourTokens = _limiter.HourTokens;
             SaveWindows(_limiter.Windows(now.UtcTicks));
         }
+        // Taken with the windows above: grants made while this write is under way count against it.
+        var reserving = Key.Status == KeyStatus.Active && kind != WriteKind.Final;
+        var requests = _reservedRequests.Take(reserving ? RequestChunk : 0, 0);
+        var tokens = _reservedTokens.Take(reserving ? TokenChunk : 0, wantedTokens);
+        Key.ReservedRequests = reserving ? (int)Math.Min(int.MaxValue, requests.Reserved) : 0;
+        Key.ReservedTokens = reserving ? tokens.Reserved : 0;
         _dirty = false;
         try
         {
             await state.WriteStateAsync(cancellationToken);
         }
-        catch (Exception e) when (!force)
+        catch (Exception e)
         {
-            logger.LogDebug(e, "Writing the counters of an API key of {Tenant}/{Model} behind failed", Key.Tenant, Key.Model);
-            // A lost write-behind costs counting precision, not correctness; the next tick retries.
             _dirty = true;
+            if (e is InconsistentStateException)
+            {
+                // Another activation of this key wrote since this one read: it is the key's one activation now, and its
+                // windows count this one's reservation as admitted. This one grants nothing more.
+                // Its grants so far stay within what it had reserved, which the other counted; a grant that needs more
+                // writes again, fails the same way and is refused (never unreserved).
+                _unreservedUntil = DateTimeOffset.MinValue;
+                DeactivateOnIdle();
+            }
+            else
+            {
+                _unreservedUntil = time.GetUtcNow() + FlushPeriod;
+            }
+            if (kind is WriteKind.Acknowledged or WriteKind.Reservation)
+            {
+                throw;
+            }
+            // A lost write-behind costs counting precision, not correctness; the next tick retries.
+            logger.LogDebug(e, "Writing the counters of an API key of {Tenant}/{Model} behind failed", Key.Tenant, Key.Model);
             return;
         }
-        if (!force && Key.Status == KeyStatus.Active)
+        if (reserving)
+        {
+            _reservedRequests.Written(requests);
+            _reservedTokens.Written(tokens);
+        }
+        _unreservedUntil = DateTimeOffset.MinValue;
+        if (kind == WriteKind.Behind && Key.Status == KeyStatus.Active)
         {
             // Usage reaches UIs at the write-behind rate: at most one summary per key per period, only on change.
             await GrainFactory.PublishChangeAsync(ChangeTypes.UsageSummary, Key.Tenant, "publication", Key.Model,

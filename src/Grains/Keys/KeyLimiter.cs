@@ -96,7 +96,7 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
     /// <paramref name="wantedTokens"/> tokens (of the same share) when the key has a token limit. Zero granted: the
     /// refusal says which limit and for how long.</summary>
     public int Grant(long now, int wanted, long wantedTokens, double share, out long tokenBudget, out KeyCheck? refusal,
-        string tenant, string model)
+        string tenant, string model, long maxGranted = long.MaxValue, long maxTokens = long.MaxValue)
     {
         Evict(now);
         RollHour(now);
@@ -115,10 +115,10 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
                 _limits.RequestsPerHour, limitedBy ?? "burstLimit");
             return 0;
         }
-        var granted = Math.Min(Math.Max(1, wanted), Math.Max(1, (int)(headroom * share)));
+        var granted = (int)Math.Min(Math.Min(Math.Max(1, wanted), Math.Max(1, (int)(headroom * share))), Math.Max(1, maxGranted));
         if (_limits.TokensPerHour > 0)
         {
-            tokenBudget = Math.Min(Math.Max(0, wantedTokens), Math.Max(1, (long)(tokensLeft * share)));
+            tokenBudget = Math.Min(Math.Min(Math.Max(0, wantedTokens), Math.Max(1, (long)(tokensLeft * share))), Math.Max(0, maxTokens));
             HourTokens += tokenBudget;
         }
         for (var i = 0; i < granted; i++)
@@ -128,6 +128,34 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         HourCount += granted;
         _burst -= granted;
         return granted;
+    }
+
+    /// <summary>Whether every limit would admit a request of <paramref name="tokens"/> now (nothing is counted).</summary>
+    public bool Admits(long now, long tokens)
+    {
+        Evict(now);
+        RollHour(now);
+        Refill(now);
+        return LimitedBy(now, tokens).Name is null;
+    }
+
+    /// <summary>Saved windows with <paramref name="requests"/> admissions and <paramref name="tokens"/> tokens added at
+    /// <paramref name="now"/>: grants a crashed activation may have made after its last write, counted as made as
+    /// late as they can have been, so they leave the windows no sooner than they would have.</summary>
+    public static KeyWindows AssumeAdmitted(KeyWindows saved, RateLimits limits, long now, int requests, long tokens)
+    {
+        var log = new long[saved.MinuteLog.Length + requests];
+        saved.MinuteLog.CopyTo(log, 0);
+        // Saved admissions stand at the end of their second, which may be a little after now: the log stays in order.
+        Array.Fill(log, Math.Max(now, saved.MinuteLog.LastOrDefault()), saved.MinuteLog.Length, requests);
+        var hour = now - now % TimeSpan.TicksPerHour;
+        var (hourCount, hourTokens) = saved.HourStart == hour
+            ? (saved.HourCount + requests, Saturating.Add(saved.HourTokens, tokens))
+            : (requests, tokens);
+        var burst = saved.BurstAt == 0
+            ? limits.BurstLimit
+            : Math.Min(limits.BurstLimit, saved.BurstTokens + (now - saved.BurstAt) / (double)TimeSpan.TicksPerSecond * limits.RequestsPerMinute / 60.0);
+        return new KeyWindows(hour, hourCount, hourTokens, log, burst - requests, now);
     }
 
     /// <summary>Gives back what a lease granted at <paramref name="grantedAt"/> did not spend: the window entries it
