@@ -6,13 +6,23 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Inference.ApiHost.Auth;
 using Inference.Grains.Abstractions;
+using Inference.Grains.Abstractions.Tenants;
 using Inference.Shared.Models;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Inference.ApiHost.Http;
 
 /// <summary>What a list request asked for: the position to resume after (none: from the start) and how many items
 /// at most (<see cref="int.MaxValue"/>: every one, the contract's unpaged answer).</summary>
 public sealed record ListRequest(ListPosition? After, int Limit);
+
+/// <summary>A list across tenants as <see cref="ListPaging"/> pages it: its name (tokens are bound to it), how a
+/// tenant's grain and the listing grain read one page of it, and where an item stands in (tenant, name) order.</summary>
+public sealed record PagedList<TView>(
+    string Name,
+    Func<ITenantGrain, string?, int, Task<ListPage<TView>>> OfTenant,
+    Func<ITenantListingGrain, ListPosition?, int, Task<ListPage<TView>>> OfAll,
+    Func<TView, ListPosition> Position);
 
 /// <summary>Kubernetes-style paging of the list endpoints: an optional <c>limit</c> and an opaque <c>continue</c>
 /// token naming the last item shown, which the next request passes back. Items are in (tenant, name) order, so a
@@ -46,6 +56,23 @@ public sealed class ListPaging(AuthSettings auth)
     /// <summary>Its own key, derived from the JWT secret, so a continue token can never pass for a login token nor
     /// the other way round.</summary>
     private readonly byte[] _key = HMACSHA256.HashData(Encoding.UTF8.GetBytes(auth.JwtSecret), "inference-in-a-box list continue token"u8);
+
+    /// <summary>The answer to a list request: one page of <paramref name="list"/> in the caller's scope (a tenant's
+    /// from its own grain, every tenant's from the listing grain), its items mapped by <paramref name="item"/>, and the
+    /// token for the next page; or the 400 for a bad <c>limit</c> or <c>continue</c>.</summary>
+    public async Task<Results<Ok<TResponse>, ErrorResult>> ListAsync<TView, TItem, TResponse>(IGrainFactory grains, PagedList<TView> list,
+        TenantScope scope, string? limit, string? token, Func<TView, TItem> item, Func<IReadOnlyList<TItem>, string?, TResponse> answer)
+    {
+        var (request, error) = Read(list.Name, scope, limit, token);
+        if (error is not null)
+        {
+            return error;
+        }
+        var page = scope.Namespace is { } ns
+            ? await list.OfTenant(grains.GetGrain<ITenantGrain>(ns), request.After?.Name, request.Limit)
+            : await list.OfAll(grains.GetGrain<ITenantListingGrain>(0), request.After, request.Limit);
+        return TypedResults.Ok(answer(page.Items.Select(item).ToList(), Continue(list.Name, scope, page, list.Position)));
+    }
 
     /// <summary>Reads <c>limit</c> and <c>continue</c> of a request to <paramref name="list"/> in <paramref name="scope"/>.</summary>
     public (ListRequest Request, ErrorResult? Error) Read(string list, TenantScope scope, string? limit, string? token)

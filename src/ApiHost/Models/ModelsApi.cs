@@ -3,7 +3,6 @@ using Inference.ApiHost.Auth;
 using Inference.ApiHost.Http;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Models;
-using Inference.Grains.Abstractions.Tenants;
 using System.ComponentModel;
 using Microsoft.AspNetCore.Mvc;
 using Inference.Shared.Models;
@@ -31,22 +30,15 @@ public static class ModelsApi
         return app;
     }
 
-    private static async Task<Results<Ok<ModelListResponse>, ErrorResult>> List(TenantScope scope, IGrainFactory grains, ListPaging paging,
+    private static readonly PagedList<ModelView> Listed = new(ListPaging.Models,
+        (tenant, after, limit) => tenant.ListModelsAsync(after, limit),
+        (all, after, limit) => all.ListModelsAsync(after, limit),
+        v => new ListPosition(v.Namespace, v.Name));
+
+    private static Task<Results<Ok<ModelListResponse>, ErrorResult>> List(TenantScope scope, IGrainFactory grains, ListPaging paging,
         [FromQuery, Description(ListPaging.LimitDescription)] string? limit,
-        [FromQuery(Name = "continue"), Description(ListPaging.ContinueDescription)] string? @continue)
-    {
-        var (request, error) = paging.Read(ListPaging.Models, scope, limit, @continue);
-        if (error is not null)
-        {
-            return error;
-        }
-        var listed = scope.Namespace is { } ns
-            ? await grains.GetGrain<ITenantGrain>(ns).ListModelsAsync(request.After?.Name, request.Limit)
-            : await grains.GetGrain<ITenantListingGrain>(0).ListModelsAsync(request.After, request.Limit);
-        var views = listed.Items.Select(ModelResponse.From).ToList();
-        return TypedResults.Ok(new ModelListResponse(views, views.Count,
-            paging.Continue(ListPaging.Models, scope, listed, v => new ListPosition(v.Namespace, v.Name))));
-    }
+        [FromQuery(Name = "continue"), Description(ListPaging.ContinueDescription)] string? @continue) =>
+        paging.ListAsync(grains, Listed, scope, limit, @continue, ModelResponse.From, (items, next) => new ModelListResponse(items, items.Count, next));
 
     private static async Task<Results<Created<ModelChangeResponse>, ErrorResult>> Create(
         HttpContext context, TenantScope scope, Body<CreateModelRequest> body, IGrainFactory grains)

@@ -6,7 +6,6 @@ using Inference.ApiHost.Models;
 using Inference.Grains.Abstractions;
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
-using Inference.Grains.Abstractions.Tenants;
 using System.ComponentModel;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -96,22 +95,16 @@ public static class PublishingApi
             UsageSeriesResponse.From(name, scope.Required, parsed == UsageWindow.LastDay ? "24h" : "1h", series)));
     }
 
-    private static async Task<Results<Ok<PublishedModelListResponse>, ErrorResult>> List(TenantScope scope, IGrainFactory grains, ListPaging paging,
+    private static readonly PagedList<PublishedModelView> Listed = new(ListPaging.Published,
+        (tenant, after, limit) => tenant.ListPublishedAsync(after, limit),
+        (all, after, limit) => all.ListPublishedAsync(after, limit),
+        v => new ListPosition(v.Namespace, v.ModelName));
+
+    private static Task<Results<Ok<PublishedModelListResponse>, ErrorResult>> List(TenantScope scope, IGrainFactory grains, ListPaging paging,
         [FromQuery, Description(ListPaging.LimitDescription)] string? limit,
-        [FromQuery(Name = "continue"), Description(ListPaging.ContinueDescription)] string? @continue)
-    {
-        var (request, error) = paging.Read(ListPaging.Published, scope, limit, @continue);
-        if (error is not null)
-        {
-            return error;
-        }
-        var listed = scope.Namespace is { } ns
-            ? await grains.GetGrain<ITenantGrain>(ns).ListPublishedAsync(request.After?.Name, request.Limit)
-            : await grains.GetGrain<ITenantListingGrain>(0).ListPublishedAsync(request.After, request.Limit);
-        var views = listed.Items.Select(v => PublishedModelResponse.From(v, withDocumentation: false)).ToList();
-        return TypedResults.Ok(new PublishedModelListResponse(views, views.Count,
-            paging.Continue(ListPaging.Published, scope, listed, v => new ListPosition(v.Namespace, v.ModelName))));
-    }
+        [FromQuery(Name = "continue"), Description(ListPaging.ContinueDescription)] string? @continue) =>
+        paging.ListAsync(grains, Listed, scope, limit, @continue, v => PublishedModelResponse.From(v, withDocumentation: false),
+            (items, next) => new PublishedModelListResponse(items, items.Count, next));
 
     private static IPublishedModelGrain Grain(IGrainFactory grains, TenantScope scope, string name) =>
         grains.GetGrain<IPublishedModelGrain>(GrainKeys.Scoped(scope.Required, name));
