@@ -122,13 +122,15 @@ public sealed class ApiReferenceTests(ApiFixture api)
         {
             Assert.NotNull(validate["responses"]!["429"]!["headers"]![header]);
         }
-        // The lists' paging parameters and their answers' token.
-        foreach (var (path, schema) in new[] { ("/api/models", "ModelListResponse"), ("/api/published-models", "PublishedModelListResponse") })
+        // Every paged endpoint's paging parameters and their answers' token, under one name.
+        foreach (var (path, schema) in new[] { ("/api/models", "ModelListResponse"), ("/api/published-models", "PublishedModelListResponse"),
+            ("/api/audit", "AuditPageResponse"), ("/api/admin/audit", "AuditPageResponse") })
         {
             var parameters = document["paths"]![path]!["get"]!["parameters"]!.AsArray();
             Assert.Contains(parameters, p => p!["name"]!.GetValue<string>() == "limit" && p["in"]!.GetValue<string>() == "query" && p["description"] is not null);
             Assert.Contains(parameters, p => p!["name"]!.GetValue<string>() == "continue" && p["in"]!.GetValue<string>() == "query" && p["description"] is not null);
             Assert.NotNull(document["components"]!["schemas"]![schema]!["properties"]!["continue"]);
+            Assert.Null(document["components"]!["schemas"]![schema]!["properties"]!["continuationToken"]);
         }
         // The tenant scope's query parameter, which no handler binds itself.
         Assert.Contains(document["paths"]!["/api/models/{name}"]!["get"]!["parameters"]!.AsArray(), p => p!["name"]!.GetValue<string>() == "namespace");
@@ -208,6 +210,8 @@ public sealed class ApiReferenceTests(ApiFixture api)
         await Check(await admin.GetAsync("/api/admin/audit?tenant=tenant-c&limit=5"), "get", "/api/admin/audit");
         await Check(await tenant.GetAsync("/api/audit?limit=5"), "get", "/api/audit");
         await Check(await tenant.GetAsync("/api/audit?limit=0"), "get", "/api/audit");
+        await Check(await tenant.GetAsync("/api/audit?limit=1"), "get", "/api/audit");
+        await Check(await tenant.GetAsync("/api/audit?continue=forged.token"), "get", "/api/audit");
 
         Assert.True(checks.Count >= 40, string.Join("\n", checks));
     }

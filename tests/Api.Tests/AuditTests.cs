@@ -7,7 +7,7 @@ namespace Inference.Api.Tests;
 /// <summary>Reads of the audit trail shared by the audit tests.</summary>
 public static class AuditReads
 {
-    /// <summary>Every record of a query, following continuation tokens.</summary>
+    /// <summary>Every record of a query, following its <c>continue</c> tokens.</summary>
     public static async Task<List<JsonNode>> All(HttpClient client, string path)
     {
         var records = new List<JsonNode>();
@@ -15,11 +15,11 @@ public static class AuditReads
         var separator = path.Contains('?') ? "&" : "?";
         do
         {
-            var url = token is null ? path : $"{path}{separator}continuationToken={Uri.EscapeDataString(token)}";
+            var url = token is null ? path : $"{path}{separator}continue={Uri.EscapeDataString(token)}";
             var page = await (await client.GetAsync(url)).AssertOk();
             Assert.Equal(page["records"]!.AsArray().Count, page["count"]!.GetValue<int>());
             records.AddRange(page["records"]!.AsArray().Select(r => r!));
-            token = page["continuationToken"]?.GetValue<string>();
+            token = page["continue"]?.GetValue<string>();
         }
         while (token is not null);
         return records;

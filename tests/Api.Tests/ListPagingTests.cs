@@ -13,7 +13,8 @@ namespace Inference.Api.Tests;
 
 /// <summary>Kubernetes-style paging of the list endpoints (<c>limit</c>, <c>continue</c>): a walk shows every item that
 /// exists throughout it exactly once, in (tenant, name) order, across tenants; a page calls only the tenants it
-/// needs; a bad limit or a token the service did not issue for the caller's list and scope is a 400.</summary>
+/// needs; a bad limit or a token the service did not issue for the caller's list and scope is a 400. The audit trail
+/// pages the same way, under the same name, with the same refusals.</summary>
 [Collection(ApiCollection.Name)]
 public sealed class ListPagingTests(ApiFixture api)
 {
@@ -234,6 +235,131 @@ public sealed class ListPagingTests(ApiFixture api)
         // A token the admin got for that tenant's namespace continues for that tenant's own user.
         var scoped = (await (await api.Admin().GetAsync($"/api/models?limit=1&namespace={tenants[0]}")).AssertOk())["continue"]!.GetValue<string>();
         Assert.Equal("m-b", (await (await a.GetAsync($"/api/models?continue={Uri.EscapeDataString(scoped)}")).AssertOk())["models"]![0]!["name"]!.GetValue<string>());
+    }
+
+    /// <summary>Every paged endpoint, as the caller who reads it: the lists (tenant and admin) and the audit trail (a
+    /// tenant's own and the admin's).</summary>
+    public static readonly TheoryData<string, bool> PagedEndpoints = new()
+    {
+        { "/api/models", false },
+        { "/api/models", true },
+        { "/api/published-models", false },
+        { "/api/published-models", true },
+        { "/api/audit", false },
+        { "/api/admin/audit", true },
+    };
+
+    /// <summary>A fresh tenant with two published models: two items in each list, and more in its audit trail.</summary>
+    private async Task<string> SeededTenantAsync()
+    {
+        var ns = (await NewTenantsAsync(1))[0];
+        var tenant = api.Tenant(ns);
+        for (var i = 0; i < 2; i++)
+        {
+            var name = await api.ReadyModelAsync(tenant);
+            await tenant.PublishAsync(name, PublishingSupport.Config(path: $"/paging/{name}"));
+        }
+        return ns;
+    }
+
+    private static string Items(string path) => path.Contains("audit") ? "records" : path == "/api/models" ? "models" : "publishedModels";
+
+    /// <summary>Who reads <paramref name="path"/> in <paramref name="ns"/>, and the start of their query (an admin
+    /// names the tenant: <c>namespace</c>, or the audit trail's <c>tenant</c>).</summary>
+    private (HttpClient Client, string Url) Reader(string path, bool admin, string ns) =>
+        admin ? (api.Admin(), $"{path}?{(path.Contains("audit") ? "tenant" : "namespace")}={ns}&") : (api.Tenant(ns), $"{path}?");
+
+    /// <summary>The <c>continue</c> of a first page of one item, which every paged answer carries under that name.</summary>
+    private async Task<string> FirstTokenAsync(string path, bool admin, string ns)
+    {
+        var (client, url) = Reader(path, admin, ns);
+        var answer = await (await client.GetAsync($"{url}limit=1")).AssertOk();
+        Assert.Null(answer["continuationToken"]);
+        return answer["continue"]!.GetValue<string>();
+    }
+
+    private static async Task<JsonNode> AssertRefusedAsync(HttpResponseMessage response, string parameter = "continue")
+    {
+        var error = await response.AssertError(HttpStatusCode.BadRequest, "Invalid request format");
+        Assert.Equal(["error", "details"], error.AsObject().Select(p => p.Key));
+        Assert.Contains($"'{parameter}'", error["details"]!.GetValue<string>());
+        return error;
+    }
+
+    /// <summary>One name and one refusal everywhere: each endpoint continues with its own token, answers it as
+    /// <c>continue</c>, and refuses garbage, a token changed by hand, the audit trail's former bare row key, and a
+    /// token of any other paged endpoint of the same caller and scope, with the same 400.</summary>
+    [Theory]
+    [MemberData(nameof(PagedEndpoints))]
+    public async Task Every_paged_endpoint_takes_its_own_continue_and_refuses_any_other_the_same_way(string path, bool admin)
+    {
+        var ns = await SeededTenantAsync();
+        var (client, url) = Reader(path, admin, ns);
+        var own = await FirstTokenAsync(path, admin, ns);
+        var second = await (await client.GetAsync($"{url}limit=1&continue={Uri.EscapeDataString(own)}")).AssertOk();
+        Assert.Single(second[Items(path)]!.AsArray());
+
+        var foreign = new List<string> { "garbage", "eyJ2IjoxfQ.AAAA", "0000000000000000000-00000000", own[..^2] + (own[^2] == 'A' ? "BB" : "AA") };
+        foreach (var other in new[] { "/api/models", "/api/published-models", "/api/audit" }.Where(o => o != path && !(o.Contains("audit") && path.Contains("audit"))))
+        {
+            foreign.Add(await FirstTokenAsync(other, admin: false, ns));
+        }
+        foreach (var token in foreign)
+        {
+            await AssertRefusedAsync(await client.GetAsync($"{url}limit=1&continue={Uri.EscapeDataString(token)}"));
+        }
+    }
+
+    /// <summary>The audit trail's token is bound to the caller's scope as the lists' are: another tenant, or an admin's
+    /// all-tenants token passed with a tenant (or by a tenant user), is refused; an admin's token for one tenant
+    /// continues for that tenant's user, as a list's does.</summary>
+    [Fact]
+    public async Task An_audit_token_does_not_cross_tenants()
+    {
+        var tenants = await NewTenantsAsync(2);
+        var (a, b) = (tenants[0], tenants[1]);
+        await CreateAsync(api.Tenant(a), a, "m-a");
+        await CreateAsync(api.Tenant(a), a, "m-b");
+        await CreateAsync(api.Tenant(b), b, "m-a");
+        var aToken = await FirstTokenAsync("/api/audit", admin: false, a);
+        var all = (await (await api.Admin().GetAsync("/api/admin/audit?limit=1")).AssertOk())["continue"]!.GetValue<string>();
+
+        foreach (var (client, path, token) in new[]
+        {
+            (api.Tenant(b), "/api/audit?", aToken),
+            (api.Tenant(a), "/api/audit?", all),
+            (api.Admin(), $"/api/admin/audit?tenant={b}&", aToken),
+            (api.Admin(), $"/api/admin/audit?tenant={a}&", all),
+            (api.Admin(), "/api/admin/audit?", aToken),
+        })
+        {
+            var error = await AssertRefusedAsync(await client.GetAsync($"{path}limit=5&continue={Uri.EscapeDataString(token)}"));
+            Assert.DoesNotContain(a, error.ToJsonString());
+        }
+        var scoped = await FirstTokenAsync("/api/admin/audit", admin: true, a);
+        var next = await (await api.Tenant(a).GetAsync($"/api/audit?limit=1&continue={Uri.EscapeDataString(scoped)}")).AssertOk();
+        Assert.Equal($"{a}/m-a", next["records"]![0]!["target"]!.GetValue<string>());
+    }
+
+    /// <summary>The audit trail's former parameter name still continues (links and scripts that use it), is refused
+    /// as <c>continue</c> is, naming the parameter it came in, and is not taken alongside <c>continue</c>.</summary>
+    [Fact]
+    public async Task The_audit_trails_former_continuationToken_parameter_takes_the_same_token()
+    {
+        var ns = (await NewTenantsAsync(1))[0];
+        var tenant = api.Tenant(ns);
+        await CreateAsync(tenant, ns, "m-a");
+        await CreateAsync(tenant, ns, "m-b");
+        var token = await FirstTokenAsync("/api/audit", admin: false, ns);
+        var byName = await (await tenant.GetAsync($"/api/audit?limit=1&continue={Uri.EscapeDataString(token)}")).AssertOk();
+        var byFormer = await (await tenant.GetAsync($"/api/audit?limit=1&continuationToken={Uri.EscapeDataString(token)}")).AssertOk();
+        Assert.Equal($"{ns}/m-a", byName["records"]![0]!["target"]!.GetValue<string>());
+        Assert.Equal(byName.ToJsonString(), byFormer.ToJsonString());
+
+        await AssertRefusedAsync(await tenant.GetAsync("/api/audit?continuationToken=0000000000000000000-00000000"), "continuationToken");
+        var modelsToken = await FirstTokenAsync("/api/models", admin: false, ns);
+        await AssertRefusedAsync(await tenant.GetAsync($"/api/audit?continuationToken={Uri.EscapeDataString(modelsToken)}"), "continuationToken");
+        await AssertRefusedAsync(await tenant.GetAsync($"/api/audit?continue={Uri.EscapeDataString(token)}&continuationToken={Uri.EscapeDataString(token)}"));
     }
 
     /// <summary>A page (the whole admin list is one) passes from the tenant grains to the listing grain and on to the

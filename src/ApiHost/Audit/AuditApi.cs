@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Globalization;
 using Inference.ApiHost.Auth;
 using Inference.ApiHost.Http;
@@ -14,12 +15,22 @@ public sealed record AuditRecordResponse(
     public static AuditRecordResponse From(AuditRecord r) => new(r.Time, r.Actor, r.Tenant, r.Action, r.Target, r.Outcome, r.Status, r.SourceIp, r.Count);
 }
 
-public sealed record AuditPageResponse(IReadOnlyList<AuditRecordResponse> Records, int Count, string? ContinuationToken);
+/// <summary><see cref="Continue"/>, while more records may follow, is the token for the next page: the lists' paging
+/// (<see cref="ListPaging"/>), under the same name.</summary>
+public sealed record AuditPageResponse(IReadOnlyList<AuditRecordResponse> Records, int Count, string? Continue);
 
 public static class AuditApi
 {
     public const int DefaultLimit = 50;
-    public const int MaxLimit = 500;
+    public const int MaxLimit = ListPaging.MaxLimit;
+
+    private const string LimitDescription = "At most this many records (1-500, default 50). When more remain, the answer carries 'continue'.";
+
+    /// <summary>The name the audit trail's token had before it took the lists' name; links and clients that use it
+    /// keep working.</summary>
+    private const string FormerParameter = "continuationToken";
+
+    private const string FormerDescription = "The former name of 'continue', still accepted (not both).";
 
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
@@ -44,9 +55,11 @@ public static class AuditApi
     }
 
     /// <summary>The <c>tenant</c> query parameter is decided into <paramref name="scope"/> by the tenant-scope filter.</summary>
-    private static async Task<Results<Ok<AuditPageResponse>, ErrorResult>> Query(HttpContext context, TenantScope scope, IAuditLog audit, ILogger<IAuditLog> logger,
-        [FromQuery] string? action, [FromQuery] string? from, [FromQuery] string? to,
-        [FromQuery] string? limit, [FromQuery] string? continuationToken)
+    private static async Task<Results<Ok<AuditPageResponse>, ErrorResult>> Query(HttpContext context, TenantScope scope, IAuditLog audit, ListPaging paging,
+        ILogger<IAuditLog> logger, [FromQuery] string? action, [FromQuery] string? from, [FromQuery] string? to,
+        [FromQuery, Description(LimitDescription)] string? limit,
+        [FromQuery(Name = ListPaging.Parameter), Description(ListPaging.ContinueDescription)] string? @continue,
+        [FromQuery(Name = FormerParameter), Description(FormerDescription)] string? continuationToken)
     {
         if (action is not null && (action.Length is 0 or > 64 || !action.All(c => char.IsAsciiLetterLower(c) || c is '.' or '-')))
         {
@@ -66,26 +79,33 @@ public static class AuditApi
         {
             return invalidLimit;
         }
-        if (continuationToken is { Length: > 1024 })
+        if (!string.IsNullOrEmpty(@continue) && !string.IsNullOrEmpty(continuationToken))
         {
-            return ApiResults.Invalid("Query parameter 'continuationToken' is not one this service issued");
+            return ApiResults.Invalid($"Pass the token as '{ListPaging.Parameter}' only ('{FormerParameter}' is its former name)");
+        }
+        // The trail's position is a row key; it names no tenant, the scope (the partition read) is the caller's.
+        var (after, tokenError) = string.IsNullOrEmpty(continuationToken)
+            ? paging.ReadToken(ListPaging.Audit, scope, @continue, IsPosition)
+            : paging.ReadToken(ListPaging.Audit, scope, continuationToken, IsPosition, FormerParameter);
+        if (tokenError is not null)
+        {
+            return tokenError;
         }
         AuditPage page;
         try
         {
-            page = await audit.QueryAsync(new AuditQuery(scope.Namespace, action, fromTime, toTime, size, continuationToken), context.RequestAborted);
-        }
-        catch (FormatException)
-        {
-            return ApiResults.Invalid("Query parameter 'continuationToken' is not one this service issued");
+            page = await audit.QueryAsync(new AuditQuery(scope.Namespace, action, fromTime, toTime, size, after?.Name), context.RequestAborted);
         }
         catch (Exception e) when (e is Azure.RequestFailedException or HttpRequestException)
         {
             logger.LogError(e, "Reading the audit trail failed");
             return ApiResults.Unavailable("The audit trail cannot be read right now");
         }
-        return TypedResults.Ok(new AuditPageResponse(page.Records.Select(AuditRecordResponse.From).ToList(), page.Records.Count, page.ContinuationToken));
+        var next = page.Next is { } last ? paging.Issue(ListPaging.Audit, scope, new TokenPosition(null, last)) : null;
+        return TypedResults.Ok(new AuditPageResponse(page.Records.Select(AuditRecordResponse.From).ToList(), page.Records.Count, next));
     }
+
+    private static bool IsPosition(string? tenant, string name) => tenant is null && TableAuditLog.IsRowKey(name);
 
     private static (DateTimeOffset? Time, ErrorResult? Error) Time(string? value, string name)
     {

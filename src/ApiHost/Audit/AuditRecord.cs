@@ -48,10 +48,12 @@ public static partial class AuditRedaction
     private static partial Regex Jwt();
 }
 
-/// <summary>Filters of an audit query; <see cref="Tenant"/> null means every tenant (admins only).</summary>
-public sealed record AuditQuery(string? Tenant, string? Action, DateTimeOffset? From, DateTimeOffset? To, int Limit, string? ContinuationToken);
+/// <summary>Filters of an audit query; <see cref="Tenant"/> null means every tenant (admins only). <see cref="After"/>
+/// is the row key of the last record of the previous page.</summary>
+public sealed record AuditQuery(string? Tenant, string? Action, DateTimeOffset? From, DateTimeOffset? To, int Limit, string? After);
 
-public sealed record AuditPage(IReadOnlyList<AuditRecord> Records, string? ContinuationToken);
+/// <summary><see cref="Next"/>: while more records may follow, the row key of the last one shown.</summary>
+public sealed record AuditPage(IReadOnlyList<AuditRecord> Records, string? Next);
 
 /// <summary>The audit trail: written before the audited response completes, read newest first.</summary>
 public interface IAuditLog

@@ -211,15 +211,14 @@ public sealed class TableAuditLog : IAuditLog
             // '~' sorts after the '-suffix' of every row key with this time prefix.
             filter += " and " + TableClient.CreateQueryFilter($"RowKey lt {RowKey(from) + "~"}");
         }
-        if (query.ContinuationToken is { } token)
+        if (query.After is { } after)
         {
-            // Our own token, not the storage's: the row key of the last record shown, which is checked to be one
-            // before it reaches storage (a storage token that is not one continues nowhere, an empty page).
-            if (!IsRowKey(token))
+            // Checked again here, where it enters a storage filter, whoever built the query.
+            if (!IsRowKey(after))
             {
-                throw new FormatException("Not a continuation token of the audit trail");
+                throw new FormatException("Not a row key of the audit trail");
             }
-            filter += " and " + TableClient.CreateQueryFilter($"RowKey gt {token}");
+            filter += " and " + TableClient.CreateQueryFilter($"RowKey gt {after}");
         }
         var entities = new List<TableEntity>(query.Limit + 1);
         await foreach (var entity in _table.QueryAsync<TableEntity>(filter, maxPerPage: query.Limit + 1, cancellationToken: cancellationToken))
@@ -235,7 +234,7 @@ public sealed class TableAuditLog : IAuditLog
     }
 
     /// <summary>A record's row key (an 8-hex suffix) or an aggregated row's (24 hex).</summary>
-    private static bool IsRowKey(string value) =>
+    public static bool IsRowKey(string value) =>
         value.Length is 28 or 44 && value[19] == '-' && value.AsSpan(0, 19).IndexOfAnyExceptInRange('0', '9') < 0
         && value.AsSpan(20).IndexOfAnyExcept("0123456789abcdef") < 0;
 

@@ -16,6 +16,10 @@ namespace Inference.ApiHost.Http;
 /// at most (<see cref="int.MaxValue"/>: every one, the contract's unpaged answer).</summary>
 public sealed record ListRequest(ListPosition? After, int Limit);
 
+/// <summary>Where a page ends, as a token names it: a list across tenants' (tenant, name), or the audit trail's row
+/// key (no tenant).</summary>
+public sealed record TokenPosition(string? Tenant, string Name);
+
 /// <summary>A list across tenants as <see cref="ListPaging"/> pages it: its name (tokens are bound to it), how a
 /// tenant's grain and the listing grain read one page of it, and where an item stands in (tenant, name) order.</summary>
 public sealed record PagedList<TView>(
@@ -24,9 +28,10 @@ public sealed record PagedList<TView>(
     Func<ITenantListingGrain, ListPosition?, int, Task<ListPage<TView>>> OfAll,
     Func<TView, ListPosition> Position);
 
-/// <summary>Kubernetes-style paging of the list endpoints: an optional <c>limit</c> and an opaque <c>continue</c>
-/// token naming the last item shown, which the next request passes back. Items are in (tenant, name) order, so a
-/// walk shows every item that existed throughout it exactly once, whatever is created or deleted meanwhile (as a
+/// <summary>Kubernetes-style paging, the one paging of every paged endpoint (the model and publication lists, the
+/// audit trail): an optional <c>limit</c> and an opaque <c>continue</c> token naming the last item shown, which the
+/// answer carries while more may follow and the next request passes back. List items are in (tenant, name) order, so
+/// a walk shows every item that existed throughout it exactly once, whatever is created or deleted meanwhile (as a
 /// Kubernetes list does; an item created behind the position is not shown).
 /// <para>A token carries the list and the tenant scope it was issued for and is signed (HMAC-SHA256 with a key
 /// derived from JWT_SECRET, which every API host shares): a token the service did not issue, one changed by hand,
@@ -45,13 +50,18 @@ public sealed class ListPaging(AuthSettings auth)
 
     private const int MacBytes = 16;
 
+    /// <summary>The query parameter, and the answers' field, that carry the token on every paged endpoint.</summary>
+    public const string Parameter = "continue";
+
     public const string Models = "models";
 
     public const string Published = "published-models";
 
+    public const string Audit = "audit";
+
     public const string LimitDescription = "At most this many items (1-500); without it, every item in one answer. When more remain, the answer carries 'continue'.";
 
-    public const string ContinueDescription = "The 'continue' token of the previous page of this list, to read the next one (same caller scope and namespace; a token the service did not issue for it is a 400).";
+    public const string ContinueDescription = "The 'continue' token of the previous page of this list, to read the next one (same caller and scope: namespace, or the audit trail's tenant; a token the service did not issue for this list and scope is a 400).";
 
     /// <summary>Its own key, derived from the JWT secret, so a continue token can never pass for a login token nor
     /// the other way round.</summary>
@@ -81,17 +91,28 @@ public sealed class ListPaging(AuthSettings auth)
         {
             return (new ListRequest(null, 0), invalid);
         }
+        // A position in a tenant's list is in that tenant: a tenant-scoped token naming another is refused.
+        var (after, error) = ReadToken(list, scope, token, (tenant, name) =>
+            ModelRules.IsNamespace(tenant) && ModelRules.CheckName(name) is null && (scope.Namespace is null || tenant == scope.Namespace));
+        return error is not null ? (new ListRequest(null, 0), error) : (new ListRequest(after is { } a ? new ListPosition(a.Tenant!, a.Name) : null, size), null);
+    }
+
+    /// <summary>The position a <c>continue</c> token names: none without a token; the 400 for a token this service
+    /// did not issue for <paramref name="list"/> in the caller's <paramref name="scope"/>, or whose position
+    /// <paramref name="valid"/> refuses. <paramref name="parameter"/> is the query parameter the 400 names.</summary>
+    public (TokenPosition? After, ErrorResult? Error) ReadToken(string list, TenantScope scope, string? token, Func<string?, string, bool> valid,
+        string parameter = Parameter)
+    {
         if (string.IsNullOrEmpty(token))
         {
-            return (new ListRequest(null, size), null);
+            return (null, null);
         }
-        if (Open(token) is not { } body || body.List != list || body.Scope != scope.Namespace
-            || (body.Scope is not null && body.Tenant != body.Scope))
+        if (Open(token) is not { } body || body.List != list || body.Scope != scope.Namespace || !valid(body.Tenant, body.Name))
         {
-            return (new ListRequest(null, 0), ApiResults.Invalid(
-                "Query parameter 'continue' is not a token this service issued for this list and scope; start the list again without it"));
+            return (null, ApiResults.Invalid(
+                $"Query parameter '{parameter}' is not a token this service issued for this list and scope; start the list again without it"));
         }
-        return (new ListRequest(new ListPosition(body.Tenant, body.Name), size), null);
+        return (new TokenPosition(body.Tenant, body.Name), null);
     }
 
     /// <summary>A page size: <paramref name="unset"/> when the query gave none, else a whole number from 1 to
@@ -112,7 +133,14 @@ public sealed class ListPaging(AuthSettings auth)
             return null;
         }
         var last = position(page.Items[^1]);
-        var payload = JsonSerializer.SerializeToUtf8Bytes(new TokenBody(TokenVersion, list, scope.Namespace, last.Tenant, last.Name));
+        return Issue(list, scope, new TokenPosition(last.Tenant, last.Name));
+    }
+
+    /// <summary>A token for the page of <paramref name="list"/> after <paramref name="after"/>, bound to the
+    /// caller's <paramref name="scope"/>.</summary>
+    public string Issue(string list, TenantScope scope, TokenPosition after)
+    {
+        var payload = JsonSerializer.SerializeToUtf8Bytes(new TokenBody(TokenVersion, list, scope.Namespace, after.Tenant, after.Name));
         return Base64Url.EncodeToString(payload) + "." + Base64Url.EncodeToString(Mac(payload));
     }
 
@@ -132,7 +160,7 @@ public sealed class ListPaging(AuthSettings auth)
                 return null;
             }
             var body = JsonSerializer.Deserialize<TokenBody>(payload);
-            return body is { V: TokenVersion } && ModelRules.IsNamespace(body.Tenant) && ModelRules.CheckName(body.Name) is null ? body : null;
+            return body is { V: TokenVersion, List: not null, Name: not null } ? body : null;
         }
         catch (Exception e) when (e is FormatException or JsonException)
         {
@@ -147,6 +175,6 @@ public sealed class ListPaging(AuthSettings auth)
         [property: JsonPropertyName("v")] int V,
         [property: JsonPropertyName("l")] string List,
         [property: JsonPropertyName("s")] string? Scope,
-        [property: JsonPropertyName("t")] string Tenant,
+        [property: JsonPropertyName("t")] string? Tenant,
         [property: JsonPropertyName("n")] string Name);
 }
