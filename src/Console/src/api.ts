@@ -94,3 +94,31 @@ export function withNamespace(path: string, namespace?: string): string {
 export function modelPath(name: string, namespace?: string, suffix = ''): string {
   return withNamespace(`/api/models/${encodeURIComponent(name)}${suffix}`, namespace);
 }
+
+/** The API's one paging, on the lists and the audit trail alike: `limit`, and the `continue` token the previous page's
+ * answer carried, passed back under the same name. */
+export interface Paged {
+  continue?: string | null;
+}
+
+/** `path` asking for at most `limit` items, after the page whose answer carried `token` (none: the first page). */
+export function pagePath(path: string, limit: number, token?: string | null): string {
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (token) query.set('continue', token);
+  return `${path}${path.includes('?') ? '&' : '?'}${query}`;
+}
+
+/** The largest page the API gives. */
+export const MAX_PAGE = 500;
+
+/** Every item of a paged list, read page by page so that no single answer grows with the whole list. */
+export async function listAll<T>(path: string, items: string, get: <R>(path: string) => Promise<R> = api.get): Promise<T[]> {
+  const all: T[] = [];
+  let token: string | null | undefined;
+  do {
+    const page = await get<Paged & Record<string, unknown>>(pagePath(path, MAX_PAGE, token));
+    all.push(...((page[items] as T[] | undefined) ?? []));
+    token = page.continue;
+  } while (token);
+  return all;
+}

@@ -1,6 +1,6 @@
 import { useState, type FormEvent, type KeyboardEvent } from 'react';
 import { useMutation, useQuery } from '@tanstack/react-query';
-import { api, ApiError } from '../api';
+import { api, ApiError, pagePath, type Paged } from '../api';
 import { age, ErrorMessage, Field } from '../components';
 import type { User } from '../session';
 import { useTenants } from './Models';
@@ -88,6 +88,8 @@ interface AuditRecord {
   count: number;
 }
 
+const AUDIT_PAGE = 25;
+
 export function AuditPage({ user }: { user: User }) {
   const [filters, setFilters] = useState({ tenant: '', action: '', from: '', to: '' });
   const [applied, setApplied] = useState(filters);
@@ -99,11 +101,11 @@ export function AuditPage({ user }: { user: User }) {
   if (applied.action) query.set('action', applied.action);
   if (applied.from) query.set('from', new Date(applied.from).toISOString());
   if (applied.to) query.set('to', new Date(applied.to).toISOString());
-  query.set('limit', '25');
-  if (token) query.set('continuationToken', token);
+  const filtered = query.toString();
+  const path = pagePath(`${user.isAdmin ? '/api/admin/audit' : '/api/audit'}${filtered ? `?${filtered}` : ''}`, AUDIT_PAGE, token);
   const audit = useQuery({
-    queryKey: ['audit', query.toString()],
-    queryFn: () => api.get<{ records: AuditRecord[]; continuationToken?: string | null }>(`${user.isAdmin ? '/api/admin/audit' : '/api/audit'}?${query}`),
+    queryKey: ['audit', path],
+    queryFn: () => api.get<Paged & { records: AuditRecord[] }>(path),
   });
   const apply = (e: FormEvent) => {
     e.preventDefault();
@@ -133,7 +135,7 @@ export function AuditPage({ user }: { user: User }) {
             <button type="button" className="secondary" disabled={pages.length < 2} onClick={() => setPages((p) => p.slice(0, -1))}>
               Previous page
             </button>
-            <button type="button" className="secondary" disabled={!audit.data.continuationToken} onClick={() => setPages((p) => [...p, audit.data!.continuationToken ?? undefined])}>
+            <button type="button" className="secondary" disabled={!audit.data.continue} onClick={() => setPages((p) => [...p, audit.data!.continue ?? undefined])}>
               Next page
             </button>
           </div>

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { api, withNamespace } from '../api';
+import { api, listAll, withNamespace } from '../api';
 import { age, ErrorMessage, Field, fieldOf, StatusBadge } from '../components';
 import { fromList, type ModelsState } from '../events';
 import { href } from '../router';
@@ -22,7 +22,7 @@ export function ModelsPage({ user }: { user: User }) {
   const tenants = useTenants(user.isAdmin);
   const models = useQuery({
     queryKey: ['models', scope],
-    queryFn: async (): Promise<ModelsState> => fromList((await api.get<{ models: Model[] }>(withNamespace('/api/models', user.isAdmin ? scope : undefined))).models),
+    queryFn: async (): Promise<ModelsState> => fromList(await listAll<Model>(withNamespace('/api/models', user.isAdmin ? scope : undefined), 'models')),
   });
   const [creating, setCreating] = useState(false);
   return (
