@@ -43,7 +43,7 @@ public sealed class ListPaging(AuthSettings auth)
     /// <summary>The largest page a client may ask for.</summary>
     public const int MaxLimit = 500;
 
-    /// <summary>Longer than any token this service issues (two DNS names and a model name, encoded).</summary>
+    /// <summary>Longer than any token this service issues (two DNS names and a model name or an audit row key, encoded).</summary>
     private const int MaxTokenLength = 1024;
 
     private const int TokenVersion = 1;
@@ -85,7 +85,7 @@ public sealed class ListPaging(AuthSettings auth)
     }
 
     /// <summary>Reads <c>limit</c> and <c>continue</c> of a request to <paramref name="list"/> in <paramref name="scope"/>.</summary>
-    public (ListRequest Request, ErrorResult? Error) Read(string list, TenantScope scope, string? limit, string? token)
+    private (ListRequest Request, ErrorResult? Error) Read(string list, TenantScope scope, string? limit, string? token)
     {
         if (ReadLimit(limit, int.MaxValue, MaxLimit, out var size) is { } invalid)
         {
@@ -126,7 +126,7 @@ public sealed class ListPaging(AuthSettings auth)
     }
 
     /// <summary>The token for the page after <paramref name="page"/>, or null when it is the last.</summary>
-    public string? Continue<T>(string list, TenantScope scope, ListPage<T> page, Func<T, ListPosition> position)
+    private string? Continue<T>(string list, TenantScope scope, ListPage<T> page, Func<T, ListPosition> position)
     {
         if (!page.More || page.Items.Count == 0)
         {

@@ -37,7 +37,7 @@ public static class ModelsApi
 
     private static Task<Results<Ok<ModelListResponse>, ErrorResult>> List(TenantScope scope, IGrainFactory grains, ListPaging paging,
         [FromQuery, Description(ListPaging.LimitDescription)] string? limit,
-        [FromQuery(Name = "continue"), Description(ListPaging.ContinueDescription)] string? @continue) =>
+        [FromQuery(Name = ListPaging.Parameter), Description(ListPaging.ContinueDescription)] string? @continue) =>
         paging.ListAsync(grains, Listed, scope, limit, @continue, ModelResponse.From, (items, next) => new ModelListResponse(items, items.Count, next));
 
     private static async Task<Results<Created<ModelChangeResponse>, ErrorResult>> Create(

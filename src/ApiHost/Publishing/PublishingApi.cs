@@ -102,7 +102,7 @@ public static class PublishingApi
 
     private static Task<Results<Ok<PublishedModelListResponse>, ErrorResult>> List(TenantScope scope, IGrainFactory grains, ListPaging paging,
         [FromQuery, Description(ListPaging.LimitDescription)] string? limit,
-        [FromQuery(Name = "continue"), Description(ListPaging.ContinueDescription)] string? @continue) =>
+        [FromQuery(Name = ListPaging.Parameter), Description(ListPaging.ContinueDescription)] string? @continue) =>
         paging.ListAsync(grains, Listed, scope, limit, @continue, v => PublishedModelResponse.From(v, withDocumentation: false),
             (items, next) => new PublishedModelListResponse(items, items.Count, next));
 
