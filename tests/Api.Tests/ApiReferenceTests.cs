@@ -130,7 +130,8 @@ public sealed class ApiReferenceTests(ApiFixture api)
             Assert.Contains(parameters, p => p!["name"]!.GetValue<string>() == "limit" && p["in"]!.GetValue<string>() == "query" && p["description"] is not null);
             Assert.Contains(parameters, p => p!["name"]!.GetValue<string>() == "continue" && p["in"]!.GetValue<string>() == "query" && p["description"] is not null);
             Assert.NotNull(document["components"]!["schemas"]![schema]!["properties"]!["continue"]);
-            Assert.Null(document["components"]!["schemas"]![schema]!["properties"]!["continuationToken"]);
+            // The audit trail's answer repeats the token under its former name for clients written against it.
+            Assert.Equal(schema == "AuditPageResponse", document["components"]!["schemas"]![schema]!["properties"]!["continuationToken"] is not null);
         }
         // The tenant scope's query parameter, which no handler binds itself.
         Assert.Contains(document["paths"]!["/api/models/{name}"]!["get"]!["parameters"]!.AsArray(), p => p!["name"]!.GetValue<string>() == "namespace");

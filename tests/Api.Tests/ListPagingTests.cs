@@ -274,7 +274,8 @@ public sealed class ListPagingTests(ApiFixture api)
     {
         var (client, url) = Reader(path, admin, ns);
         var answer = await (await client.GetAsync($"{url}limit=1")).AssertOk();
-        Assert.Null(answer["continuationToken"]);
+        // The audit trail's answer repeats it under the trail's former name, which clients written against it read.
+        Assert.Equal(path.Contains("audit") ? answer["continue"]!.GetValue<string>() : null, answer["continuationToken"]?.GetValue<string>());
         return answer["continue"]!.GetValue<string>();
     }
 

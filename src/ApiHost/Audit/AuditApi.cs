@@ -17,7 +17,13 @@ public sealed record AuditRecordResponse(
 
 /// <summary><see cref="Continue"/>, while more records may follow, is the token for the next page: the lists' paging
 /// (<see cref="ListPaging"/>), under the same name.</summary>
-public sealed record AuditPageResponse(IReadOnlyList<AuditRecordResponse> Records, int Count, string? Continue);
+/// <summary>A page of the audit trail. <c>ContinuationToken</c> repeats <c>Continue</c> under the trail's former name,
+/// so clients written against it keep paging.</summary>
+public sealed record AuditPageResponse(IReadOnlyList<AuditRecordResponse> Records, int Count, string? Continue)
+{
+    [System.ComponentModel.Description("The same token as 'continue', under the audit trail's former name")]
+    public string? ContinuationToken => Continue;
+}
 
 public static class AuditApi
 {
