@@ -110,16 +110,42 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         try
         {
             Assert.Equal(9, Admitted(await key.ValidateManyAsync(Requests(9))));
+            var failedBefore = FailingStorage.FailedWrites(id);
             await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
-            Assert.True(FailingStorage.FailedWrites(id) > 0);
+            Assert.True(FailingStorage.FailedWrites(id) > failedBefore, "the activation ended (its final write failed)");
         }
         finally
         {
             FailingStorage.Heal(id);
         }
 
+        // The new activation counts the whole reservation (a quarter of the limit, 10) as admitted: what was admitted,
+        // as it happens, so the key admits exactly the rest of its minute.
         var afterwards = Admitted(await key.ValidateManyAsync(Requests(40)));
-        Assert.InRange(10 + afterwards, 1, 40);
+        Assert.Equal(30, afterwards);
+    }
+
+    [Fact]
+    public async Task A_crash_leaves_a_key_its_burst_bucket_empty_not_overdrawn()
+    {
+        var id = "crashburst-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        // The defaults' shape: the reservation (a quarter of 100) is larger than the burst bucket (10).
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(100, 5000, 0, 10), null, UsageCounters.Zero));
+        Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(0)).Outcome);
+        FailingStorage.FailWritesOf(id);
+        try
+        {
+            await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        }
+        finally
+        {
+            FailingStorage.Heal(id);
+        }
+        // An empty bucket refills one token in 0.6 s; an overdrawn one (10 - 25) would refuse for 10 s.
+        var check = await key.ValidateAsync(0);
+        Assert.True(check.Outcome == KeyOutcome.Valid || (check.LimitedBy == "burstLimit" && check.RetryAfterSeconds <= 1),
+            $"{check.Outcome} by {check.LimitedBy}, retry after {check.RetryAfterSeconds} s");
     }
 
     [Fact]
@@ -144,14 +170,32 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         FailingStorage.FailWritesOf(id);
         try
         {
-            Assert.Equal(15, Admitted(await key.ValidateManyAsync(Requests(15))));
+            // The reservation written at issue (10), then one more chunk of overdraft: 20 admitted without storage.
+            Assert.Equal(20, Admitted(await key.ValidateManyAsync(Requests(20))));
             Assert.True(FailingStorage.FailedWrites(id) > 0);
+            // Past the overdraft the key does not admit unknown to storage: the request fails as unavailable (a 503).
+            await Assert.ThrowsAsync<TimeoutException>(() => key.ValidateAsync(0));
         }
         finally
         {
             FailingStorage.Heal(id);
         }
-        Assert.Equal(25, Admitted(await key.ValidateManyAsync(Requests(30))));
+        // Storage back: the next write lands within a second or so, and the minute's rest is admitted.
+        var next = DateTime.UtcNow.AddSeconds(30);
+        KeyCheck? first = null;
+        while (first is null && DateTime.UtcNow < next)
+        {
+            try
+            {
+                first = await key.ValidateAsync(0);
+            }
+            catch (TimeoutException)
+            {
+                await Task.Delay(200);
+            }
+        }
+        Assert.Equal(KeyOutcome.Valid, first?.Outcome);
+        Assert.Equal(19, Admitted(await key.ValidateManyAsync(Requests(30))));
     }
 
     [Fact]

@@ -82,7 +82,8 @@ public sealed class ApiKeyGrain(
     /// shrink to one request each near a limit.</summary>
     public const double LeaseShare = 0.25;
 
-    /// <summary>How long a grant waits for a write that reserves it before it is made unreserved (storage slow or away).</summary>
+    /// <summary>How long a grant waits for a write that reserves it (storage slow or away), and how long after a failed
+    /// write the next is tried.</summary>
     private static readonly TimeSpan ReserveWait = LeasePeriod;
 
     /// <summary>How long a host is given to drop a lease before the change waits out the lease instead.</summary>
@@ -106,9 +107,13 @@ public sealed class ApiKeyGrain(
     private GrantReservation _reservedRequests = new();
     private GrantReservation _reservedTokens = new();
 
-    /// <summary>Until when grants go on without a reservation after storage refused or delayed one: validation stays
-    /// available while storage is away; only a crash of this silo in that time could then exceed a limit.</summary>
-    private DateTimeOffset _unreservedUntil;
+    /// <summary>The last write failed or is late: grants may go one chunk beyond what storage knows (an overdraft), so
+    /// validation stays available through a short storage outage; only a crash of this silo before the next write lands
+    /// could then exceed a limit, and by one chunk at most.</summary>
+    private bool _storageFailing;
+
+    /// <summary>No write for a reservation is tried before this after one failed, so an outage is not hammered.</summary>
+    private DateTimeOffset _retryWriteAt;
 
     /// <summary>Why a write is made: what it must write, and whether its failure is its caller's.</summary>
     private enum WriteKind
@@ -171,12 +176,13 @@ public sealed class ApiKeyGrain(
 
     private async Task<KeyCheck> CheckAsync(long tokens, KeyTarget? target)
     {
+        // One clock reading for the question and the decision: a request admitted is one the reservation was made for.
         var now = time.GetUtcNow();
         if (Key.Status == KeyStatus.Active && !(Key.ExpiresAt <= now) && _limiter?.Admits(now.UtcTicks, Math.Max(0, tokens)) == true)
         {
             await ReserveAsync(Math.Max(0, tokens));
         }
-        return Check(time.GetUtcNow(), tokens, target);
+        return Check(now, tokens, target);
     }
 
     public async Task<KeyLease> LeaseAsync(LeaseRequest request)
@@ -200,16 +206,16 @@ public sealed class ApiKeyGrain(
         {
             return Refusal(Check(now, 0, null));
         }
+        // Nothing is reserved for a refusal; a grant takes at most what the reservation (or the overdraft) allows, at least one.
+        var (maxRequests, maxTokens) = (long.MaxValue, long.MaxValue);
         if (_limiter.Admits(now.UtcTicks, 0))
         {
             // This grain handles nothing else meanwhile (it is not reentrant): the record and limits stay as checked.
-            await ReserveAsync(request.WantedTokens);
-            now = time.GetUtcNow();
+            (maxRequests, maxTokens) = await ReserveAsync(request.WantedTokens);
         }
         var ticks = now.UtcTicks;
-        var unreserved = now < _unreservedUntil;
         var granted = _limiter.Grant(ticks, request.Wanted, request.WantedTokens, LeaseShare, out var tokenBudget, out var refusal, Key.Tenant, Key.Model,
-            unreserved ? long.MaxValue : _reservedRequests.Available, unreserved ? long.MaxValue : _reservedTokens.Available);
+            maxRequests, maxTokens);
         _reservedRequests.Granted(granted);
         _reservedTokens.Granted(tokenBudget);
         TopUpWhenLow();
@@ -366,6 +372,11 @@ public sealed class ApiKeyGrain(
     public async Task IssueAsync(KeyGrant grant)
     {
         await DropLeasesAsync();
+        // A write of the state being replaced must not land after, nor count for, the new one.
+        while (!_flushing.IsCompleted)
+        {
+            await Completion(_flushing);
+        }
         state.State = new ApiKeyState
         {
             Status = KeyStatus.Active,
@@ -382,7 +393,7 @@ public sealed class ApiKeyGrain(
             HourBuckets = grant.History?.Hours,
         };
         Load(grant.Windows);
-        await state.WriteStateAsync();
+        await FlushAsync(default, WriteKind.Acknowledged);
     }
 
     public async Task SetLimitsAsync(RateLimits limits)
@@ -595,45 +606,90 @@ public sealed class ApiKeyGrain(
 
     private long TokenChunk => Key.Limits.TokensPerHour > 0 ? Chunk(Key.Limits.TokensPerHour) : 0;
 
-    private bool Reserved(long tokens) =>
-        _reservedRequests.Available >= 1 && (Key.Limits.TokensPerHour <= 0 || _reservedTokens.Available >= Math.Min(Math.Max(1, tokens), Key.Limits.TokensPerHour));
-
-    /// <summary>Before a grant: makes sure the stored state reserves at least one admission (and the tokens wanted, up
-    /// to the key's token limit), writing one if not. If storage does not take it within <see cref="ReserveWait"/>,
-    /// grants go on unreserved for a while rather than refusing valid keys while storage is away.</summary>
-    private async ValueTask ReserveAsync(long tokens)
+    /// <summary>What may be granted now without another write: the reservation's rest, plus a chunk while storage is
+    /// failing; null when that does not cover one admission and <paramref name="tokens"/> tokens.</summary>
+    private (long Requests, long Tokens)? Allowance(long tokens, bool overdraft)
     {
-        if (Reserved(tokens) || time.GetUtcNow() < _unreservedUntil)
+        var requests = _reservedRequests.Available(overdraft ? RequestChunk : 0);
+        var tokensLeft = Key.Limits.TokensPerHour > 0 ? _reservedTokens.Available(overdraft ? TokenChunk : 0) : long.MaxValue;
+        return requests >= 1 && tokensLeft >= tokens ? (requests, tokensLeft) : null;
+    }
+
+    /// <summary>Before a grant: what may be granted with storage knowing of it, writing a reservation first when what is
+    /// left does not cover one admission (and the tokens wanted, up to the key's token limit). When storage does not take
+    /// it within <see cref="ReserveWait"/>, grants go on into the overdraft; past that, the request fails as unavailable
+    /// (a 503 with Retry-After for the gateway) rather than exceed a limit.</summary>
+    private async ValueTask<(long Requests, long Tokens)> ReserveAsync(long tokens)
+    {
+        var wantedTokens = Key.Limits.TokensPerHour > 0 ? Math.Min(Math.Max(1, tokens), Key.Limits.TokensPerHour) : 0;
+        if (Allowance(wantedTokens, overdraft: false) is { } left)
         {
-            return;
+            return left;
         }
-        try
+        if (time.GetUtcNow() >= _retryWriteAt)
         {
-            if (!_flushing.IsCompleted)
+            var deadline = time.GetUtcNow() + ReserveWait;
+            try
             {
-                // A write under way reserves a chunk too.
-                await Completion(_flushing).WaitAsync(ReserveWait, time);
-                if (Reserved(tokens))
+                if (!_flushing.IsCompleted)
                 {
-                    return;
+                    // A write under way reserves a chunk too.
+                    await WithinAsync(Completion(_flushing), deadline);
+                }
+                if (Allowance(wantedTokens, overdraft: false) is null)
+                {
+                    await WithinAsync(FlushAsync(default, WriteKind.Reservation, wantedTokens), deadline);
                 }
             }
-            var wantedTokens = Key.Limits.TokensPerHour > 0 ? Math.Min(Math.Max(1, tokens), Key.Limits.TokensPerHour) : 0;
-            await FlushAsync(default, WriteKind.Reservation, wantedTokens).WaitAsync(ReserveWait, time);
+            catch (Exception e) when (e is not InconsistentStateException)
+            {
+                // A write that timed out may still land: until one does, this activation counts as failing.
+                Failed(e);
+            }
+            if (Allowance(wantedTokens, overdraft: false) is { } written)
+            {
+                return written;
+            }
         }
-        catch (Exception e) when (e is not InconsistentStateException)
+        if (_storageFailing && Allowance(wantedTokens, overdraft: true) is { } overdraft)
         {
-            _unreservedUntil = time.GetUtcNow() + FlushPeriod;
-            logger.LogWarning("Storage did not take a reservation of grants for an API key of {Tenant}/{Model} ({Error}): granting unreserved until it does",
+            return overdraft;
+        }
+        throw new TimeoutException($"Storage did not take a reservation of grants for an API key of {Key.Tenant}/{Key.Model}; retry shortly");
+    }
+
+    private async Task WithinAsync(Task task, DateTimeOffset deadline)
+    {
+        try
+        {
+            await task.WaitAsync(Max(deadline - time.GetUtcNow(), TimeSpan.Zero), time);
+        }
+        catch (TimeoutException) when (!task.IsCompleted)
+        {
+            _ = Completion(task); // its outcome is seen by the next write, which waits for it
+            throw;
+        }
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    /// <summary>A write failed (not on the ETag): grants may use the overdraft, and no write is tried for a while.</summary>
+    private void Failed(Exception e)
+    {
+        if (!_storageFailing)
+        {
+            logger.LogWarning("Storage refused or delayed a write of an API key of {Tenant}/{Model} ({Error}): grants go on, one reservation's worth at most, until a write lands",
                 Key.Tenant, Key.Model, e.GetType().Name);
         }
+        _storageFailing = true;
+        _retryWriteAt = time.GetUtcNow() + ReserveWait;
     }
 
     /// <summary>Reserves more ahead of need, so a busy key's grants rarely wait for a write.</summary>
     private void TopUpWhenLow()
     {
-        if (!_flushing.IsCompleted || time.GetUtcNow() < _unreservedUntil
-            || (_reservedRequests.Available * 2 >= RequestChunk && _reservedTokens.Available * 2 >= TokenChunk))
+        if (!_flushing.IsCompleted || time.GetUtcNow() < _retryWriteAt
+            || (_reservedRequests.Available(0) * 2 >= RequestChunk && _reservedTokens.Available(0) * 2 >= TokenChunk))
         {
             return;
         }
@@ -710,15 +766,14 @@ public sealed class ApiKeyGrain(
             if (e is InconsistentStateException)
             {
                 // Another activation of this key wrote since this one read: it is the key's one activation now, and its
-                // windows count this one's reservation as admitted. This one grants nothing more.
-                // Its grants so far stay within what it had reserved, which the other counted; a grant that needs more
-                // writes again, fails the same way and is refused (never unreserved).
-                _unreservedUntil = DateTimeOffset.MinValue;
+                // windows count what this one had reserved as admitted. This one's grants so far stay within that; it
+                // takes no overdraft, so a grant needing more fails (a 503 for the gateway) until it has deactivated.
+                _storageFailing = false;
                 DeactivateOnIdle();
             }
             else
             {
-                _unreservedUntil = time.GetUtcNow() + FlushPeriod;
+                Failed(e);
             }
             if (kind is WriteKind.Acknowledged or WriteKind.Reservation)
             {
@@ -733,7 +788,7 @@ public sealed class ApiKeyGrain(
             _reservedRequests.Written(requests);
             _reservedTokens.Written(tokens);
         }
-        _unreservedUntil = DateTimeOffset.MinValue;
+        _storageFailing = false;
         if (kind == WriteKind.Behind && Key.Status == KeyStatus.Active)
         {
             // Usage reaches UIs at the write-behind rate: at most one summary per key per period, only on change.

@@ -11,15 +11,16 @@ public sealed class GrantReservation
     private long _granted;
     private long _covered;
 
-    /// <summary>What may be granted before the next write that reserves more.</summary>
-    public long Available => Math.Max(0, _covered - _granted);
+    /// <summary>What may be granted before the next write that reserves more, with <paramref name="overdraft"/> more
+    /// allowed beyond what storage knows (while it refuses writes).</summary>
+    public long Available(long overdraft) => Math.Max(0, _covered + overdraft - _granted);
 
     public void Granted(long amount) => _granted += Math.Max(0, amount);
 
     /// <summary>What a write about to start reserves: at least <paramref name="chunk"/> and <paramref name="wanted"/>,
     /// and never less than what is left of the reservation already written, since grants made while this write is under
     /// way count against it.</summary>
-    public Snapshot Take(long chunk, long wanted) => new(_granted, Math.Max(Math.Max(chunk, wanted), Available));
+    public Snapshot Take(long chunk, long wanted) => new(_granted, Math.Max(Math.Max(chunk, wanted), Available(0)));
 
     /// <summary>The write of <paramref name="snapshot"/> succeeded: storage knows every grant up to its start and
     /// reserves the next ones.</summary>

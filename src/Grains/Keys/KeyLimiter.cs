@@ -144,18 +144,24 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
     /// late as they can have been, so they leave the windows no sooner than they would have.</summary>
     public static KeyWindows AssumeAdmitted(KeyWindows saved, RateLimits limits, long now, int requests, long tokens)
     {
-        var log = new long[saved.MinuteLog.Length + requests];
-        saved.MinuteLog.CopyTo(log, 0);
+        requests = Math.Max(0, requests);
+        tokens = Math.Max(0, tokens);
+        // The window keeps at most a minute's limit of entries, the newest: more would only be dropped again.
+        var inLog = Math.Min(requests, limits.RequestsPerMinute);
+        var kept = saved.MinuteLog.AsSpan(Math.Max(0, saved.MinuteLog.Length - (limits.RequestsPerMinute - inLog)));
+        var log = new long[kept.Length + inLog];
+        kept.CopyTo(log);
         // Saved admissions stand at the end of their second, which may be a little after now: the log stays in order.
-        Array.Fill(log, Math.Max(now, saved.MinuteLog.LastOrDefault()), saved.MinuteLog.Length, requests);
+        Array.Fill(log, Math.Max(now, saved.MinuteLog.LastOrDefault()), kept.Length, inLog);
         var hour = now - now % TimeSpan.TicksPerHour;
         var (hourCount, hourTokens) = saved.HourStart == hour
-            ? (saved.HourCount + requests, Saturating.Add(saved.HourTokens, tokens))
+            ? ((int)Math.Min(int.MaxValue, (long)saved.HourCount + requests), Saturating.Add(saved.HourTokens, tokens))
             : (requests, tokens);
         var burst = saved.BurstAt == 0
             ? limits.BurstLimit
             : Math.Min(limits.BurstLimit, saved.BurstTokens + (now - saved.BurstAt) / (double)TimeSpan.TicksPerSecond * limits.RequestsPerMinute / 60.0);
-        return new KeyWindows(hour, hourCount, hourTokens, log, burst - requests, now);
+        // A live bucket never goes below empty: the reservation's grants cannot have taken more than it held.
+        return new KeyWindows(hour, hourCount, hourTokens, log, Math.Max(0, burst - requests), now);
     }
 
     /// <summary>Gives back what a lease granted at <paramref name="grantedAt"/> did not spend: the window entries it
