@@ -97,19 +97,17 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
 
     private static KeyRequest[] Requests(int n) => [.. Enumerable.Repeat(new KeyRequest(0), n)];
 
-    [Fact]
-    public async Task A_key_whose_activation_ends_without_its_last_writes_admits_no_more_than_its_limit()
+    /// <summary>What a crash of the key's silo leaves the next activation: from now on nothing the activation writes
+    /// reaches storage, its final write at deactivation included; <paramref name="meanwhile"/> runs before it ends.</summary>
+    private async Task EndsWithoutWritingAsync(string id, Func<Task>? meanwhile = null)
     {
-        var id = "crash-" + Guid.NewGuid().ToString("N");
-        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
-        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(40, 1000, 0, 40), null, UsageCounters.Zero));
-        Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(0)).Outcome);
-        // From here on nothing the activation writes reaches storage, its final write at deactivation included: to the
-        // next activation, as a crash of its silo after the first admission would leave it.
         FailingStorage.FailWritesOf(id);
         try
         {
-            Assert.Equal(9, Admitted(await key.ValidateManyAsync(Requests(9))));
+            if (meanwhile is not null)
+            {
+                await meanwhile();
+            }
             var failedBefore = FailingStorage.FailedWrites(id);
             await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
             Assert.True(FailingStorage.FailedWrites(id) > failedBefore, "the activation ended (its final write failed)");
@@ -118,6 +116,16 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         {
             FailingStorage.Heal(id);
         }
+    }
+
+    [Fact]
+    public async Task A_key_whose_activation_ends_without_its_last_writes_admits_no_more_than_its_limit()
+    {
+        var id = "crash-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(40, 1000, 0, 40), null, UsageCounters.Zero));
+        Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(0)).Outcome);
+        await EndsWithoutWritingAsync(id, async () => Assert.Equal(9, Admitted(await key.ValidateManyAsync(Requests(9)))));
 
         // The new activation counts the whole reservation (a quarter of the limit, 10) as admitted: what was admitted,
         // as it happens, so the key admits exactly the rest of its minute.
@@ -133,15 +141,7 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         // The defaults' shape: the reservation (a quarter of 100) is larger than the burst bucket (10).
         await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(100, 5000, 0, 10), null, UsageCounters.Zero));
         Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(0)).Outcome);
-        FailingStorage.FailWritesOf(id);
-        try
-        {
-            await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
-        }
-        finally
-        {
-            FailingStorage.Heal(id);
-        }
+        await EndsWithoutWritingAsync(id);
         // An empty bucket refills one token in 0.6 s; an overdrawn one (10 - 25) would refuse for 10 s.
         var check = await key.ValidateAsync(0);
         Assert.True(check.Outcome == KeyOutcome.Valid || (check.LimitedBy == "burstLimit" && check.RetryAfterSeconds <= 1),
