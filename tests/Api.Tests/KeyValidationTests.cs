@@ -243,6 +243,111 @@ public sealed class KeyValidationTests(ApiFixture api)
         Assert.Equal(60, usage["tokensUsed"]!.GetValue<long>());
     }
 
+    /// <summary>A client hammering an exhausted key: once the grain says only time reopens the limit, the host answers
+    /// the 429s itself until then, and each of them still reaches the key's usage history.</summary>
+    [Fact]
+    public async Task A_429_storm_on_an_exhausted_key_costs_a_few_grain_calls_and_every_429_is_counted()
+    {
+        var (name, key) = await PublishedAsync(Config(rpm: 3, rph: 1000, burst: 3));
+        var leases = api.Services.GetRequiredService<KeyLeases>();
+        var client = api.Client();
+        for (var i = 0; i < 3; i++)
+        {
+            (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
+        }
+        var (callsBefore, localBefore) = (leases.GrainCalls, leases.LimitedLocally);
+
+        const int storm = 100;
+        for (var i = 0; i < storm; i++)
+        {
+            var limited = await client.ValidateAsync(key);
+            await limited.AssertError(HttpStatusCode.TooManyRequests, "requestsPerMinute");
+            Assert.True(int.Parse(limited.Headers.GetValues("Retry-After").Single()) is > 0 and <= 60);
+            Assert.Equal("0", limited.Headers.GetValues("X-RateLimit-Remaining").Single());
+            AssertRateLimitHeaders(limited, 3);
+        }
+
+        // One call learns the refusal holds until the window frees a slot (one more where the last grant was still
+        // out, and one per memo period on a slow run); the rest are answered here.
+        Assert.InRange(leases.GrainCalls - callsBefore, 1, 5);
+        Assert.True(leases.LimitedLocally - localBefore >= storm - 5, $"{leases.LimitedLocally - localBefore} of {storm} refused locally");
+        var hour = await TestEnvironment.Eventually(
+            async () => await (await api.Tenant("tenant-a").GetAsync($"/api/models/{name}/publish/usage?window=1h")).AssertOk(),
+            u => u["buckets"]!.AsArray().Sum(b => b!["limited"]!.GetValue<long>()) >= storm,
+            what: "the hour to show every 429");
+        Assert.Equal(storm, hour["buckets"]!.AsArray().Sum(b => b!["limited"]!.GetValue<long>()));
+        Assert.Equal(3, hour["buckets"]!.AsArray().Sum(b => b!["requests"]!.GetValue<long>()));
+    }
+
+    /// <summary>An hour limit's refusal is remembered on the host: raising the limit must end that at once.</summary>
+    [Fact]
+    public async Task Raising_an_exhausted_hour_limit_admits_the_next_validation_at_once()
+    {
+        var (name, key) = await PublishedAsync(Config(rpm: 100, rph: 2, burst: 100));
+        var leases = api.Services.GetRequiredService<KeyLeases>();
+        var client = api.Client();
+        (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
+        (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
+        await (await client.ValidateAsync(key)).AssertError(HttpStatusCode.TooManyRequests, "requestsPerHour");
+        // The refusal is answered here now (a second call where the last grant was still out when the first was made).
+        await (await client.ValidateAsync(key)).AssertError(HttpStatusCode.TooManyRequests, "requestsPerHour");
+        var local = leases.LimitedLocally;
+        var limited = await client.ValidateAsync(key);
+        await limited.AssertError(HttpStatusCode.TooManyRequests, "requestsPerHour");
+        Assert.True(int.Parse(limited.Headers.GetValues("Retry-After").Single()) is > 0 and <= 3600);
+        Assert.Equal(local + 1, leases.LimitedLocally);
+
+        await (await api.Tenant("tenant-a").PutJson($"/api/models/{name}/publish", new
+        {
+            config = new { rateLimiting = new { requestsPerMinute = 100, requestsPerHour = 1000, tokensPerHour = 100000, burstLimit = 100 } },
+        })).AssertOk();
+
+        (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
+    }
+
+    /// <summary>While another host holds grants it has not spent, a refusal is not remembered: that host's refund
+    /// reopens the limit, and the next request sees it. Admissions stay exact throughout.</summary>
+    [Fact]
+    public async Task With_another_host_holding_unspent_grants_each_429_asks_the_grain_and_a_refund_is_seen_at_once()
+    {
+        var (name, key) = await PublishedAsync(Config(rpm: 8, rph: 1000, burst: 8));
+        var hash = ApiKeys.Hash(key);
+        var grains = api.Services.GetRequiredService<IGrainFactory>();
+        var grain = grains.GetGrain<IApiKeyGrain>(hash);
+        var holder = new QuietHolder();
+        var other = Guid.NewGuid().ToString("N");
+        var held = await grain.LeaseAsync(new LeaseRequest(other, grains.CreateObjectReference<IKeyLeaseHolder>(holder), 100, 0, default));
+        Assert.Equal(2, held.Granted);
+        var leases = api.Services.GetRequiredService<KeyLeases>();
+
+        var admitted = 0;
+        while ((await leases.ValidateAsync(hash, 0)).Outcome == KeyOutcome.Valid)
+        {
+            admitted++;
+        }
+        Assert.Equal(6, admitted);
+        var (calls, local) = (leases.GrainCalls, leases.LimitedLocally);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(KeyOutcome.Limited, (await leases.ValidateAsync(hash, 0)).Outcome);
+        }
+        Assert.Equal(3, leases.GrainCalls - calls);
+        Assert.Equal(local, leases.LimitedLocally);
+
+        // The other host gives its grant back (within its lease, so the grain refunds it).
+        await grain.ReturnAsync(other, new LeaseReport(held.GrantedAt, 0, held.Granted, 0, 0));
+        Assert.Equal(KeyOutcome.Valid, (await leases.ValidateAsync(hash, 0)).Outcome);
+        Assert.Equal(KeyOutcome.Valid, (await leases.ValidateAsync(hash, 0)).Outcome);
+        Assert.Equal(KeyOutcome.Limited, (await leases.ValidateAsync(hash, 0)).Outcome);
+        await api.Tenant("tenant-a").SettledPublicationAsync(name, 8);
+    }
+
+    /// <summary>A lease holder that only counts being told to drop.</summary>
+    private sealed class QuietHolder : IKeyLeaseHolder
+    {
+        public Task<LeaseReport[]> DropAsync(string keyHash) => Task.FromResult(Array.Empty<LeaseReport>());
+    }
+
     [Fact]
     public async Task A_leased_key_is_decided_without_grain_calls_and_revocation_applies_at_once()
     {

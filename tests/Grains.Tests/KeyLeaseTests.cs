@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
 using Inference.Grains.Keys;
+using Inference.TestSupport;
+using Orleans.Core.Internal;
 
 namespace Inference.Grains.Tests;
 
@@ -140,5 +142,87 @@ public sealed class KeyLeaseTests(ClusterFixture fixture)
         Assert.Single(hostA.Drops);
         // Only once the silent host's lease could no longer be used is the change acknowledged.
         Assert.True(DateTimeOffset.UtcNow >= leaseEnds, $"acknowledged at {DateTimeOffset.UtcNow:O}, lease ran until {leaseEnds:O}");
+    }
+    /// <summary>A refusal for a limit may be answered by the host on its own until the limit reopens only while no other
+    /// host holds a grant: that host's refund would reopen it early.</summary>
+    [Fact]
+    public async Task A_limit_refusal_holds_on_the_host_only_while_no_other_host_holds_a_grant()
+    {
+        var key = await IssuedAsync(new RateLimits(8, 1000, 0, 8));
+        var (a, hostA, refA) = NewHost();
+        var (b, _, refB) = NewHost();
+        var held = await key.LeaseAsync(new LeaseRequest(b, refB, 100, 0, default));
+        Assert.Equal(2, held.Granted);
+
+        // A takes the rest, reporting each grant spent with the next request.
+        var (refusal, admitted) = await ExhaustAsync(key, a, refA);
+        Assert.Equal(6, admitted);
+        Assert.Equal(KeyOutcome.Limited, refusal.Refusal!.Outcome);
+        Assert.Equal(TimeSpan.Zero, refusal.LimitedFor);
+
+        // B gives its grant back: capacity reopens at once, which a memo on A would have hidden.
+        await key.ReturnAsync(b, new LeaseReport(held.GrantedAt, 0, held.Granted, 0, 0));
+        (refusal, admitted) = await ExhaustAsync(key, a, refA);
+        Assert.Equal(2, admitted);
+
+        // Now nothing but time (or a change of the key) reopens the minute's window.
+        Assert.Equal("requestsPerMinute", refusal.Refusal!.LimitedBy);
+        Assert.InRange(refusal.LimitedFor, TimeSpan.FromTicks(1), ApiKeyGrain.MemoLimit);
+        Assert.True(refusal.LimitedFor <= TimeSpan.FromSeconds(refusal.Refusal.RetryAfterSeconds));
+        Assert.Empty(hostA.Drops);
+
+        // A host holding only a memo is told of a change like a lease holder.
+        await key.SetLimitsAsync(new RateLimits(100, 1000, 0, 100));
+        Assert.Single(hostA.Drops);
+    }
+
+    /// <summary>The limit's own time bounds the memo, and a memo is not given while a refund can still come.</summary>
+    [Fact]
+    public async Task A_burst_refusal_holds_until_the_bucket_refills_and_not_while_the_hosts_own_grant_is_out()
+    {
+        // 6 a minute refills a token every 10 s.
+        var key = await IssuedAsync(new RateLimits(6, 1000, 0, 1));
+        var (a, _, refA) = NewHost();
+        var lease = await key.LeaseAsync(new LeaseRequest(a, refA, 1, 0, default));
+        Assert.Equal(1, lease.Granted);
+        // Asked again before reporting the grant: it could still come back unspent.
+        var early = await key.LeaseAsync(new LeaseRequest(a, refA, 1, 0, default));
+        Assert.Equal("burstLimit", early.Refusal!.LimitedBy);
+        Assert.Equal(TimeSpan.Zero, early.LimitedFor);
+        var reported = await key.LeaseAsync(new LeaseRequest(a, refA, 1, 0, new LeaseReport(lease.GrantedAt, 1, 0, 0, 0)));
+        Assert.Equal("burstLimit", reported.Refusal!.LimitedBy);
+        Assert.InRange(reported.LimitedFor, TimeSpan.FromTicks(1), TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>A new activation does not know the hosts answering a limit on their own: the one going away tells them.</summary>
+    [Fact]
+    public async Task A_deactivating_key_grain_ends_the_hosts_memos()
+    {
+        var key = await IssuedAsync(new RateLimits(4, 1000, 0, 4));
+        var (a, hostA, refA) = NewHost();
+        var (refusal, _) = await ExhaustAsync(key, a, refA);
+        Assert.True(refusal.LimitedFor > TimeSpan.Zero);
+
+        await key.Cast<IGrainManagementExtension>().DeactivateOnIdle();
+
+        await TestEnvironment.Eventually(() => Task.FromResult(hostA.Drops.Count), n => n == 1, what: "the memo holder to be told");
+    }
+
+    /// <summary>Leases until the grain refuses, each grant reported spent with the next request.</summary>
+    private static async Task<(KeyLease Refusal, int Admitted)> ExhaustAsync(IApiKeyGrain key, string host, IKeyLeaseHolder holder)
+    {
+        var admitted = 0;
+        LeaseReport previous = default;
+        for (var i = 0; i < 100; i++)
+        {
+            var answer = await key.LeaseAsync(new LeaseRequest(host, holder, 100, 0, previous));
+            if (answer.Granted == 0)
+            {
+                return (answer, admitted);
+            }
+            admitted += answer.Granted;
+            previous = new LeaseReport(answer.GrantedAt, answer.Granted, 0, 0, 0);
+        }
+        throw new InvalidOperationException("the key was never exhausted");
     }
 }

@@ -16,6 +16,10 @@ namespace Inference.ApiHost.Keys;
 /// the host stops) and is refunded; what it spent is the key's usage.
 /// The grain tells this host to drop a key's lease (<see cref="IKeyLeaseHolder"/>) before it acknowledges a
 /// revocation or a change of the key, so no admission follows such a change.
+/// A key at its limit is refused on this host with no grain call while the grain says nothing but a change of the key
+/// can reopen it (<see cref="KeyLease.LimitedFor"/>): a client hammering an exhausted key costs a grain call per such
+/// period, not per request. Those 429s go to the key's usage with the next report, and the memo ends at once when
+/// the grain drops this host's hold on the key.
 /// </summary>
 public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
 {
@@ -48,6 +52,7 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
     private int _sweeping;
     private long _leaseCalls;
     private long _local;
+    private long _limitedLocally;
 
     public KeyLeases(IGrainFactory grains, IMeterFactory meters, TimeProvider time, ILogger<KeyLeases> logger)
     {
@@ -68,15 +73,29 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
     /// <summary>Validations decided from a lease, without a grain call.</summary>
     public long LocalDecisions => Interlocked.Read(ref _local);
 
+    /// <summary>Validations refused for a limit from the key's memo, without a grain call.</summary>
+    public long LimitedLocally => Interlocked.Read(ref _limitedLocally);
+
     /// <summary>Keys this host holds (or is getting) a lease for; with <paramref name="keyHash"/>, 1 if it holds that one.</summary>
     public int KeysHeld(string? keyHash = null) => keyHash is null ? _keys.Count : _keys.ContainsKey(keyHash) ? 1 : 0;
 
-    /// <summary>Decides from the key's lease on this host, when there is one with admissions left: no grain call, no
-    /// allocation but the answer. A key held here was issued (only an issued key gets a lease).</summary>
-    public bool TryDecideHeld(ReadOnlySpan<char> keyHash, long tokens, KeyTarget? target, out KeyCheck check)
+    /// <summary>Decides from the key's lease on this host, when there is one with admissions left, or from its limit
+    /// memo while that holds: no grain call, no allocation but the answer. A key held here was issued (only an issued
+    /// key gets a lease or a memo).</summary>
+    public bool TryDecideHeld(ReadOnlySpan<char> keyHash, long tokens, KeyTarget? target, out KeyCheck check, out ValidationMetrics.DecidedBy by)
     {
         check = null!;
-        return _bySpan.TryGetValue(keyHash, out var entry) && entry.Current is { } lease && TryDecide(entry, lease, tokens, target, out check);
+        by = ValidationMetrics.DecidedBy.Lease;
+        if (!_bySpan.TryGetValue(keyHash, out var entry))
+        {
+            return false;
+        }
+        if (entry.Current is { } lease && TryDecide(entry, lease, tokens, target, out check))
+        {
+            return true;
+        }
+        by = ValidationMetrics.DecidedBy.Memo;
+        return entry.Memo is { } memo && TryRefuse(entry, memo, target, out check);
     }
 
     /// <summary>A dead key this host refused a moment ago: refused again from memory, no grain call.</summary>
@@ -102,6 +121,10 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
             {
                 // The key changed while this request waited: go on with what this host holds of it now.
                 entry = Entry(keyHash);
+            }
+            if (entry.Memo is { } memo && TryRefuse(entry, memo, target, out var remembered))
+            {
+                return remembered;
             }
             if (entry.Current is { } current)
             {
@@ -191,6 +214,44 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
         return true;
     }
 
+    /// <summary>Refuses from <paramref name="memo"/> as its grain would, the record's own refusals first (expired,
+    /// another route): false once it has ended (ask the grain).</summary>
+    private bool TryRefuse(KeyEntry entry, LimitMemo memo, KeyTarget? target, out KeyCheck check)
+    {
+        check = null!;
+        var now = _time.GetTimestamp();
+        if (now >= memo.Deadline)
+        {
+            return false;
+        }
+        var record = memo.Record;
+        if (record.ExpiresAt is { } expires && expires <= _time.GetUtcNow())
+        {
+            check = new KeyCheck(KeyOutcome.Expired, null, null, record.Limit, 0, 0, 0, record.HourLimit, null);
+            return true;
+        }
+        if (!Admits(record, target))
+        {
+            check = Forbidden(record);
+            return true;
+        }
+        if (!memo.TryCount())
+        {
+            return false;
+        }
+        Interlocked.Increment(ref _limitedLocally);
+        entry.LastUsed = now;
+        // The refusal's times run from the grain's decision, which came before this host received it.
+        var elapsed = _time.GetElapsedTime(memo.ReceivedAt, now).TotalSeconds;
+        var refusal = memo.Refusal;
+        check = refusal with
+        {
+            RetryAfterSeconds = Math.Max(1, (int)Math.Ceiling(refusal.RetryAfterSeconds - elapsed)),
+            ResetSeconds = Math.Max(0, refusal.ResetSeconds - (int)elapsed),
+        };
+        return true;
+    }
+
     private static bool Admits(KeyRecord record, KeyTarget? target) =>
         (target is null && !(record.Scope?.AllowedTenants.Count > 0))
         || KeyScopes.Admits(record.Tenant, record.Model, record.Scope, target ?? new KeyTarget(null, null, null, null, null, null));
@@ -227,6 +288,8 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
             var horizon = LeaseHorizon.TotalSeconds / seconds;
             wanted = (int)Math.Clamp(Math.Ceiling((old?.Spent ?? 0) * horizon) + entry.Waiting, 1, int.MaxValue / 2);
             wantedTokens = Saturating.Add((long)Math.Ceiling((old?.TokensSpent ?? 0) * horizon), entry.WaitingTokens);
+            // The 429s a memo answered go with this request, which replaces it.
+            entry.EndMemo();
             previous = entry.TakeUnreported();
             waiting = entry.Waiting;
             entry.Waiting = 0;
@@ -252,6 +315,14 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
                 if (answer is { Leasable: true, Record: { } record, Granted: > 0 } && !entry.Dropped)
                 {
                     entry.Current = new Lease(record, answer, sent, sent + (long)(answer.Period.TotalSeconds * _time.TimestampFrequency));
+                }
+                else if (answer is { Record: { } limitedRecord, Refusal: { Outcome: KeyOutcome.Limited } refusal } && answer.LimitedFor > TimeSpan.Zero
+                    && !entry.Dropped)
+                {
+                    // Counted from when the request was sent, as a lease is: it ends no later than the grain's own time.
+                    entry.EndMemo();
+                    entry.Memo = new LimitMemo(limitedRecord, refusal, _time.GetTimestamp(),
+                        sent + (long)(answer.LimitedFor.TotalSeconds * _time.TimestampFrequency));
                 }
                 entry.Renewing = null;
             }
@@ -292,6 +363,7 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
         {
             entry.Dropped = true;
             entry.Retire();
+            entry.EndMemo();
             var reports = entry.Unreported.Where(r => !r.IsEmpty).ToArray();
             entry.Unreported.Clear();
             return Task.FromResult(reports);
@@ -340,9 +412,13 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
                 {
                     entry.Retire();
                 }
+                if (stopping || idle || entry.Memo is { } memo && now >= memo.Deadline)
+                {
+                    entry.EndMemo();
+                }
                 reports.AddRange(entry.Unreported.Where(r => !r.IsEmpty).Select(r => (entry, r)));
                 entry.Unreported.Clear();
-                if ((stopping || idle) && entry.Current is null)
+                if ((stopping || idle) && entry.Current is null && entry.Memo is null)
                 {
                     _keys.TryRemove(KeyValuePair.Create(hash, entry));
                 }
@@ -371,6 +447,7 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
     {
         public readonly IApiKeyGrain Grain = grain;
         public volatile Lease? Current;
+        public volatile LimitMemo? Memo;
         public long LastUsed = created;
         public Task<KeyLease?>? Renewing;
         public int Waiting;
@@ -385,6 +462,19 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
             {
                 Current = null;
                 Unreported.Add(lease.Close());
+            }
+        }
+
+        /// <summary>Closes the limit memo; the 429s it answered wait to go with the next request.</summary>
+        public void EndMemo()
+        {
+            if (Memo is { } memo)
+            {
+                Memo = null;
+                if (memo.Close() is > 0 and var refused)
+                {
+                    AddLimited(refused);
+                }
             }
         }
 
@@ -412,6 +502,25 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
             Unreported.RemoveAt(Unreported.Count - 1);
             return last;
         }
+    }
+
+    /// <summary>A refusal for a limit that holds until <see cref="Deadline"/>, whatever other hosts do: requests are
+    /// refused from it, counted with an interlocked increment.</summary>
+    private sealed class LimitMemo(KeyRecord record, KeyCheck refusal, long receivedAt, long deadline)
+    {
+        private const int Closed = int.MinValue / 2;
+        private int _refused;
+
+        public KeyRecord Record { get; } = record;
+        public KeyCheck Refusal { get; } = refusal;
+        public long ReceivedAt { get; } = receivedAt;
+        public long Deadline { get; } = deadline;
+
+        /// <summary>Counts one refusal; false once the memo is closed (a refusal racing the close is not counted here).</summary>
+        public bool TryCount() => Interlocked.Increment(ref _refused) > 0;
+
+        /// <summary>Stops the memo and says how many requests it refused.</summary>
+        public int Close() => Math.Max(0, Interlocked.Exchange(ref _refused, Closed));
     }
 
     /// <summary>A grant being spent: admissions and tokens left, taken with interlocked operations.</summary>

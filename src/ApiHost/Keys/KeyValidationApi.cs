@@ -269,9 +269,9 @@ public static class KeyValidationApi
     {
         Span<char> hash = stackalloc char[ApiKeys.HashLength];
         ApiKeys.Hash(key, hash);
-        if (keys.TryDecideHeld(hash, tokens, target, out var check))
+        if (keys.TryDecideHeld(hash, tokens, target, out var check, out var decidedBy))
         {
-            return ValueTask.FromResult((check, ValidationMetrics.DecidedBy.Lease));
+            return ValueTask.FromResult((check, decidedBy));
         }
         if (!signer.IsGenuine(key))
         {

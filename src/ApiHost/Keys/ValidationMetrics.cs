@@ -17,6 +17,9 @@ public sealed class ValidationMetrics
         /// <summary>A lease this host held: no grain call, no wait.</summary>
         Lease,
 
+        /// <summary>A refusal for a limit this host holds until the limit can reopen: no grain call, no wait.</summary>
+        Memo,
+
         /// <summary>The key's grain: the request waited for a lease or for the grain's own decision.</summary>
         Grain,
 
@@ -47,7 +50,7 @@ public sealed class ValidationMetrics
     {
         var meter = meters.Create(KeyLeases.MeterName);
         _validations = meter.CreateCounter<long>("inference.key_validation.validations", "{validation}",
-            "Key validations answered, by outcome (valid, limited, forbidden, unknown, revoked, expired, source_limited, bad_request, missing) and by what decided them (lease, grain, remembered, signature, none)");
+            "Key validations answered, by outcome (valid, limited, forbidden, unknown, revoked, expired, source_limited, bad_request, missing) and by what decided them (lease, memo, grain, remembered, signature, none)");
         _duration = meter.CreateHistogram("inference.key_validation.duration", "s",
             "Time from a validation request's start in the API host to its decision (the answer is written next)",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });

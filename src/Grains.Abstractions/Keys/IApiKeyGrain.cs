@@ -136,8 +136,9 @@ public sealed record KeyWindows(
     [property: Id(4)] double BurstTokens,
     [property: Id(5)] long BurstAt);
 
-/// <summary>An API host that holds leases: told to drop a key's lease before a revocation or a change of the key's
-/// record is acknowledged, and answers with what it had spent of it.</summary>
+/// <summary>An API host that holds leases (or answers a key's limit on its own, <see cref="KeyLease.LimitedFor"/>):
+/// told to drop what it holds of a key before a revocation or a change of the key's record is acknowledged, and
+/// answers with what it had spent of it and the requests it refused.</summary>
 [Alias("inference.IKeyLeaseHolder")]
 public interface IKeyLeaseHolder : IGrainObserver
 {
@@ -147,7 +148,8 @@ public interface IKeyLeaseHolder : IGrainObserver
 
 /// <summary>What a host did with its previous grant of a key: admissions and tokens spent (usage), and what it leaves
 /// unspent (refunded). <see cref="GrantedAt"/> identifies the grant. <see cref="Limited"/> counts the requests the host
-/// answered with 429 from a refusal the grain had not counted for them (they joined a renewal already under way).</summary>
+/// answered with 429 from a refusal the grain had not counted for them (they joined a renewal already under way, or
+/// were refused on the host while the refusal held, <see cref="KeyLease.LimitedFor"/>).</summary>
 [GenerateSerializer, Immutable, Alias("inference.LeaseReport")]
 public readonly record struct LeaseReport(
     [property: Id(0)] long GrantedAt,
@@ -189,7 +191,11 @@ public sealed record KeyRecord(
 /// <summary>A lease: <see cref="Granted"/> admissions and <see cref="TokenBudget"/> tokens (-1: the key has no token
 /// limit) to spend until <see cref="Period"/> after the request was sent. <see cref="Remaining"/> and
 /// <see cref="ResetSeconds"/> describe the key's windows after the grant (for the headers). Without a grant,
-/// <see cref="Refusal"/> is the answer for the request that asked, or <see cref="Leasable"/> is false.</summary>
+/// <see cref="Refusal"/> is the answer for the request that asked, or <see cref="Leasable"/> is false.
+/// <see cref="LimitedFor"/>, with a refusal for a limit: how long from the grain's decision nothing but a change of
+/// the key can reopen that limit (no host holds a grant whose refund would), so the host answers the key's requests
+/// with this refusal on its own for that long (counting them in <see cref="LeaseReport.Limited"/>); the grain tells it
+/// (<see cref="IKeyLeaseHolder.DropAsync"/>) before a change of the key is acknowledged. Zero: ask again.</summary>
 [GenerateSerializer, Immutable, Alias("inference.KeyLease")]
 public sealed record KeyLease(
     [property: Id(0)] bool Leasable,
@@ -200,7 +206,8 @@ public sealed record KeyLease(
     [property: Id(5)] TimeSpan Period,
     [property: Id(6)] int Remaining,
     [property: Id(7)] int ResetSeconds,
-    [property: Id(8)] KeyCheck? Refusal);
+    [property: Id(8)] KeyCheck? Refusal,
+    [property: Id(9)] TimeSpan LimitedFor = default);
 
 /// <summary>A key's use in one bucket of time (a minute or an hour) starting at <see cref="Start"/> (Unix seconds):
 /// admitted requests, tokens they spent, and requests refused with 429.</summary>

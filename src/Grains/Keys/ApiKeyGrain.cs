@@ -86,12 +86,19 @@ public sealed class ApiKeyGrain(
     /// write the next is tried.</summary>
     private static readonly TimeSpan ReserveWait = LeasePeriod;
 
+    /// <summary>The longest a host answers a refusal for a limit on its own (<see cref="KeyLease.LimitedFor"/>). This
+    /// activation tells such hosts of a change of the key, but after a silo's crash the next one does not know them: a
+    /// raised limit or a revocation may then go unseen there for this long (the host refuses meanwhile, so nothing is
+    /// admitted that should not be).</summary>
+    public static readonly TimeSpan MemoLimit = TimeSpan.FromSeconds(10);
+
     /// <summary>How long a host is given to drop a lease before the change waits out the lease instead.</summary>
     private static readonly TimeSpan DropTimeout = LeasePeriod / 4;
 
     private static readonly KeyTarget NoTarget = new(null, null, null, null, null, null);
 
     private readonly Dictionary<(string Host, long GrantedAt), Holder> _holders = [];
+    private readonly Dictionary<string, Memo> _memos = [];
     private KeyLimiter? _limiter;
     private KeyRecord? _record;
     private long _totalRequests;
@@ -136,6 +143,9 @@ public sealed class ApiKeyGrain(
     /// <summary>A host's current grant: what to refund when it reports, whom to tell when the record changes.</summary>
     private sealed record Holder(IKeyLeaseHolder Observer, long GrantedAt, int Granted, long TokenBudget, DateTimeOffset Until);
 
+    /// <summary>A host answering this key's limit on its own until <see cref="Until"/>: told of a change like a holder.</summary>
+    private sealed record Memo(IKeyLeaseHolder Observer, DateTimeOffset Until);
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (Key.Status != KeyStatus.None)
@@ -148,10 +158,12 @@ public sealed class ApiKeyGrain(
         return Task.CompletedTask;
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         logger.LogDebug("API key grain of {Tenant}/{Model} deactivating: {Reason}", Key.Tenant, Key.Model, reason);
-        return FlushAsync(cancellationToken, WriteKind.Final);
+        // The next activation will not know the hosts answering this key's limit on their own: they ask it instead.
+        await DropLeasesAsync(memosOnly: true);
+        await FlushAsync(cancellationToken, WriteKind.Final);
     }
 
     public Task<KeyCheck> ValidateAsync(long tokens, KeyTarget? target = null)
@@ -225,11 +237,30 @@ public sealed class ApiKeyGrain(
             {
                 CountLimited(now, request.Waiting);
             }
-            return new KeyLease(true, _record, 0, 0, ticks, LeasePeriod, 0, 0, refusal);
+            return new KeyLease(true, _record, 0, 0, ticks, LeasePeriod, 0, 0, refusal, MemoFor(request, refusal, now));
         }
         _holders[(request.Host, ticks)] = new Holder(request.Holder, ticks, granted, tokenBudget, now + LeasePeriod);
         var (remaining, reset) = _limiter.Headroom(ticks);
         return new KeyLease(true, _record, granted, tokenBudget, ticks, LeasePeriod, remaining, reset, null);
+    }
+
+    /// <summary>How long the asking host may answer this refusal on its own: until the limit reopens, when nothing but
+    /// a change of the key can reopen it sooner. That holds when no host holds a grant (whose unspent part would be
+    /// refunded; no grant is made meanwhile, there is no headroom) and a grant this activation forgot is never refunded.
+    /// Zero when another host holds one: each request then asks, and a refund is seen at once.</summary>
+    private TimeSpan MemoFor(LeaseRequest request, KeyCheck? refusal, DateTimeOffset now)
+    {
+        if (refusal?.Outcome != KeyOutcome.Limited || _holders.Count > 0 || _limiter is null)
+        {
+            return TimeSpan.Zero;
+        }
+        var limitedFor = TimeSpan.FromTicks(Math.Min(_limiter.LimitedFor(now.UtcTicks), MemoLimit.Ticks));
+        if (limitedFor <= TimeSpan.Zero)
+        {
+            return TimeSpan.Zero;
+        }
+        _memos[request.Host] = new Memo(request.Holder, now + limitedFor);
+        return limitedFor;
     }
 
     public Task ReturnAsync(string host, LeaseReport report)
@@ -275,11 +306,16 @@ public sealed class ApiKeyGrain(
     }
 
     /// <summary>Before a change of the record is acknowledged: every host holding a lease drops it (and reports), or
-    /// its lease runs out.</summary>
-    private async Task DropLeasesAsync()
+    /// its lease runs out. Hosts answering the key's limit on their own are told too, so the change reaches them at once;
+    /// one that does not answer only refuses until its memo ends, so the change does not wait for it.</summary>
+    private async Task DropLeasesAsync(bool memosOnly = false)
     {
         var now = time.GetUtcNow();
-        var live = _holders.Where(h => h.Value.Until > now).GroupBy(h => h.Key.Host).ToList();
+        var live = memosOnly ? [] : _holders.Where(h => h.Value.Until > now).GroupBy(h => h.Key.Host)
+            .Select(h => (Host: h.Key, h.First().Value.Observer, Until: h.Max(g => g.Value.Until))).ToList();
+        live.AddRange(_memos.Where(m => m.Value.Until > now && !live.Exists(l => l.Host == m.Key))
+            .Select(m => (Host: m.Key, m.Value.Observer, Until: DateTimeOffset.MinValue)));
+        _memos.Clear();
         if (live.Count == 0)
         {
             _holders.Clear();
@@ -290,11 +326,11 @@ public sealed class ApiKeyGrain(
         {
             try
             {
-                return (Host: host.Key, Until: host.Max(h => h.Value.Until), Reports: await host.First().Value.Observer.DropAsync(key).WaitAsync(DropTimeout, time));
+                return (host.Host, host.Until, Reports: await host.Observer.DropAsync(key).WaitAsync(DropTimeout, time));
             }
             catch (Exception e) when (e is TimeoutException or OrleansException or OperationCanceledException)
             {
-                return (Host: host.Key, Until: host.Max(h => h.Value.Until), Reports: (LeaseReport[]?)null);
+                return (host.Host, host.Until, Reports: (LeaseReport[]?)null);
             }
         }));
         var waitUntil = DateTimeOffset.MinValue;

@@ -164,6 +164,10 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         return new KeyWindows(hour, hourCount, hourTokens, log, Math.Max(0, burst - requests), now);
     }
 
+    /// <summary>Right after <see cref="Grant"/> refused at <paramref name="now"/>: how long (ticks) the limit that refused
+    /// keeps refusing if nothing is refunded and the limits stay: no request is admitted before then.</summary>
+    public long LimitedFor(long now) => LimitedBy(now, 0) is ({ }, var ticks) ? Math.Max(0, ticks) : 0;
+
     /// <summary>Gives back what a lease granted at <paramref name="grantedAt"/> did not spend: the window entries it
     /// took (the newest ones with that time), the hour's counts while the hour is the same, and the burst tokens.</summary>
     public void Refund(long now, long grantedAt, int unspent, long tokensUnspent, long tokensSpentUnreserved)
