@@ -279,21 +279,19 @@ public sealed class KeyValidationTests(ApiFixture api)
         Assert.Equal(3, hour["buckets"]!.AsArray().Sum(b => b!["requests"]!.GetValue<long>()));
     }
 
-    /// <summary>An hour limit's refusal is remembered on the host: raising the limit must end that at once.</summary>
+    /// <summary>An hourly limit's refusal is remembered on the host (its Retry-After runs to the end of the hour):
+    /// raising the limit must end that at once.</summary>
     [Fact]
-    public async Task Raising_an_exhausted_hour_limit_admits_the_next_validation_at_once()
+    public async Task Raising_an_exhausted_hourly_limit_admits_the_next_validation_at_once()
     {
-        var (name, key) = await PublishedAsync(Config(rpm: 100, rph: 2, burst: 100));
+        var (name, key) = await PublishedAsync(Config(rpm: 100, rph: 1000, tokens: 100, burst: 100));
         var leases = api.Services.GetRequiredService<KeyLeases>();
         var client = api.Client();
-        (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
-        (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
-        await (await client.ValidateAsync(key)).AssertError(HttpStatusCode.TooManyRequests, "requestsPerHour");
-        // The refusal is answered here now (a second call where the last grant was still out when the first was made).
-        await (await client.ValidateAsync(key)).AssertError(HttpStatusCode.TooManyRequests, "requestsPerHour");
+        (await client.ValidateAsync(key, tokens: 100)).EnsureSuccessStatusCode();
+        await (await client.ValidateAsync(key)).AssertError(HttpStatusCode.TooManyRequests, "tokensPerHour");
         var local = leases.LimitedLocally;
         var limited = await client.ValidateAsync(key);
-        await limited.AssertError(HttpStatusCode.TooManyRequests, "requestsPerHour");
+        await limited.AssertError(HttpStatusCode.TooManyRequests, "tokensPerHour");
         Assert.True(int.Parse(limited.Headers.GetValues("Retry-After").Single()) is > 0 and <= 3600);
         Assert.Equal(local + 1, leases.LimitedLocally);
 
@@ -303,6 +301,7 @@ public sealed class KeyValidationTests(ApiFixture api)
         })).AssertOk();
 
         (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
+        Assert.Equal(local + 1, leases.LimitedLocally);
     }
 
     /// <summary>While another host holds grants it has not spent, a refusal is not remembered: that host's refund
