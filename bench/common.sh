@@ -50,18 +50,19 @@ start_infrastructure() {
   TOKEN="$(dotnet "$(BIN src/ApiHost Inference.ApiHost)" token tenant-a)"
 }
 
-# publish_model BASE_URL NAME -> prints the full key
+# publish_model BASE_URL NAME [PUBLISH_BODY] -> prints the full key
 publish_model() {
-  local base="$1" name="$2"
+  local base="$1" name="$2" body="${3:-}"
   curl -sf -X POST "$base/api/models" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d "{\"name\":\"$name\",\"framework\":\"sklearn\",\"storageUri\":\"gs://kfserving-examples/models/sklearn/1.0/model\"}" >/dev/null
   for _ in $(seq 1 400); do
     curl -sf "$base/api/models/$name" -H "Authorization: Bearer $TOKEN" | grep -q '"ready":true' && break
     sleep 0.3
   done
-  # Limits far above what the run can reach, so every answer is a real validation (200), not a 429.
+  # By default limits far above what the run can reach, so every answer is a real validation (200), not a 429.
+  local unlimited='{"config":{"rateLimiting":{"requestsPerMinute":1000000,"requestsPerHour":2000000000,"tokensPerHour":0,"burstLimit":1000000}}}'
   curl -sf -X POST "$base/api/models/$name/publish" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d '{"config":{"rateLimiting":{"requestsPerMinute":1000000,"requestsPerHour":2000000000,"tokensPerHour":0,"burstLimit":1000000}}}' \
+    -d "${body:-$unlimited}" \
     | sed -E 's/.*"apiKey":"(pk_live_[0-9A-Za-z]+)".*/\1/'
 }
 
