@@ -44,15 +44,15 @@ storm() {
 }
 
 say "== $REQUESTS sequential validations of an exhausted key, per checkout; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-for checkout in "${CHECKOUTS[@]}"; do
-  label="$(basename "$(cd "$checkout" && pwd)")"; port=$(free_port); mport=$(free_port)
+for n in "${!CHECKOUTS[@]}"; do
+  checkout="${CHECKOUTS[$n]}"; label="$(basename "$(cd "$checkout" && pwd)")"; port=$(free_port); mport=$(free_port)
   METRICS_PORT=$mport dotnet "$(BIN src/ApiHost Inference.ApiHost "$checkout")" --urls http://127.0.0.1:$port --Cluster:TablePrefix=storm$RANDOM \
     --Cluster:SiloPort=$(free_port) --Cluster:GatewayPort=$(free_port) >"$WORK/$label.log" 2>&1 & PIDS+=($!)
   wait_http http://127.0.0.1:$port/ready
   for window in minute hour; do
     if [[ $window == minute ]]; then limits='"requestsPerMinute":5,"requestsPerHour":1000,"burstLimit":5'
     else limits='"requestsPerMinute":5,"requestsPerHour":5,"burstLimit":5'; fi
-    key="$(publish_model http://127.0.0.1:$port "storm-$window" "{\"config\":{\"rateLimiting\":{$limits,\"tokensPerHour\":0}}}")"
+    key="$(publish_model http://127.0.0.1:$port "storm-$window-$n" "{\"config\":{\"rateLimiting\":{$limits,\"tokensPerHour\":0}}}")"
     [[ "$key" == pk_live_* ]] || { say "publish failed on $label: $key"; exit 1; }
     for _ in 1 2 3 4 5; do curl -s -o /dev/null -X POST -H "X-API-Key: $key" "http://127.0.0.1:$port/api/validate-api-key"; done
     storm "$label 5/$window" "http://127.0.0.1:$port" "http://127.0.0.1:$mport/metrics" "$key"

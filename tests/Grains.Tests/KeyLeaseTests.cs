@@ -176,6 +176,31 @@ public sealed class KeyLeaseTests(ClusterFixture fixture)
         Assert.Single(hostA.Drops);
     }
 
+    /// <summary>A grant whose host never reported is given up once its lease has lapsed, and a report coming after that
+    /// refunds nothing: so a memo given once no grant is held cannot be made early by a late refund.</summary>
+    [Fact]
+    public async Task A_late_report_of_a_given_up_grant_refunds_nothing_so_a_memo_given_before_it_stays_exact()
+    {
+        var key = await IssuedAsync(new RateLimits(8, 1000, 0, 8));
+        var (a, _, refA) = NewHost();
+        var (b, _, refB) = NewHost();
+        var held = await key.LeaseAsync(new LeaseRequest(b, refB, 100, 0, default));
+        Assert.Equal(2, held.Granted);
+        // The grain gives a grant up a lease period after it lapsed.
+        var givenUp = new DateTimeOffset(held.GrantedAt, TimeSpan.Zero) + held.Period * 2 + TimeSpan.FromMilliseconds(50);
+        if (givenUp > DateTimeOffset.UtcNow)
+        {
+            await Task.Delay(givenUp - DateTimeOffset.UtcNow);
+        }
+
+        var (refusal, admitted) = await ExhaustAsync(key, a, refA);
+        Assert.Equal(6, admitted);
+        Assert.True(refusal.LimitedFor > TimeSpan.Zero);
+
+        await key.ReturnAsync(b, new LeaseReport(held.GrantedAt, 0, held.Granted, 0, 0));
+        Assert.Equal(0, (await key.LeaseAsync(new LeaseRequest(a, refA, 1, 0, default))).Granted);
+    }
+
     /// <summary>The limit's own time bounds the memo, and a memo is not given while a refund can still come.</summary>
     [Fact]
     public async Task A_burst_refusal_holds_until_the_bucket_refills_and_not_while_the_hosts_own_grant_is_out()
