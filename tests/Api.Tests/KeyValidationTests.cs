@@ -256,6 +256,25 @@ public sealed class KeyValidationTests(ApiFixture api)
             (await client.ValidateAsync(key)).EnsureSuccessStatusCode();
         }
         var (callsBefore, localBefore) = (leases.GrainCalls, leases.LimitedLocally);
+        var factory = api.Services.GetRequiredService<IMeterFactory>();
+        var limitedByMemo = 0L;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Name == "inference.key_validation.validations")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            var pairs = tags.ToArray();
+            if (pairs.Contains(new("decided_by", "memo")) && pairs.Contains(new("outcome", "limited")))
+            {
+                Interlocked.Add(ref limitedByMemo, value);
+            }
+        });
+        listener.Start();
 
         const int storm = 100;
         for (var i = 0; i < storm; i++)
@@ -271,6 +290,7 @@ public sealed class KeyValidationTests(ApiFixture api)
         // out, and one per memo period on a slow run); the rest are answered here.
         Assert.InRange(leases.GrainCalls - callsBefore, 1, 5);
         Assert.True(leases.LimitedLocally - localBefore >= storm - 5, $"{leases.LimitedLocally - localBefore} of {storm} refused locally");
+        Assert.True(Interlocked.Read(ref limitedByMemo) >= storm - 5, $"{Interlocked.Read(ref limitedByMemo)} of {storm} counted as decided by memo");
         var hour = await TestEnvironment.Eventually(
             async () => await (await api.Tenant("tenant-a").GetAsync($"/api/models/{name}/publish/usage?window=1h")).AssertOk(),
             u => u["buckets"]!.AsArray().Sum(b => b!["limited"]!.GetValue<long>()) >= storm,
