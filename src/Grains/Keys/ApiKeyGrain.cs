@@ -259,6 +259,14 @@ public sealed class ApiKeyGrain(
         {
             return TimeSpan.Zero;
         }
+        foreach (var (host, ended) in _memos)
+        {
+            if (ended.Until <= now)
+            {
+                // Hosts come and go (each process is a new one): only memos that can still be in use are kept.
+                _memos.Remove(host);
+            }
+        }
         _memos[request.Host] = new Memo(request.Holder, now + limitedFor);
         return limitedFor;
     }
