@@ -1,6 +1,7 @@
 using Azure.Data.Tables;
 using Inference.Grains;
 using Inference.Grains.Abstractions.Events;
+using Inference.Grains.Abstractions.Models;
 using Inference.TestSupport;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -20,6 +21,12 @@ public sealed class ClusterFixture : IAsyncLifetime
     public EmulatorHost Emulator { get; private set; } = null!;
 
     public IGrainFactory Grains => Cluster.Client;
+
+    /// <summary>The epoch of the silo holding the cluster watch (waited for until one holds it): what its hand-overs
+    /// carry, so a test handing a Model grain an observation itself is not fenced as a superseded holder.</summary>
+    public Task<long> WatchEpochAsync() => TestEnvironment.Eventually(
+        () => Grains.GetGrain<IWatchLeaseGrain>(IWatchLeaseGrain.ClusterWatch).GetEpochAsync(), epoch => epoch > 0,
+        what: "a silo to hold the cluster watch");
 
     public async Task InitializeAsync()
     {

@@ -17,6 +17,8 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
 
     private IModelGrain Model(string ns, string name) => fixture.Grains.GetGrain<IModelGrain>(GrainKeys.Scoped(ns, name));
 
+    private Task<long> WatchEpoch() => fixture.WatchEpochAsync();
+
     private IKubernetes Kubernetes() =>
         new k8s.Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(fixture.Emulator.KubeconfigPath));
 
@@ -208,10 +210,10 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
 
         var model = Model("tenant-b", NewName());
         var uid = Guid.NewGuid().ToString();
-        await model.ObserveAsync(Read(uid));
+        await model.ObserveAsync(Read(uid), await WatchEpoch());
         var first = (await model.GetAsync()).Value!;
         await Task.Delay(20);
-        await model.ObserveAsync(Read(uid));
+        await model.ObserveAsync(Read(uid), await WatchEpoch());
         // Not re-dated (nor written, nor announced again): updatedAt says when the model last changed.
         Assert.Equal(first.UpdatedAt, (await model.GetAsync()).Value!.UpdatedAt);
     }
@@ -225,33 +227,33 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
         Assert.True(created.IsSuccess);
 
         // A DELETED event for an older object of the same name (different uid) must not drop the current one.
-        await model.ObserveDeletedAsync("some-older-uid");
+        await model.ObserveDeletedAsync("some-older-uid", await WatchEpoch());
         Assert.True((await model.GetAsync()).IsSuccess);
 
         // A full list that began before the model was recorded cannot prove it absent.
-        await model.ObserveAbsentAsync(DateTimeOffset.UtcNow.AddMinutes(-1));
+        await model.ObserveAbsentAsync(DateTimeOffset.UtcNow.AddMinutes(-1), await WatchEpoch());
         Assert.True((await model.GetAsync()).IsSuccess);
 
         // An event from before the grain's own latest patch (lower generation) must not roll the spec back.
         var updated = await model.UpdateAsync(new ModelSpecPatch(MaxReplicas: 4));
         Assert.True(updated.IsSuccess);
         var uid = (await InferenceService("tenant-b", name))!.Value.GetProperty("metadata").GetProperty("uid");
-        await model.ObserveAsync(new InferenceServiceSnapshot(uid.GetString()!, Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow, 1));
+        await model.ObserveAsync(new InferenceServiceSnapshot(uid.GetString()!, Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow, 1), await WatchEpoch());
         Assert.Equal(4, (await model.GetAsync()).Value!.Predictor.MaxReplicas);
 
         // An object older than the current one (a late event from before a delete and re-create) is not adopted.
-        await model.ObserveAsync(new InferenceServiceSnapshot("uid-of-an-older-object", Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow.AddHours(-1), 7));
+        await model.ObserveAsync(new InferenceServiceSnapshot("uid-of-an-older-object", Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow.AddHours(-1), 7), await WatchEpoch());
         Assert.Equal(4, (await model.GetAsync()).Value!.Predictor.MaxReplicas);
 
         // After a delete, a late event for the deleted object must not bring the model back.
         Assert.True((await model.DeleteAsync()).IsSuccess);
-        await model.ObserveAsync(new InferenceServiceSnapshot(uid.GetString()!, Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow, 2));
+        await model.ObserveAsync(new InferenceServiceSnapshot(uid.GetString()!, Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow, 2), await WatchEpoch());
         Assert.Equal(ErrorKind.NotFound, (await model.GetAsync()).Error!.Kind);
         Assert.DoesNotContain(name, await fixture.Grains.GetGrain<ITenantGrain>("tenant-b").GetModelNamesAsync());
 
         // An object on its way out (deletionTimestamp set) is never adopted.
         var other = Model("tenant-b", NewName());
-        await other.ObserveAsync(new InferenceServiceSnapshot("uid-x", Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow, 1) { Deleting = true });
+        await other.ObserveAsync(new InferenceServiceSnapshot("uid-x", Sklearn, ObservedStatus.Pending, DateTimeOffset.UtcNow, 1) { Deleting = true }, await WatchEpoch());
         Assert.Equal(ErrorKind.NotFound, (await other.GetAsync()).Error!.Kind);
     }
 
@@ -272,12 +274,12 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
     public async Task The_watch_lease_has_one_holder_until_it_expires()
     {
         var lease = fixture.Grains.GetGrain<IWatchLeaseGrain>("test-" + Guid.NewGuid());
-        Assert.True(await lease.TryAcquireAsync("silo-1", TimeSpan.FromMinutes(1)));
-        Assert.False(await lease.TryAcquireAsync("silo-2", TimeSpan.FromMinutes(1)));
-        Assert.True(await lease.TryAcquireAsync("silo-1", TimeSpan.FromMinutes(1)));
+        Assert.NotNull(await lease.TryAcquireAsync("silo-1", TimeSpan.FromMinutes(1)));
+        Assert.Null(await lease.TryAcquireAsync("silo-2", TimeSpan.FromMinutes(1)));
+        Assert.NotNull(await lease.TryAcquireAsync("silo-1", TimeSpan.FromMinutes(1)));
         await lease.ReleaseAsync("silo-1");
         // A lease granted already expired stands for one whose holder stopped renewing.
-        Assert.True(await lease.TryAcquireAsync("silo-2", TimeSpan.FromSeconds(-1)));
-        Assert.True(await lease.TryAcquireAsync("silo-3", TimeSpan.FromMinutes(1)));
+        Assert.NotNull(await lease.TryAcquireAsync("silo-2", TimeSpan.FromSeconds(-1)));
+        Assert.NotNull(await lease.TryAcquireAsync("silo-3", TimeSpan.FromMinutes(1)));
     }
 }

@@ -18,20 +18,25 @@ public interface IModelGrain : IGrainWithStringKey
     [Alias("Delete")]
     Task<Result<ModelView>> DeleteAsync();
 
+    // The Observe* calls come from the holder of the cluster watch lease and carry its epoch (a fencing token, see
+    // IWatchLeaseGrain): a call from an older epoch than the newest the grain knows of is ignored. Their aliases name
+    // the stamped signatures, so that during a rolling upgrade a call between versions with and without the stamp
+    // fails (and the watch retries it) instead of being read as epoch 0 and fenced for good.
+
     /// <summary>The cluster watch saw the InferenceService added or changed.</summary>
-    [Alias("Observe")]
-    Task ObserveAsync(InferenceServiceSnapshot snapshot);
+    [Alias("Observe.Epoch")]
+    Task ObserveAsync(InferenceServiceSnapshot snapshot, long epoch);
 
     /// <summary>The cluster watch saw the predictor's Deployment change.</summary>
-    [Alias("ObserveReplicas")]
-    Task ObserveReplicasAsync(ReplicaCounts replicas);
+    [Alias("ObserveReplicas.Epoch")]
+    Task ObserveReplicasAsync(ReplicaCounts replicas, long epoch);
 
     /// <summary>The cluster watch saw the InferenceService with this uid disappear.</summary>
-    [Alias("ObserveDeleted")]
-    Task ObserveDeletedAsync(string uid);
+    [Alias("ObserveDeleted.Epoch")]
+    Task ObserveDeletedAsync(string uid, long epoch);
 
     /// <summary>A full list of the cluster started at <paramref name="listedAt"/> did not contain this model.
     /// A model recorded after the list started is kept: the list could not have seen it.</summary>
-    [Alias("ObserveAbsent")]
-    Task ObserveAbsentAsync(DateTimeOffset listedAt);
+    [Alias("ObserveAbsent.Epoch")]
+    Task ObserveAbsentAsync(DateTimeOffset listedAt, long epoch);
 }

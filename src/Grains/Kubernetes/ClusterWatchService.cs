@@ -29,21 +29,25 @@ public sealed class ClusterWatchService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var lease = grains.GetGrain<IWatchLeaseGrain>("cluster-watch");
+        var lease = grains.GetGrain<IWatchLeaseGrain>(IWatchLeaseGrain.ClusterWatch);
         var me = silo.SiloAddress.ToParsableString();
         while (!stoppingToken.IsCancellationRequested)
         {
-            if (!await TryAcquire(lease, me))
+            if (await TryAcquire(lease, me) is not { } epoch)
             {
                 await Delay(Renew, stoppingToken);
                 continue;
             }
-            _logger.LogInformation("Silo {Silo} holds the cluster watch", me);
+            _logger.LogInformation("Silo {Silo} holds the cluster watch (epoch {Epoch})", me, epoch);
             using var leadership = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            // One epoch for the whole tenure, re-lists after a 410 included: they follow its earlier hand-overs in
+            // each object's lane, so nothing of this holder's needs fencing from the rest of it.
             var watches = Task.WhenAll(
-                InferenceServices().RunAsync(leadership.Token),
-                Deployments().RunAsync(leadership.Token));
-            while (!stoppingToken.IsCancellationRequested && await TryAcquire(lease, me))
+                InferenceServices(epoch).RunAsync(leadership.Token),
+                Deployments(epoch).RunAsync(leadership.Token));
+            // A renewal under another epoch means the lease went to another silo and came back: grains may have seen
+            // that holder's newer epoch and would fence this tenure's hand-overs, so it ends and a new one lists afresh.
+            while (!stoppingToken.IsCancellationRequested && await TryAcquire(lease, me) == epoch)
             {
                 await Delay(Renew, stoppingToken);
             }
@@ -56,12 +60,12 @@ public sealed class ClusterWatchService(
             }
             else
             {
-                _logger.LogWarning("Silo {Silo} lost the cluster watch lease", me);
+                _logger.LogWarning("Silo {Silo} lost the cluster watch lease (epoch {Epoch})", me, epoch);
             }
         }
     }
 
-    private async Task<bool> TryAcquire(IWatchLeaseGrain lease, string me)
+    private async Task<long?> TryAcquire(IWatchLeaseGrain lease, string me)
     {
         try
         {
@@ -70,14 +74,14 @@ public sealed class ClusterWatchService(
         catch (Exception e) when (e is not OperationCanceledException)
         {
             _logger.LogDebug("Watch lease unavailable: {Message}", e.Message);
-            return false;
+            return null;
         }
     }
 
     private Task Delay(TimeSpan delay, CancellationToken token) =>
         Task.Delay(delay, time, token).ContinueWith(_ => { }, TaskScheduler.Default);
 
-    private ResourceWatch<JsonElement> InferenceServices()
+    private ResourceWatch<JsonElement> InferenceServices(long epoch)
     {
         var selector = options.Value.ManagedSelector;
         return new ResourceWatch<JsonElement>(
@@ -95,7 +99,7 @@ public sealed class ClusterWatchService(
                 ? rv.GetString()
                 : null,
             InferenceServiceWatchHandler.ObjectKey,
-            new InferenceServiceWatchHandler(grains, metrics, _logger),
+            new InferenceServiceWatchHandler(grains, epoch, metrics, _logger),
             Retry, metrics, _logger, time);
     }
 
@@ -112,7 +116,7 @@ public sealed class ClusterWatchService(
         }
     }
 
-    private ResourceWatch<V1Deployment> Deployments() => new(
+    private ResourceWatch<V1Deployment> Deployments(long epoch) => new(
         "predictor deployments",
         async ct =>
         {
@@ -125,6 +129,6 @@ public sealed class ClusterWatchService(
             resourceVersion: rv, timeoutSeconds: 300, onError: onError, cancellationToken: ct),
         item => item.Metadata?.ResourceVersion,
         item => $"{item.Metadata?.NamespaceProperty}/{item.Metadata?.Name}",
-        new PredictorDeploymentWatchHandler(grains),
+        new PredictorDeploymentWatchHandler(grains, epoch),
         Retry, metrics, _logger, time);
 }

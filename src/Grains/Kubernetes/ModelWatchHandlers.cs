@@ -9,19 +9,20 @@ using Inference.Shared.Models;
 
 namespace Inference.Grains.Kubernetes;
 
-/// <summary>Feeds InferenceService changes to their Model grains.</summary>
-public sealed class InferenceServiceWatchHandler(IGrainFactory grains, WatchMetrics metrics, ILogger logger)
+/// <summary>Feeds InferenceService changes to their Model grains, stamped with the epoch of the watch lease they were
+/// seen under.</summary>
+public sealed class InferenceServiceWatchHandler(IGrainFactory grains, long epoch, WatchMetrics metrics, ILogger logger)
     : IResourceWatchHandler<JsonElement>
 {
     public Task UpsertAsync(JsonElement item) =>
         grains.GetGrain<IModelGrain>(ModelKey(item) ?? throw new InvalidDataException(
                 $"InferenceService {JsonSerializer.Serialize(ObjectKey(item))} cannot be a model: its namespace is not a DNS label or its name is not a valid model name"))
-            .ObserveAsync(InferenceServiceParser.Parse(item));
+            .ObserveAsync(InferenceServiceParser.Parse(item), epoch);
 
     /// <summary>An object that could never be a model left no grain behind.</summary>
     public Task DeletedAsync(JsonElement item) =>
         ModelKey(item) is { } key
-            ? grains.GetGrain<IModelGrain>(key).ObserveDeletedAsync(item.GetProperty("metadata").GetProperty("uid").GetString() ?? "")
+            ? grains.GetGrain<IModelGrain>(key).ObserveDeletedAsync(item.GetProperty("metadata").GetProperty("uid").GetString() ?? "", epoch)
             : Task.CompletedTask;
 
     public async Task RelistedAsync(IReadOnlyCollection<JsonElement> items, DateTimeOffset listedAt)
@@ -38,7 +39,7 @@ public sealed class InferenceServiceWatchHandler(IGrainFactory grains, WatchMetr
                 }
                 try
                 {
-                    await grains.GetGrain<IModelGrain>(key).ObserveAbsentAsync(listedAt);
+                    await grains.GetGrain<IModelGrain>(key).ObserveAbsentAsync(listedAt, epoch);
                 }
                 catch (Exception e)
                 {
@@ -74,19 +75,20 @@ public sealed class InferenceServiceWatchHandler(IGrainFactory grains, WatchMetr
         element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 }
 
-/// <summary>Feeds replica counts of KServe predictor Deployments to their Model grains.</summary>
-public sealed class PredictorDeploymentWatchHandler(IGrainFactory grains) : IResourceWatchHandler<V1Deployment>
+/// <summary>Feeds replica counts of KServe predictor Deployments to their Model grains, stamped with the epoch of the
+/// watch lease they were seen under.</summary>
+public sealed class PredictorDeploymentWatchHandler(IGrainFactory grains, long epoch) : IResourceWatchHandler<V1Deployment>
 {
     public const string InferenceServiceLabel = "serving.kserve.io/inferenceservice";
 
     public Task UpsertAsync(V1Deployment item) =>
         Model(item) is { } model
             ? model.ObserveReplicasAsync(new ReplicaCounts(
-                item.Spec?.Replicas ?? 0, item.Status?.ReadyReplicas ?? 0, item.Status?.Replicas ?? 0))
+                item.Spec?.Replicas ?? 0, item.Status?.ReadyReplicas ?? 0, item.Status?.Replicas ?? 0), epoch)
             : Task.CompletedTask;
 
     public Task DeletedAsync(V1Deployment item) =>
-        Model(item)?.ObserveReplicasAsync(new ReplicaCounts(item.Spec?.Replicas ?? 0, 0, 0)) ?? Task.CompletedTask;
+        Model(item)?.ObserveReplicasAsync(new ReplicaCounts(item.Spec?.Replicas ?? 0, 0, 0), epoch) ?? Task.CompletedTask;
 
     public Task RelistedAsync(IReadOnlyCollection<V1Deployment> items, DateTimeOffset listedAt) => Task.CompletedTask;
 

@@ -2,31 +2,63 @@ using Inference.Grains.Abstractions.Models;
 
 namespace Inference.Grains.Kubernetes;
 
-/// <summary>Lease state is deliberately in memory: if this grain's silo dies, the next candidate to ask takes the
-/// lease, and the old holder finds out at its next renewal.</summary>
-public sealed class WatchLeaseGrain(TimeProvider time) : Grain, IWatchLeaseGrain
+/// <summary>The holder and its epoch are stored, and written only when the holder changes (rarely: a silo's death, a
+/// restart, a lapsed lease), so that the epoch keeps growing when this grain activates again elsewhere. The expiry is
+/// not stored: after a re-activation the lease counts as lapsed and the first candidate to ask takes it (the last
+/// holder keeps its epoch if that is itself), as quickly as before the epoch existed; a holder that is still running
+/// meanwhile finds out at its next renewal, and its late hand-overs are fenced by the newer epoch.</summary>
+public sealed class WatchLeaseGrain(
+    [PersistentState("watch-lease", StorageNames.State)] IPersistentState<WatchLeaseState> state,
+    TimeProvider time) : Grain, IWatchLeaseGrain
 {
-    private string? _holder;
-    private DateTimeOffset _expires;
+    private DateTimeOffset _expires = DateTimeOffset.MinValue;
 
-    public Task<bool> TryAcquireAsync(string candidate, TimeSpan lease)
+    public async Task<long?> TryAcquireAsync(string candidate, TimeSpan lease)
     {
         var now = time.GetUtcNow();
-        if (_holder is null || _holder == candidate || _expires < now)
+        var current = state.State;
+        if (current.Holder != candidate)
         {
-            _holder = candidate;
-            _expires = now + lease;
-            return Task.FromResult(true);
+            if (current.Holder is not null && _expires >= now)
+            {
+                return null;
+            }
+            // Stored before it is granted: an epoch handed out and then lost with this activation could be handed
+            // out again, to another holder.
+            var previous = (current.Holder, current.Epoch);
+            (current.Holder, current.Epoch) = (candidate, current.Epoch + 1);
+            try
+            {
+                await state.WriteStateAsync();
+            }
+            catch
+            {
+                (current.Holder, current.Epoch) = previous;
+                throw;
+            }
         }
-        return Task.FromResult(false);
+        _expires = now + lease;
+        return current.Epoch;
     }
 
+    /// <summary>The holder stays recorded (its epoch is kept should it come back first); its lease ends now.</summary>
     public Task ReleaseAsync(string holder)
     {
-        if (_holder == holder)
+        if (state.State.Holder == holder)
         {
-            _holder = null;
+            _expires = DateTimeOffset.MinValue;
         }
         return Task.CompletedTask;
     }
+
+    public Task<long> GetEpochAsync() => Task.FromResult(state.State.Epoch);
+}
+
+[GenerateSerializer, Alias("inference.WatchLeaseState")]
+public sealed class WatchLeaseState
+{
+    [Id(0)] public string? Holder { get; set; }
+
+    /// <summary>The number of grants to a new holder so far: the current holder's epoch.</summary>
+    [Id(1)] public long Epoch { get; set; }
 }

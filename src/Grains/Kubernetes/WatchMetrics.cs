@@ -7,9 +7,11 @@ namespace Inference.Grains.Kubernetes;
 /// <summary>How the cluster watch is doing: objects it cannot hand over (failed attempts so far, objects waiting for
 /// their own retry), how often it lists afresh and why, and its lag: how long since the API server last sent it
 /// anything on a watch (an event or a bookmark), per watched resource. All observable or counted, so a reader sees
-/// the current figures whenever it starts.
-/// Not grain state: one holder per process, written by the watch service (a hosted service, outside any grain) and
-/// read by whichever thread collects metrics, hence the interlocked reads and writes.</summary>
+/// the current figures whenever it starts. Also the hand-overs that Model grains ignored as coming from a holder of the
+/// watch lease older than one they know of (the fence), counted in whichever silo holds the grain.
+/// Not grain state: one holder per process, written by the watch service (a hosted service, outside any grain) and by
+/// Model grains' turns on any thread, read by whichever thread collects metrics, hence the interlocked reads and writes
+/// (and counters, which are safe across threads).</summary>
 public sealed class WatchMetrics
 {
     public const string MeterName = "Inference.ClusterWatch";
@@ -17,6 +19,7 @@ public sealed class WatchMetrics
     private long _failures;
     private long _retrying;
     private readonly Counter<long> _relists;
+    private readonly Counter<long> _fenced;
     private readonly ConcurrentDictionary<string, long> _lastHeard = new(StringComparer.Ordinal);
 
     public WatchMetrics(IMeterFactory meters)
@@ -28,6 +31,8 @@ public sealed class WatchMetrics
             description: "Watched objects whose handling failed and that wait for a retry of their own");
         _relists = meter.CreateCounter<long>("inference.watch.relists", "{list}",
             "Full lists the watch made, by resource and reason (start, expired: the server no longer had the version, error)");
+        _fenced = meter.CreateCounter<long>("inference.watch.fenced_handovers", "{handover}",
+            "Hand-overs a Model grain ignored because they came from an older holder of the watch lease than one it knew of");
         meter.CreateObservableGauge("inference.watch.lag", Lag, "s",
             "Seconds since the API server last sent the running watch an event or a bookmark, by resource");
     }
@@ -38,6 +43,8 @@ public sealed class WatchMetrics
 
     public void Relisted(string resource, string reason) =>
         _relists.Add(1, new KeyValuePair<string, object?>("resource", resource), new KeyValuePair<string, object?>("reason", reason));
+
+    public void Fenced() => _fenced.Add(1);
 
     public void Heard(string resource) => _lastHeard[resource] = Stopwatch.GetTimestamp();
 

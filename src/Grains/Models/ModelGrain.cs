@@ -21,6 +21,7 @@ public sealed class ModelGrain(
     IInferenceServices inferenceServices,
     IOptions<ModelStorageOptions> storage,
     TimeProvider time,
+    WatchMetrics watchMetrics,
     ILogger<ModelGrain> logger) : Grain, IModelGrain
 {
     private static readonly ApiError NotFound = new(ErrorKind.NotFound, "Model not found");
@@ -34,6 +35,11 @@ public sealed class ModelGrain(
     private ModelView? _committed;
 
     private ModelState Model => state.State;
+
+    /// <summary>The newest epoch of the watch lease this activation knows of (null until its first hand-over from the
+    /// watch): the fence. In memory only, so that an unchanged status read again by a new holder's list costs no write;
+    /// see <see cref="FencedAsync"/> for why that is enough.</summary>
+    private long? _epoch;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -194,9 +200,11 @@ public sealed class ModelGrain(
         return Result<ModelView>.Ok(last);
     }
 
-    public async Task ObserveAsync(InferenceServiceSnapshot snapshot)
+    public async Task ObserveAsync(InferenceServiceSnapshot snapshot, long epoch)
     {
-        if (snapshot.Deleting)
+        // A repeat of the resourceVersion this grain holds (a re-list, a resumed watch) compares equal below and
+        // changes nothing; resourceVersions are opaque, so order comes from the epoch and the watch's lane per object.
+        if (snapshot.Deleting || await FencedAsync(epoch, "change"))
         {
             return;
         }
@@ -237,9 +245,9 @@ public sealed class ModelGrain(
         await PublishAsync(specChanged ? ChangeTypes.ModelUpdated : ChangeTypes.ModelStatusChanged, _committed!);
     }
 
-    public async Task ObserveReplicasAsync(ReplicaCounts replicas)
+    public async Task ObserveReplicasAsync(ReplicaCounts replicas, long epoch)
     {
-        if (!Model.Exists || Model.Replicas == replicas)
+        if (await FencedAsync(epoch, "replica count") || !Model.Exists || Model.Replicas == replicas)
         {
             return;
         }
@@ -249,9 +257,9 @@ public sealed class ModelGrain(
         await PublishAsync(ChangeTypes.ModelStatusChanged, _committed!);
     }
 
-    public async Task ObserveDeletedAsync(string uid)
+    public async Task ObserveDeletedAsync(string uid, long epoch)
     {
-        if (Model.Exists && Model.Uid == uid)
+        if (!await FencedAsync(epoch, "deletion") && Model.Exists && Model.Uid == uid)
         {
             var last = View();
             await ForgetAsync();
@@ -259,14 +267,36 @@ public sealed class ModelGrain(
         }
     }
 
-    public async Task ObserveAbsentAsync(DateTimeOffset listedAt)
+    public async Task ObserveAbsentAsync(DateTimeOffset listedAt, long epoch)
     {
-        if (Model.Exists && Model.RecordedAt < listedAt)
+        if (!await FencedAsync(epoch, "absence") && Model.Exists && Model.RecordedAt < listedAt)
         {
             var last = View();
             await ForgetAsync();
             await PublishAsync(ChangeTypes.ModelDeleted, last);
         }
+    }
+
+    /// <summary>True when a hand-over comes from an older holder of the watch lease than one this grain knows of. A
+    /// holder learns that it lost the lease only at its next renewal, and its hand-overs already sent land whenever
+    /// they land: without the fence, one could overwrite the newer state the next holder's list brought (and announce
+    /// the stale status), and nothing would correct it until the object changed again. Hand-overs of one epoch keep
+    /// their order per object (the watch's lanes), so the epoch alone decides between holders.</summary>
+    private async Task<bool> FencedAsync(long epoch, string what)
+    {
+        // A fresh activation cannot know which epochs the one before it saw. The lease's current epoch is at least as
+        // new as any of them, and its holder lists every object anew, so fencing everything older loses nothing (and
+        // also keeps a superseded holder from adopting an object its successor's list no longer holds).
+        _epoch ??= await GrainFactory.GetGrain<IWatchLeaseGrain>(IWatchLeaseGrain.ClusterWatch).GetEpochAsync();
+        if (epoch < _epoch)
+        {
+            watchMetrics.Fenced();
+            logger.LogDebug("Model {Namespace}/{Name} ignored a {What} from watch epoch {Epoch}; it knows of epoch {Newest}",
+                Namespace, Name, what, epoch, _epoch);
+            return true;
+        }
+        _epoch = epoch;
+        return false;
     }
 
     private void Adopt(InferenceServiceSnapshot snapshot, DateTimeOffset now)
