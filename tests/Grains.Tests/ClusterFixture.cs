@@ -24,8 +24,11 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     /// <summary>The epoch of the silo holding the cluster watch (waited for until one holds it): what its hand-overs
     /// carry, so a test handing a Model grain an observation itself is not fenced as a superseded holder.</summary>
-    public Task<long> WatchEpochAsync() => TestEnvironment.Eventually(
-        () => Grains.GetGrain<IWatchLeaseGrain>(IWatchLeaseGrain.ClusterWatch).GetEpochAsync(), epoch => epoch > 0,
+    public async Task<long> WatchEpochAsync() => (await WatchLeaseAsync()).Epoch;
+
+    /// <summary>The cluster watch's lease, once a silo has taken it.</summary>
+    public Task<WatchLeaseGrant> WatchLeaseAsync() => TestEnvironment.Eventually(
+        () => Grains.GetGrain<IWatchLeaseGrain>(IWatchLeaseGrain.ClusterWatch).GetAsync(), lease => lease.Epoch > 0,
         what: "a silo to hold the cluster watch");
 
     public async Task InitializeAsync()

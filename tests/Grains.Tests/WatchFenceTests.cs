@@ -78,7 +78,7 @@ public sealed class WatchFenceTests(ClusterFixture fixture)
     {
         var lease = fixture.Grains.GetGrain<IWatchLeaseGrain>("test-" + Guid.NewGuid());
         var collect = () => fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
-        Assert.Equal(0, await lease.GetEpochAsync());
+        Assert.Equal(new WatchLeaseGrant(null, 0), await lease.GetAsync());
         Assert.Equal(1, await lease.TryAcquireAsync("silo-1", TimeSpan.FromMinutes(1)));
         // Renewals keep the epoch: a holder's hand-overs are never fenced by its own renewals.
         Assert.Equal(1, await lease.TryAcquireAsync("silo-1", TimeSpan.FromMinutes(1)));
@@ -90,7 +90,7 @@ public sealed class WatchFenceTests(ClusterFixture fixture)
         // The lease grain activates again (as on another silo after its own died): the lease counts as lapsed, but its
         // epoch goes on from where it was.
         await collect();
-        Assert.Equal(2, await lease.GetEpochAsync());
+        Assert.Equal(new WatchLeaseGrant("silo-2", 2), await lease.GetAsync());
         Assert.Equal(3, await lease.TryAcquireAsync("silo-3", TimeSpan.FromMinutes(1)));
 
         // The last holder asking first after a re-activation keeps its epoch: nothing of another holder came between.
@@ -103,33 +103,18 @@ public sealed class WatchFenceTests(ClusterFixture fixture)
     public async Task A_holder_whose_lease_went_to_another_and_came_back_lists_again_under_its_new_epoch()
     {
         var lease = fixture.Grains.GetGrain<IWatchLeaseGrain>(IWatchLeaseGrain.ClusterWatch);
-        var silos = fixture.Cluster.Silos.Select(s => s.SiloAddress.ToParsableString()).ToList();
         long? back = null;
         for (var attempt = 0; back is null; attempt++)
         {
             Assert.True(attempt < 5, "the lease should go to another holder and come back");
-            var epoch = await fixture.WatchEpochAsync();
-            // The holder is the silo whose renewal keeps the epoch (the other one is refused while the lease runs).
-            string? holder = null;
-            foreach (var silo in silos)
-            {
-                if (await lease.TryAcquireAsync(silo, TimeSpan.FromSeconds(15)) == epoch)
-                {
-                    holder = silo;
-                    break;
-                }
-            }
-            if (holder is null)
-            {
-                continue;
-            }
+            var (holder, epoch) = await fixture.WatchLeaseAsync();
             // Another holder takes the lease and is gone at once (its grant already expired); then the lease comes
-            // back to the first holder before that notices anything, as when its silo was too slow to renew in time.
-            // (The other silo may take the lease in between; then this is tried again.)
-            await lease.ReleaseAsync(holder);
-            if (await lease.TryAcquireAsync("gone-" + Guid.NewGuid(), TimeSpan.FromSeconds(-1)) is not null)
+            // back to the first holder before that renews, as when its silo was too slow to renew in time. (The other
+            // silo may take the lease in between, or the holder may just have lost it; then this is tried again.)
+            await lease.ReleaseAsync(holder!);
+            if (await lease.TryAcquireAsync("gone-" + Guid.NewGuid(), TimeSpan.FromSeconds(-1)) == epoch + 1)
             {
-                back = await lease.TryAcquireAsync(holder, TimeSpan.FromSeconds(15));
+                back = await lease.TryAcquireAsync(holder!, TimeSpan.FromSeconds(15));
             }
         }
 

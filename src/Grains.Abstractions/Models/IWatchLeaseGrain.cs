@@ -19,7 +19,10 @@ public interface IWatchLeaseGrain : IGrainWithStringKey
     [Alias("Release")]
     Task ReleaseAsync(string holder);
 
-    /// <summary>The epoch of the newest grant (0: never granted): no hand-over can carry a newer one.</summary>
-    [Alias("Epoch")]
-    Task<long> GetEpochAsync();
+    /// <summary>The last holder and its epoch (0: never granted): no hand-over can carry a newer one.</summary>
+    [Alias("Get")]
+    Task<WatchLeaseGrant> GetAsync();
 }
+
+[GenerateSerializer, Immutable, Alias("inference.WatchLeaseGrant")]
+public sealed record WatchLeaseGrant([property: Id(0)] string? Holder, [property: Id(1)] long Epoch);

@@ -51,7 +51,7 @@ public sealed class WatchLeaseGrain(
         return Task.CompletedTask;
     }
 
-    public Task<long> GetEpochAsync() => Task.FromResult(state.State.Epoch);
+    public Task<WatchLeaseGrant> GetAsync() => Task.FromResult(new WatchLeaseGrant(state.State.Holder, state.State.Epoch));
 }
 
 [GenerateSerializer, Alias("inference.WatchLeaseState")]

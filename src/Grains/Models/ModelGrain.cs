@@ -287,7 +287,7 @@ public sealed class ModelGrain(
         // A fresh activation cannot know which epochs the one before it saw. The lease's current epoch is at least as
         // new as any of them, and its holder lists every object anew, so fencing everything older loses nothing (and
         // also keeps a superseded holder from adopting an object its successor's list no longer holds).
-        _epoch ??= await GrainFactory.GetGrain<IWatchLeaseGrain>(IWatchLeaseGrain.ClusterWatch).GetEpochAsync();
+        _epoch ??= (await GrainFactory.GetGrain<IWatchLeaseGrain>(IWatchLeaseGrain.ClusterWatch).GetAsync()).Epoch;
         if (epoch < _epoch)
         {
             watchMetrics.Fenced();
