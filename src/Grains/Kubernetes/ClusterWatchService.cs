@@ -10,7 +10,8 @@ using Inference.Shared.Kubernetes;
 namespace Inference.Grains.Kubernetes;
 
 /// <summary>Runs in every silo; only the silo holding the watch lease runs the cluster-wide watches, so the whole
-/// cluster keeps one watch per resource, and another silo takes over within a lease period when it dies.</summary>
+/// cluster keeps one watch per resource, and another silo takes over within a lease period when it dies. Every
+/// hand-over carries the epoch of the grant it runs under, so that one landing after a newer holder's is ignored.</summary>
 public sealed class ClusterWatchService(
     IKubernetes client,
     IGrainFactory grains,

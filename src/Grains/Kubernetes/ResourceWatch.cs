@@ -79,6 +79,8 @@ public sealed class ResourceWatch<T>(
         {
             // Hand-overs under way finish before the watch counts as stopped (nothing new starts): the next holder of
             // the lease lists afresh, and a hand-over of this one landing after that list would undo its newer state.
+            // (What this cannot cover, a holder that does not know yet that it lost the lease, the lease's epoch
+            // fences: see IWatchLeaseGrain.)
             await SettleRunningAsync();
             metrics.RetryingChanged(-_lanes.Values.Count(l => l.Attempts > 0));
             metrics.Stopped(what);
