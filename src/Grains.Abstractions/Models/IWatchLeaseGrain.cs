@@ -19,7 +19,9 @@ public interface IWatchLeaseGrain : IGrainWithStringKey
     [Alias("Release")]
     Task ReleaseAsync(string holder);
 
-    /// <summary>The last holder and its epoch (0: never granted): no hand-over can carry a newer one.</summary>
+    /// <summary>The last holder and its epoch (0: never granted): no hand-over can carry a newer one. Not interleaved
+    /// with a grant, so it never shows an epoch whose write could still fail (and be granted again to someone
+    /// else).</summary>
     [Alias("Get")]
     Task<WatchLeaseGrant> GetAsync();
 }

@@ -33,7 +33,9 @@ public sealed class WatchLeaseGrain(
             }
             catch
             {
+                // Storage may hold a write of another activation (an etag conflict): the next call reads it afresh.
                 (current.Holder, current.Epoch) = previous;
+                DeactivateOnIdle();
                 throw;
             }
         }
