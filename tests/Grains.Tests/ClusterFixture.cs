@@ -26,10 +26,22 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// carry, so a test handing a Model grain an observation itself is not fenced as a superseded holder.</summary>
     public async Task<long> WatchEpochAsync() => (await WatchLeaseAsync()).Epoch;
 
-    /// <summary>The cluster watch's lease, once a silo has taken it.</summary>
-    public Task<WatchLeaseGrant> WatchLeaseAsync() => TestEnvironment.Eventually(
-        () => Grains.GetGrain<IWatchLeaseGrain>(IWatchLeaseGrain.ClusterWatch).GetAsync(), lease => lease.Epoch > 0,
-        what: "a silo to hold the cluster watch");
+    /// <summary>The cluster watch's lease, once a silo has taken it, renewed for its holder: an activation collection
+    /// (which tests force) takes the lease's expiry with the lease grain's activation, and whichever silo asks next
+    /// takes the lease over and lists again; renewed, it stays with its holder while the test runs.</summary>
+    public async Task<WatchLeaseGrant> WatchLeaseAsync()
+    {
+        var grain = Grains.GetGrain<IWatchLeaseGrain>(IWatchLeaseGrain.ClusterWatch);
+        while (true)
+        {
+            var lease = await TestEnvironment.Eventually(grain.GetAsync, lease => lease.Epoch > 0,
+                what: "a silo to hold the cluster watch");
+            if (await grain.TryAcquireAsync(lease.Holder!, TimeSpan.FromSeconds(15)) == lease.Epoch)
+            {
+                return lease;
+            }
+        }
+    }
 
     public async Task InitializeAsync()
     {
