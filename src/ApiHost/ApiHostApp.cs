@@ -124,6 +124,8 @@ public static class ApiHostApp
         builder.Services.AddPredictProxy();
         builder.Services.AddSettings<RateLimitOptions>(RateLimitOptions.Section, o => o.Problem());
         builder.Services.AddApiReference();
+        // Last, so that it starts after the services validation uses (KeyLeases above).
+        builder.Services.AddKeyValidationListener(configuration);
 
         var app = builder.Build();
         app.UseMetricsPort();

@@ -9,7 +9,7 @@ using OpenTelemetry.Trace;
 namespace Inference.Api.Tests;
 
 /// <summary>A host with metrics on a port of their own and traces kept in memory.</summary>
-public sealed class TelemetryFixture : ApiFixture
+public class TelemetryFixture : ApiFixture
 {
     public int MetricsPort { get; } = TestEnvironment.FreePort();
 

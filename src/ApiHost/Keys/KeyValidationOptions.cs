@@ -19,6 +19,11 @@ public sealed class KeyValidationOptions
 
     public const int MinSigningKeyBytes = 32;
 
+    /// <summary>A port of its own for key validation (<c>KeyValidation__Port</c>), served beside the API port by
+    /// <see cref="KeyValidationListener"/>: the two validation routes and nothing else, with no framework telemetry per
+    /// request. Unset: validation is served on the API port only (it is served there in any case).</summary>
+    public int? Port { get; set; }
+
     internal string ActiveSigningKeyId() => ActiveSigningKey ?? (SigningKeys.Count == 1 ? SigningKeys.Keys.Single() : "");
 
     /// <summary>What is wrong with the settings, naming the variable to set; null when they are usable.</summary>
@@ -43,6 +48,10 @@ public sealed class KeyValidationOptions
         if (!SigningKeys.ContainsKey(ActiveSigningKeyId()))
         {
             return "KeyValidation__ActiveSigningKey must name one of KeyValidation__SigningKeys when there are several.";
+        }
+        if (Port is < 1 or > 65535)
+        {
+            return "KeyValidation__Port must be a TCP port (1 to 65535), or unset.";
         }
         if (FailuresPerMinute < 1)
         {
