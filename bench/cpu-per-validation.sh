@@ -9,6 +9,8 @@
 # to the first checkout's. Stops only what it started.
 # A CHECKOUT may carry extra environment for its process, after '::' (spaces between settings): the same build with
 # and without a setting, e.g. `. ".::METRICS_PORT=19464"` (its label is then the checkout's name, '+', the settings).
+# With KeyValidation__Port=N among a checkout's settings, its validations are sent to that port (the dedicated
+# validation listener) instead of the API port; add HOST=127.0.0.1 to keep that listener on loopback.
 # SCRAPE=SECONDS: while measuring, fetch /metrics every SECONDS from each target that has a METRICS_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +34,7 @@ for target in "${CHECKOUTS[@]}"; do
     --Cluster:SiloPort=$(free_port) --Cluster:GatewayPort=$(free_port) >"$WORK/${label//\//_}.log" 2>&1 & PIDS+=($!)
   pid=$!
   wait_http http://127.0.0.1:$port/ready
+  aim=$port; [[ "$settings" =~ KeyValidation__Port=([0-9]+) ]] && aim=${BASH_REMATCH[1]}
   # A key per round (and one for the warm-up): a fast run spends more than the largest per-minute limit a key can
   # have, and a limited answer is another path than the one measured.
   keys=""
@@ -40,7 +43,7 @@ for target in "${CHECKOUTS[@]}"; do
     [[ "$key" == pk_live_* ]] || { say "publish failed on $label: $key"; exit 1; }
     keys+="$key "
   done
-  LABELS+=("$label"); PORTS+=($port); PROCS+=($pid); KEYS+=("$keys")
+  LABELS+=("$label"); PORTS+=($aim); PROCS+=($pid); KEYS+=("$keys")
 done
 
 # measure I ROUND -> "cpu_us_per_request requests non2xx" (round 0 is the warm-up)

@@ -41,6 +41,40 @@ public sealed partial class HelmChartTests
     }
 
     [Fact]
+    public async Task The_validation_port_when_enabled_is_a_container_and_Service_port_and_the_gateways_external_authorization_goes_to_it()
+    {
+        foreach (var enabled in new[] { false, true })
+        {
+            var docs = await Render("tls.generate=true", $"apihost.validation.enabled={enabled.ToString().ToLowerInvariant()}", "apihost.validation.port=8090",
+                "apihost.validation.servicePort=9090");
+            var apiPod = Find(Single(docs, "Deployment", "r-inference-management-apihost"), "spec", "template", "spec")!;
+            var apiContainer = Assert.Single(Sequence(apiPod, "containers"));
+            var ports = Sequence(apiContainer, "ports").ToDictionary(p => Scalar(p, "name")!, p => Scalar(p, "containerPort"));
+            var service = Single(docs, "Service", "r-inference-management");
+            var servicePorts = Sequence(service, "spec", "ports").ToDictionary(p => Scalar(p, "name")!, p => (Scalar(p, "port"), Scalar(p, "targetPort")));
+            var apiRule = Assert.Single(Sequence(Single(docs, "NetworkPolicy", "r-inference-management-apihost"), "spec", "ingress"));
+            var silo = Assert.Single(Sequence(Find(Single(docs, "Deployment", "r-inference-management-silo"), "spec", "template", "spec")!, "containers"));
+            if (enabled)
+            {
+                Assert.Equal("8090", ports["validation"]);
+                Assert.Equal("8090", Env(apiContainer)["KeyValidation__Port"]);
+                Assert.Equal(("9090", "validation"), servicePorts["validation"]);
+                Assert.Equal(["http", "validation"], Sequence(apiRule, "ports").Select(p => Scalar(p, "port")));
+            }
+            else
+            {
+                Assert.DoesNotContain("validation", ports.Keys);
+                Assert.DoesNotContain("KeyValidation__Port", Env(apiContainer).Keys);
+                Assert.DoesNotContain("validation", servicePorts.Keys);
+                Assert.Equal(["http"], Sequence(apiRule, "ports").Select(p => Scalar(p, "port")));
+            }
+            // The silos write every publication's SecurityPolicy, whose external authorization calls this Service port.
+            Assert.Equal(enabled ? "9090" : servicePorts["http"].Item1, Env(silo)["Gateway__AuthServicePort"]);
+            Assert.Equal(("8085", "http"), servicePorts["http"]);
+        }
+    }
+
+    [Fact]
     public async Task Silos_and_API_hosts_mount_the_cluster_certificates_and_only_API_hosts_get_the_JWT_and_admin_secrets()
     {
         var docs = await Render("tls.generate=true", "trustedProxies={10.2.0.0/16,10.3.0.7}");
