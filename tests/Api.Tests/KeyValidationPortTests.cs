@@ -61,6 +61,16 @@ public sealed class KeyValidationPortTests(KeyValidationPortFixture api) : IClas
             ("no key", () => Post(forwarded, null), HttpStatusCode.Unauthorized),
             ("a forged key", () => Post(forwarded, key[..^4] + "AAAA"), HttpStatusCode.Unauthorized),
             ("no publication named", () => Post("/api/validate-api-key/only-one-segment", key), HttpStatusCode.BadRequest),
+            // Past Kestrel's body limit, with no length announced: the framework's exception, answered by the
+            // exception handler through the error writer (the path a cluster failure's 503 takes).
+            ("an endless body", () =>
+            {
+                var request = Post("/api/validate-api-key", apiKey: null);
+                request.Content = new StreamContent(new MemoryStream(System.Text.Encoding.ASCII.GetBytes("{\"apiKey\": \"" + new string('a', 2 << 20) + "\"}")));
+                request.Content.Headers.ContentType = new("application/json");
+                request.Headers.TransferEncodingChunked = true;
+                return request;
+            }, HttpStatusCode.RequestEntityTooLarge),
         };
         using var main = api.Client();
         using var port = api.Validation();

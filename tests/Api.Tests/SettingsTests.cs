@@ -21,6 +21,7 @@ public sealed class SettingsTests
     [InlineData("TenantQuotas:MaxModels", "0", "TenantQuotas__MaxModels must be at least 1")]
     [InlineData("ModelStorage:AllowedHosts:0", "not a host", "ModelStorage__AllowedHosts: 'not a host'")]
     [InlineData("Gateway:AuthServicePort", "70000", "Gateway__AuthServicePort must be a port")]
+    [InlineData("KeyValidation:Port", "70000", "KeyValidation__Port must be a TCP port")]
     [InlineData("Kubernetes:RequestTimeout", "00:00:00", "Kubernetes__RequestTimeout must be positive")]
     [InlineData("Cluster:TablePrefix", "no-dashes", "Cluster__TablePrefix must be 1-40 letters or digits")]
     [InlineData("Cluster:GatewayPort", "0", "Cluster__SiloPort and Cluster__GatewayPort must be two different ports")]

@@ -47,13 +47,21 @@ public sealed class KeyValidationListener(IServiceProvider services, IOptions<Ke
     private WebApplication Build(int port)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-        // The API's interface: HOST when set (as for PORT), else every interface, as a container needs.
-        var host = configuration["HOST"] is { Length: > 0 } h ? IPAddress.Parse(h) : IPAddress.Any;
+        // The API's interface, as Kestrel reads it from a URL: HOST when set (as for PORT), else every interface, as a
+        // container needs; a name other than localhost means every interface, as it does in a URL.
+        var host = configuration["HOST"];
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = 1024 * 1024;
             k.AddServerHeader = false;
-            k.Listen(host, port);
+            if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
+            {
+                k.ListenLocalhost(port);
+            }
+            else
+            {
+                k.Listen(IPAddress.TryParse(host?.Trim('[', ']'), out var address) ? address : IPAddress.Any, port);
+            }
         });
         var shared = builder.Services;
         shared.AddRoutingCore();
