@@ -44,7 +44,8 @@ public static class KeyValidationApi
 
     public static IEndpointRouteBuilder MapKeyValidationApi(this IEndpointRouteBuilder app)
     {
-        // Resolved once: the hot path does no service lookups.
+        // Resolved once: the hot path does no service lookups. The validation port (KeyValidationListener) hands its
+        // application the API host's instances of these: a service added here must be handed there too.
         var throttle = app.ServiceProvider.GetRequiredService<SourceThrottle>();
         var keys = app.ServiceProvider.GetRequiredService<KeyLeases>();
         var signer = app.ServiceProvider.GetRequiredService<ApiKeySigner>();
