@@ -17,7 +17,11 @@ public sealed class KeyValidationPortFixture : TelemetryFixture
         base.Configure(settings);
         settings["KeyValidation:Port"] = ValidationPort.ToString(CultureInfo.InvariantCulture);
         settings["HOST"] = "127.0.0.1";
+        settings["KeyValidation:FailuresPerMinute"] = FailuresPerMinute.ToString(CultureInfo.InvariantCulture);
     }
+
+    /// <summary>Few, so that one source's budget is spent in a few requests; each test uses sources of its own.</summary>
+    public const int FailuresPerMinute = 6;
 
     public HttpClient Validation() => new() { BaseAddress = new Uri($"http://127.0.0.1:{ValidationPort}") };
 }
@@ -91,6 +95,30 @@ public sealed class KeyValidationPortTests(KeyValidationPortFixture api) : IClas
         using var tenantOnPort = api.Validation();
         tenantOnPort.DefaultRequestHeaders.Authorization = new("Bearer", api.Tokens.Tenant("tenant-a"));
         await (await tenantOnPort.GetAsync("/api/models")).AssertError(HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task One_sources_failures_are_counted_once_across_both_ports()
+    {
+        var source = NewSource();
+        var forged = "pk_live_k1_" + new string('A', 43);
+        HttpRequestMessage Forged()
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/api/validate-api-key");
+            request.Headers.Add("X-API-Key", forged);
+            request.Headers.Add("X-Envoy-External-Address", source);
+            return request;
+        }
+        using var main = api.Client();
+        using var port = api.Validation();
+        for (var i = 0; i < KeyValidationPortFixture.FailuresPerMinute; i++)
+        {
+            var response = await (i % 2 == 0 ? main : port).SendAsync(Forged());
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        }
+        // The budget is spent on whichever port comes next.
+        await (await port.SendAsync(Forged())).AssertError(HttpStatusCode.TooManyRequests, "Too many failed validations");
+        await (await main.SendAsync(Forged())).AssertError(HttpStatusCode.TooManyRequests, "Too many failed validations");
     }
 
     [Fact]
