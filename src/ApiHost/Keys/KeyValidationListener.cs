@@ -27,8 +27,9 @@ public sealed class KeyValidationListener(IServiceProvider services, IOptions<Ke
     public const string ActivitySourceName = "Inference.KeyValidation";
 
     /// <summary>What this application's hosting layer is given instead of ASP.NET Core's source and listener: a name
-    /// no instrumentation subscribes to.</summary>
-    private const string UnlistenedHostingName = "Inference.KeyValidation.Port.Unlistened";
+    /// no instrumentation subscribes to (outside the service's own <c>Inference.*</c> names, which a tracer may listen to
+    /// by wildcard).</summary>
+    private const string UnlistenedHostingName = "KeyValidationPort.Hosting.Unlistened";
 
     private readonly ActivitySource _source = new(ActivitySourceName);
 
