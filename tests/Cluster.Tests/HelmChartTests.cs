@@ -37,7 +37,7 @@ public sealed partial class HelmChartTests
         var apiRule = Assert.Single(Sequence(api, "spec", "ingress"));
         Assert.Equal(["envoy-gateway-system", "ops"],
             Sequence(apiRule, "from").Select(p => Scalar(p, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name")));
-        Assert.Equal(["http"], Sequence(apiRule, "ports").Select(p => Scalar(p, "port")));
+        Assert.Equal(["http", "validation"], Sequence(apiRule, "ports").Select(p => Scalar(p, "port")));
     }
 
     [Fact]
