@@ -188,14 +188,8 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
             return false;
         }
         var record = lease.Record;
-        if (record.ExpiresAt is { } expires && expires <= _time.GetUtcNow())
+        if (RecordRefuses(record, target, out check))
         {
-            check = new KeyCheck(KeyOutcome.Expired, null, null, record.Limit, 0, 0, 0, record.HourLimit, null);
-            return true;
-        }
-        if (!Admits(record, target))
-        {
-            check = Forbidden(record);
             return true;
         }
         if (!lease.TrySpend(tokens, out var left))
@@ -214,6 +208,23 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
         return true;
     }
 
+    /// <summary>What the key's record refuses on its own, before any limit: an expired key, another publication's route.</summary>
+    private bool RecordRefuses(KeyRecord record, KeyTarget? target, out KeyCheck check)
+    {
+        if (record.ExpiresAt is { } expires && expires <= _time.GetUtcNow())
+        {
+            check = new KeyCheck(KeyOutcome.Expired, null, null, record.Limit, 0, 0, 0, record.HourLimit, null);
+            return true;
+        }
+        if (!Admits(record, target))
+        {
+            check = Forbidden(record);
+            return true;
+        }
+        check = null!;
+        return false;
+    }
+
     /// <summary>Refuses from <paramref name="memo"/> as its grain would, the record's own refusals first (expired,
     /// another route): false once it has ended (ask the grain).</summary>
     private bool TryRefuse(KeyEntry entry, LimitMemo memo, KeyTarget? target, out KeyCheck check)
@@ -225,14 +236,8 @@ public sealed class KeyLeases : IKeyLeaseHolder, IHostedService
             return false;
         }
         var record = memo.Record;
-        if (record.ExpiresAt is { } expires && expires <= _time.GetUtcNow())
+        if (RecordRefuses(record, target, out check))
         {
-            check = new KeyCheck(KeyOutcome.Expired, null, null, record.Limit, 0, 0, 0, record.HourLimit, null);
-            return true;
-        }
-        if (!Admits(record, target))
-        {
-            check = Forbidden(record);
             return true;
         }
         if (!memo.TryCount())
