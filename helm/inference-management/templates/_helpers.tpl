@@ -149,7 +149,7 @@ labelSelector spreads that component's pods. */}}
 - name: Gateway__AuthServiceNamespace
   value: {{ .Release.Namespace | quote }}
 - name: Gateway__AuthServicePort
-  value: {{ ternary .Values.apihost.validation.servicePort .Values.apihost.service.port .Values.apihost.validation.enabled | quote }}
+  value: {{ .Values.apihost.validation.servicePort | quote }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}

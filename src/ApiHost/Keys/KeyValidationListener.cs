@@ -61,10 +61,20 @@ public sealed class KeyValidationListener(IServiceProvider services, IOptions<Ke
             }
             else
             {
-                k.Listen(IPAddress.TryParse(host?.Trim('[', ']'), out var address) ? address : IPAddress.Any, port);
+                if (IPAddress.TryParse(host?.Trim('[', ']'), out var address))
+                {
+                    k.Listen(address, port);
+                }
+                else
+                {
+                    k.ListenAnyIP(port);
+                }
             }
         });
         var shared = builder.Services;
+        // The API host's own lifetime stops this application (StopAsync below): it neither handles signals nor logs a
+        // second set of start-up lines.
+        shared.AddSingleton<IHostLifetime, HostedLifetime>();
         shared.AddRoutingCore();
         // The API host's logging (its filters keep hosting's per-request logging off, see ApiHostApp) and key state:
         // one validation code path, one set of leases and counters.
@@ -151,6 +161,14 @@ public sealed class KeyValidationListener(IServiceProvider services, IOptions<Ke
         }
         _source.Dispose();
     }
+}
+
+/// <summary>The lifetime of an application hosted inside another one: started and stopped by it, nothing else.</summary>
+internal sealed class HostedLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 public static class KeyValidationListenerRegistration

@@ -247,7 +247,8 @@ public sealed class ModelGrain(
 
     public async Task ObserveReplicasAsync(ReplicaCounts replicas, long epoch)
     {
-        if (await FencedAsync(epoch, "replica count") || !Model.Exists || Model.Replicas == replicas)
+        // Fenced last: a Deployment of no model of ours (or no change) costs no call to the lease grain.
+        if (!Model.Exists || Model.Replicas == replicas || await FencedAsync(epoch, "replica count"))
         {
             return;
         }
