@@ -66,6 +66,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             // Grains use the Azure table storage through a wrapper that can fail a named grain's writes.
             silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.State,
                 (services, _) => new FailingStorage(services.GetRequiredKeyedService<IGrainStorage>(AzureState)));
+            silo.AddIncomingGrainCallFilter<StalledEvents>();
             silo.AddMemoryStreams(ChangeStreams.Provider);
             silo.AddMemoryGrainStorage(ProviderConstants.DEFAULT_PUBSUB_PROVIDER_NAME);
             silo.Services.AddInferenceGrains(configuration);

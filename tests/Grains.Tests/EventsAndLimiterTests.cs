@@ -199,6 +199,22 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_key_grants_while_its_usage_summary_is_held_up_on_the_event_path()
+    {
+        var tenant = "slowevents-" + Guid.NewGuid().ToString("N")[..8];
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>("slowevents-" + Guid.NewGuid().ToString("N"));
+        await key.IssueAsync(new KeyGrant(tenant, "m", new RateLimits(40, 1000, 0, 40), null, UsageCounters.Zero));
+        using var stall = StalledEvents.Hold(tenant);
+        Assert.Equal(5, Admitted(await key.ValidateManyAsync(Requests(5))));
+        // The write-behind has written those and its usage summary now waits on the event path.
+        await stall.FirstEventHeld.WaitAsync(TimeSpan.FromSeconds(60));
+        // Past what the reservations so far cover, grants need another reservation written: it must not wait for the
+        // summary (before, it did, timed out as if storage were away, spent the overdraft, then failed as unavailable).
+        Assert.Equal(35, Admitted(await key.ValidateManyAsync(Requests(35))));
+        Assert.Equal("requestsPerMinute", (await key.ValidateAsync(0)).LimitedBy);
+    }
+
+    [Fact]
     public async Task A_batch_of_validations_is_decided_in_order_as_if_sent_one_by_one()
     {
         var key = fixture.Grains.GetGrain<IApiKeyGrain>("batch-" + Guid.NewGuid().ToString("N"));

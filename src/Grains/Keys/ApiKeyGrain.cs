@@ -111,6 +111,8 @@ public sealed class ApiKeyGrain(
     private bool _dirty;
     private IGrainTimer? _timer;
     private Task _flushing = Task.CompletedTask;
+    private Task _announcing = Task.CompletedTask;
+    private UsageCounters? _usageToAnnounce;
     private GrantReservation _reservedRequests = new();
     private GrantReservation _reservedTokens = new();
 
@@ -835,9 +837,31 @@ public sealed class ApiKeyGrain(
         _storageFailing = false;
         if (kind == WriteKind.Behind && Key.Status == KeyStatus.Active)
         {
-            // Usage reaches UIs at the write-behind rate: at most one summary per key per period, only on change.
+            AnnounceUsage(Key.Usage);
+        }
+    }
+
+    /// <summary>Usage reaches UIs at the write-behind rate, at most one summary per key per period and only on change.
+    /// It is announced apart from the write: a write (and so a reservation a grant waits for) must not wait for the
+    /// event path, which many busy keys can slow down. One summary per key is under way at a time; newer usage written
+    /// meanwhile is announced when it ends, as one summary of the latest written counters, so a slow event path gets
+    /// fewer summaries rather than a growing queue of them.</summary>
+    private void AnnounceUsage(UsageCounters written)
+    {
+        _usageToAnnounce = written;
+        if (_announcing.IsCompleted)
+        {
+            _announcing = AnnounceWrittenUsageAsync();
+        }
+    }
+
+    private async Task AnnounceWrittenUsageAsync()
+    {
+        while (_usageToAnnounce is { } usage)
+        {
+            _usageToAnnounce = null;
             await GrainFactory.PublishChangeAsync(ChangeTypes.UsageSummary, Key.Tenant, "publication", Key.Model,
-                new UsageSummary(Key.Model, Key.Tenant, Key.Usage), now, logger);
+                new UsageSummary(Key.Model, Key.Tenant, usage), time.GetUtcNow(), logger);
         }
     }
 }

@@ -1,0 +1,41 @@
+using System.Collections.Concurrent;
+using Inference.Grains.Abstractions.Events;
+
+namespace Inference.Grains.Tests;
+
+/// <summary>A grain call filter that holds up the event path of the tenants a test names, as a swamped event path
+/// would: every <see cref="ITenantEventsGrain.PublishAsync"/> to such a tenant waits until the test lets it go.</summary>
+public sealed class StalledEvents : IIncomingGrainCallFilter
+{
+    private static readonly ConcurrentDictionary<string, Stall> Stalled = new(StringComparer.Ordinal);
+
+    /// <summary>Holds up the tenant's events until the returned stall is disposed.</summary>
+    public static Stall Hold(string tenant) => Stalled[tenant] = new Stall(tenant);
+
+    public async Task Invoke(IIncomingGrainCallContext context)
+    {
+        if (context.Grain is ITenantEventsGrain && context.TargetId.Key.ToString() is { } tenant
+            && Stalled.TryGetValue(tenant, out var stall))
+        {
+            stall.Arrived.TrySetResult();
+            await stall.Released.Task;
+        }
+        await context.Invoke();
+    }
+
+    public sealed class Stall(string tenant) : IDisposable
+    {
+        internal TaskCompletionSource Arrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        internal TaskCompletionSource Released { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completes when the first event to the tenant is being held up.</summary>
+        public Task FirstEventHeld => Arrived.Task;
+
+        public void Dispose()
+        {
+            Stalled.TryRemove(tenant, out _);
+            Released.TrySetResult();
+        }
+    }
+}
