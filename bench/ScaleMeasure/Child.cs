@@ -40,6 +40,9 @@ public sealed class Child : IAsyncDisposable
 
     public DateTimeOffset StartedAt { get; }
 
+    /// <summary>Set once stopped: whether the graceful stop did not end within its bound and the process was killed.</summary>
+    public bool KilledAtStop { get; private set; }
+
     public int Pid => _process.Id;
 
     public static async Task<Child> StartAsync(IReadOnlyDictionary<string, string> environment, string log, TimeSpan timeout)
@@ -167,6 +170,7 @@ public sealed class Child : IAsyncDisposable
             }
             catch (OperationCanceledException)
             {
+                KilledAtStop = true;
                 _process.Kill(entireProcessTree: true);
                 await _process.WaitForExitAsync();
             }

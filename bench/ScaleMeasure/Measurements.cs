@@ -90,8 +90,40 @@ public sealed class Measurements(Options options, Report report)
 
     private async Task<Child> RestartAsync(Child service)
     {
+        var stopping = Stopwatch.GetTimestamp();
         await service.DisposeAsync();
+        report.Figure("restart: graceful stop (grains deactivate, final writes)",
+            $"{Report.Ms(Stats.Since(stopping))}{(service.KilledAtStop ? ", not done within its bound: killed" : "")}");
+        // Storage goes on serving what the stopped process sent before it went (Azurite works off its queue), and what
+        // comes next would be timed against that backlog rather than measured on its own.
+        var settling = Stopwatch.GetTimestamp();
+        var settled = await StorageSettledAsync();
+        report.Figure("restart: storage back to answering promptly", $"{Report.Ms(Stats.Since(settling))}{(settled ? "" : " (still slow; went on)")}");
         return await StartServiceAsync();
+    }
+
+    /// <summary>Waits (within a bound) until storage answers three writes in a row promptly.</summary>
+    private async Task<bool> StorageSettledAsync()
+    {
+        var table = new Azure.Data.Tables.TableClient(options.Storage, "scaleprobe");
+        var until = Stopwatch.GetTimestamp() + Stopwatch.Frequency * (long)_budget.AtMost(TimeSpan.FromMinutes(3)).TotalSeconds;
+        var prompt = 0;
+        while (prompt < 3 && Stopwatch.GetTimestamp() < until)
+        {
+            var write = Stopwatch.GetTimestamp();
+            try
+            {
+                await table.CreateIfNotExistsAsync();
+                await table.UpsertEntityAsync(new Azure.Data.Tables.TableEntity("probe", "probe"));
+                prompt = Stats.Since(write) < 100 ? prompt + 1 : 0;
+            }
+            catch (Azure.RequestFailedException)
+            {
+                prompt = 0;
+            }
+            await Task.Delay(prompt == 0 ? 500 : 50);
+        }
+        return prompt >= 3;
     }
 
     // ---------------------------------------------------------------------------------------------------------------
