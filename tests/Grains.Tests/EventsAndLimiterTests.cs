@@ -198,6 +198,90 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         Assert.Equal(19, Admitted(await key.ValidateManyAsync(Requests(30))));
     }
 
+    /// <summary>A host holding leases of the keys these tests lease: it never needs to give one up early.</summary>
+    private sealed class Holder : IKeyLeaseHolder
+    {
+        public Task<LeaseReport[]> DropAsync(string keyHash) => Task.FromResult<LeaseReport[]>([]);
+    }
+
+    private IKeyLeaseHolder NewHolder() => fixture.Cluster.Client.CreateObjectReference<IKeyLeaseHolder>(new Holder());
+
+    /// <summary>A host's leases of <paramref name="key"/>, <paramref name="wanted"/> admissions each, every one given back
+    /// unspent with the next request: how many admissions were granted in all.</summary>
+    private async Task<int> LeaseAndGiveBackAsync(IApiKeyGrain key, string host, IKeyLeaseHolder holder, int cycles, int wanted)
+    {
+        var granted = 0;
+        LeaseReport previous = default;
+        for (var i = 0; i < cycles; i++)
+        {
+            var lease = await key.LeaseAsync(new LeaseRequest(host, holder, wanted, 0, previous));
+            Assert.Equal(wanted, lease.Granted);
+            granted += lease.Granted;
+            previous = new LeaseReport(lease.GrantedAt, 0, lease.Granted, 0, 0);
+        }
+        await key.ReturnAsync(host, previous);
+        return granted;
+    }
+
+    [Fact]
+    public async Task Leases_given_back_unspent_return_their_reservation_so_they_cost_the_key_no_writes()
+    {
+        var id = "refund-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        // A reservation of a quarter of 1 000; the leases are over-sized: the host spends none of them.
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(1000, 100_000, 0, 1000), null, UsageCounters.Zero));
+        var before = FailingStorage.Writes(id);
+
+        var granted = await LeaseAndGiveBackAsync(key, Guid.NewGuid().ToString("N"), NewHolder(), 60, 20);
+
+        // Several reservations' worth was granted, and all of it came back: the one written at issue covered it all.
+        // (Without the refund going back to the reservation, a top-up write followed every few leases.)
+        Assert.True(granted > 4 * 250, $"{granted} granted");
+        Assert.Equal(0, FailingStorage.Writes(id) - before);
+        Assert.Equal(0, (await key.GetUsageAsync()).TotalRequests);
+    }
+
+    [Fact]
+    public async Task A_key_whose_activation_ends_without_its_last_writes_after_refunds_admits_no_more_than_its_limit()
+    {
+        var id = "crashrefund-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(40, 1000, 0, 40), null, UsageCounters.Zero));
+        var (host, holder) = (Guid.NewGuid().ToString("N"), NewHolder());
+        // Three reservations' worth (of 10) granted and given back, then one reservation's worth granted and spent.
+        await LeaseAndGiveBackAsync(key, host, holder, 6, 5);
+        var spent = await key.LeaseAsync(new LeaseRequest(host, holder, 10, 0, default));
+        Assert.Equal(10, spent.Granted);
+        await key.ReturnAsync(host, new LeaseReport(spent.GrantedAt, spent.Granted, 0, 0, 0));
+
+        await EndsWithoutWritingAsync(id);
+
+        // The new activation counts the stored reservation (and the spent grant, if a write took it) as admitted: the
+        // minute holds no more than its limit, and the crash cost at most one reservation of capacity.
+        var afterwards = Admitted(await key.ValidateManyAsync(Requests(40)));
+        Assert.InRange(spent.Granted + afterwards, 40 - 10, 40);
+    }
+
+    [Fact]
+    public async Task A_lease_asking_for_more_tokens_than_it_is_given_reserves_only_its_budget()
+    {
+        var id = "crashtokens-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(1000, 10_000, 400, 1000), null, UsageCounters.Zero));
+        var lease = await key.LeaseAsync(new LeaseRequest(Guid.NewGuid().ToString("N"), NewHolder(), 10, 1_000_000, default));
+        Assert.Equal(100, lease.TokenBudget); // a quarter of the hour's 400
+
+        await EndsWithoutWritingAsync(id);
+
+        // The new activation counts the budget granted and at most one reservation (a quarter) as spent: 200 of the
+        // hour's tokens stay usable. (A reservation of what the lease asked for, the whole hour's 400, locked the key's
+        // tokens until the end of the hour.) The hour still holds no more than its limit.
+        Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(200)).Outcome);
+        var over = await key.ValidateAsync(101);
+        Assert.Equal(KeyOutcome.Limited, over.Outcome);
+        Assert.Equal("tokensPerHour", over.LimitedBy);
+    }
+
     [Fact]
     public async Task A_key_grants_while_its_usage_summary_is_held_up_on_the_event_path()
     {

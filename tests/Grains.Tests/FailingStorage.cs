@@ -8,6 +8,7 @@ namespace Inference.Grains.Tests;
 public sealed class FailingStorage(IGrainStorage inner) : IGrainStorage
 {
     private static readonly ConcurrentDictionary<string, int> Failing = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, int> Written = new(StringComparer.Ordinal);
 
     /// <summary>Makes every write of the grain with this key fail until <see cref="Heal"/>.</summary>
     public static void FailWritesOf(string key) => Failing[key] = 0;
@@ -16,6 +17,9 @@ public sealed class FailingStorage(IGrainStorage inner) : IGrainStorage
 
     /// <summary>How many writes of this grain have failed so far.</summary>
     public static int FailedWrites(string key) => Failing.TryGetValue(key, out var n) ? n : 0;
+
+    /// <summary>How many writes of this grain storage has taken so far.</summary>
+    public static int Writes(string key) => Written.TryGetValue(key, out var n) ? n : 0;
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
         inner.ReadStateAsync(stateName, grainId, grainState);
@@ -28,7 +32,13 @@ public sealed class FailingStorage(IGrainStorage inner) : IGrainStorage
             Failing.AddOrUpdate(key, 1, (_, n) => n + 1);
             throw new IOException($"Injected storage failure writing {grainId}");
         }
-        return inner.WriteStateAsync(stateName, grainId, grainState);
+        return WrittenAsync(key, inner.WriteStateAsync(stateName, grainId, grainState));
+    }
+
+    private static async Task WrittenAsync(string key, Task write)
+    {
+        await write;
+        Written.AddOrUpdate(key, 1, (_, n) => n + 1);
     }
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>

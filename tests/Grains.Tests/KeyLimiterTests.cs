@@ -69,6 +69,21 @@ public sealed class KeyLimiterTests
     }
 
     [Fact]
+    public void A_reservation_read_back_in_a_later_hour_counts_at_most_the_carry_of_its_tokens()
+    {
+        var limits = new RateLimits(1000, 10_000, 400, 1000);
+        var saved = new KeyWindows(Start, 1, 350, [At(10)], 999, At(10));
+        // Same hour: the whole reservation counts.
+        var same = KeyLimiter.AssumeAdmitted(saved, limits, At(20), 2, 300, tokensIntoLaterHour: 100);
+        Assert.Equal(650, same.HourTokens);
+        // The next hour: only the carry (the activation granted no more there without writing first).
+        var next = KeyLimiter.AssumeAdmitted(saved, limits, At(3601), 2, 300, tokensIntoLaterHour: 100);
+        Assert.Equal(100, next.HourTokens);
+        Assert.Equal(2, next.HourCount);
+        Assert.Equal(KeyOutcome.Valid, new KeyLimiter(limits, next).TryAcquire(At(3602), 300, "t", "m").Outcome);
+    }
+
+    [Fact]
     public void Windows_handed_to_a_successor_keep_the_budget()
     {
         var limiter = new KeyLimiter(new RateLimits(5, 100, 0, 5));

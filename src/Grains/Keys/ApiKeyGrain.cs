@@ -142,8 +142,10 @@ public sealed class ApiKeyGrain(
 
     private ApiKeyState Key => state.State;
 
-    /// <summary>A host's current grant: what to refund when it reports, whom to tell when the record changes.</summary>
-    private sealed record Holder(IKeyLeaseHolder Observer, long GrantedAt, int Granted, long TokenBudget, DateTimeOffset Until);
+    /// <summary>A host's current grant: what to refund when it reports (and to which reservation, by the marks it was
+    /// granted under), whom to tell when the record changes.</summary>
+    private sealed record Holder(IKeyLeaseHolder Observer, long GrantedAt, int Granted, long TokenBudget, DateTimeOffset Until,
+        long RequestsMark, long TokensMark);
 
     /// <summary>A host answering this key's limit on its own until <see cref="Until"/>: told of a change like a holder.</summary>
     private sealed record Memo(IKeyLeaseHolder Observer, DateTimeOffset Until);
@@ -225,13 +227,16 @@ public sealed class ApiKeyGrain(
         if (_limiter.Admits(now.UtcTicks, 0))
         {
             // This grain handles nothing else meanwhile (it is not reentrant): the record and limits stay as checked.
-            (maxRequests, maxTokens) = await ReserveAsync(request.WantedTokens);
+            // Tokens are reserved for the budget the grant will give, not for what the host asked (up to the hour's limit).
+            (maxRequests, maxTokens) = await ReserveAsync(_limiter.TokenBudget(now.UtcTicks, request.WantedTokens, LeaseShare));
         }
         var ticks = now.UtcTicks;
         var granted = _limiter.Grant(ticks, request.Wanted, request.WantedTokens, LeaseShare, out var tokenBudget, out var refusal, Key.Tenant, Key.Model,
             maxRequests, maxTokens);
         _reservedRequests.Granted(granted);
         _reservedTokens.Granted(tokenBudget);
+        // Stamped before a top-up's write takes its snapshot: a refund gives reservation back only for grants after it.
+        var (requestsMark, tokensMark) = (_reservedRequests.Mark, _reservedTokens.Mark);
         TopUpWhenLow();
         if (granted == 0)
         {
@@ -241,7 +246,7 @@ public sealed class ApiKeyGrain(
             }
             return new KeyLease(true, _record, 0, 0, ticks, LeasePeriod, 0, 0, refusal, MemoFor(request, refusal, now));
         }
-        _holders[(request.Host, ticks)] = new Holder(request.Holder, ticks, granted, tokenBudget, now + LeasePeriod);
+        _holders[(request.Host, ticks)] = new Holder(request.Holder, ticks, granted, tokenBudget, now + LeasePeriod, requestsMark, tokensMark);
         var (remaining, reset) = _limiter.Headroom(ticks);
         return new KeyLease(true, _record, granted, tokenBudget, ticks, LeasePeriod, remaining, reset, null);
     }
@@ -295,9 +300,13 @@ public sealed class ApiKeyGrain(
         if (_holders.Remove((host, report.GrantedAt), out var holder))
         {
             spent = Math.Min(spent, holder.Granted);
-            _limiter?.Refund(now.UtcTicks, holder.GrantedAt, Math.Clamp(report.Unspent, 0, holder.Granted - spent),
-                holder.TokenBudget >= 0 ? Math.Clamp(report.TokensUnspent, 0, holder.TokenBudget) : 0,
-                holder.TokenBudget < 0 ? report.TokensSpent : 0);
+            var unspent = Math.Clamp(report.Unspent, 0, holder.Granted - spent);
+            var tokensUnspent = holder.TokenBudget >= 0 ? Math.Clamp(report.TokensUnspent, 0, holder.TokenBudget) : 0;
+            _limiter?.Refund(now.UtcTicks, holder.GrantedAt, unspent, tokensUnspent, holder.TokenBudget < 0 ? report.TokensSpent : 0);
+            // What was not spent was not admitted: the reservation that covered it may cover another grant instead, so
+            // over-sized leases that come back unspent do not make a busy key write more often.
+            _reservedRequests.Refunded(unspent, holder.RequestsMark);
+            _reservedTokens.Refunded(tokensUnspent, holder.TokensMark);
         }
         Count(now, spent, Math.Max(0, report.TokensSpent));
     }
@@ -535,7 +544,8 @@ public sealed class ApiKeyGrain(
                 // lived beside it): it may have granted all it had reserved.
                 logger.LogInformation("API key grain of {Tenant}/{Model} counts {Requests} admissions and {Tokens} tokens its previous activation had reserved as admitted",
                     Key.Tenant, Key.Model, Key.ReservedRequests, Key.ReservedTokens);
-                windows = KeyLimiter.AssumeAdmitted(windows, Key.Limits, time.GetUtcNow().UtcTicks, Key.ReservedRequests, Key.ReservedTokens);
+                windows = KeyLimiter.AssumeAdmitted(windows, Key.Limits, time.GetUtcNow().UtcTicks, Key.ReservedRequests, Key.ReservedTokens,
+                    TokenChunk);
             }
         }
         _limiter = new KeyLimiter(Key.Limits, windows);
@@ -657,14 +667,18 @@ public sealed class ApiKeyGrain(
     private (long Requests, long Tokens)? Allowance(long tokens, bool overdraft)
     {
         var requests = _reservedRequests.Available(overdraft ? RequestChunk : 0);
-        var tokensLeft = Key.Limits.TokensPerHour > 0 ? _reservedTokens.Available(overdraft ? TokenChunk : 0) : long.MaxValue;
+        var tokensLeft = Key.Limits.TokensPerHour > 0
+            ? _reservedTokens.Available(overdraft ? TokenChunk : 0, _limiter?.HourStart ?? 0, TokenChunk)
+            : long.MaxValue;
         return requests >= 1 && tokensLeft >= tokens ? (requests, tokensLeft) : null;
     }
 
     /// <summary>Before a grant: what may be granted with storage knowing of it, writing a reservation first when what is
-    /// left does not cover one admission (and the tokens wanted, up to the key's token limit). When storage does not take
-    /// it within <see cref="ReserveWait"/>, grants go on into the overdraft; past that, the request fails as unavailable
-    /// (a 503 with Retry-After for the gateway) rather than exceed a limit.</summary>
+    /// left does not cover one admission and the <paramref name="tokens"/> the grant needs (the caller's limiter admits
+    /// them: no more than the hour has left). Such a write reserves the larger of a chunk and that need, exactly the need
+    /// when it is larger, never the whole hour's limit for a lease that asks for more than it will be given. When storage
+    /// does not take it within <see cref="ReserveWait"/>, grants go on into the overdraft; past that, the request fails
+    /// as unavailable (a 503 with Retry-After for the gateway) rather than exceed a limit.</summary>
     private async ValueTask<(long Requests, long Tokens)> ReserveAsync(long tokens)
     {
         var wantedTokens = Key.Limits.TokensPerHour > 0 ? Math.Min(Math.Max(1, tokens), Key.Limits.TokensPerHour) : 0;
@@ -797,6 +811,7 @@ public sealed class ApiKeyGrain(
         }
         // Taken with the windows above: grants made while this write is under way count against it.
         var reserving = Key.Status == KeyStatus.Active && kind != WriteKind.Final;
+        var hour = Key.HourStart;
         var requests = _reservedRequests.Take(reserving ? RequestChunk : 0, 0);
         var tokens = _reservedTokens.Take(reserving ? TokenChunk : 0, wantedTokens);
         Key.ReservedRequests = reserving ? (int)Math.Min(int.MaxValue, requests.Reserved) : 0;
@@ -832,7 +847,7 @@ public sealed class ApiKeyGrain(
         if (reserving)
         {
             _reservedRequests.Written(requests);
-            _reservedTokens.Written(tokens);
+            _reservedTokens.Written(tokens, hour);
         }
         _storageFailing = false;
         if (kind == WriteKind.Behind && Key.Status == KeyStatus.Active)

@@ -11,20 +11,62 @@ public sealed class GrantReservation
     private long _granted;
     private long _covered;
 
+    /// <summary>How many writes have taken a snapshot (<see cref="Take"/>): a grant made since the last one is in no
+    /// stored window, only in the stored reservation.</summary>
+    private long _takes;
+
+    /// <summary><see cref="_granted"/> at the last <see cref="Take"/>: refunds never give back what was granted before it.</summary>
+    private long _grantedAtTake;
+
+    /// <summary>The period (the clock hour of an hourly limit) of the last write that landed, and what it reserved.</summary>
+    private long _writtenPeriod;
+    private long _writtenReserved;
+
+    /// <summary>Stamps a grant: pass it back with <see cref="Refunded"/>.</summary>
+    public long Mark => _takes;
+
     /// <summary>What may be granted before the next write that reserves more, with <paramref name="overdraft"/> more
-    /// allowed beyond what storage knows (while it refuses writes).</summary>
-    public long Available(long overdraft) => Math.Max(0, _covered + overdraft - _granted);
+    /// allowed beyond what storage knows (while it refuses writes). In a <paramref name="period"/> later than the last
+    /// landed write's, a reservation larger than <paramref name="carry"/> grants nothing: a new activation counts at most
+    /// that much of it in a later period (<see cref="KeyLimiter.AssumeAdmitted"/>), so the grant must wait for a write
+    /// made in this period.</summary>
+    public long Available(long overdraft, long period = 0, long carry = long.MaxValue) =>
+        period != _writtenPeriod && _writtenReserved > carry ? 0 : Math.Max(0, _covered + overdraft - _granted);
 
     public void Granted(long amount) => _granted += Math.Max(0, amount);
+
+    /// <summary>A host gave back <paramref name="amount"/> of a grant stamped <paramref name="mark"/> unspent. When no
+    /// write has taken a snapshot since that grant, it is in no stored window: only the stored reservation covers it, and
+    /// a new activation would count that whole reservation as admitted, placed no earlier than the grant. What was really
+    /// granted since the write is lower by the refund, so it goes back to what may be granted. A grant a snapshot was
+    /// taken after stands in that write's windows at its own time and leaves them sooner than a grant made in its place
+    /// would: its refund gives nothing back (the next write's windows no longer hold it, which restores the allowance).</summary>
+    public void Refunded(long amount, long mark)
+    {
+        if (mark == _takes && amount > 0)
+        {
+            _granted = Math.Max(_grantedAtTake, _granted - amount);
+        }
+    }
 
     /// <summary>What a write about to start reserves: at least <paramref name="chunk"/> and <paramref name="wanted"/>,
     /// and never less than what is left of the reservation already written, since grants made while this write is under
     /// way count against it.</summary>
-    public Snapshot Take(long chunk, long wanted) => new(_granted, Math.Max(Math.Max(chunk, wanted), Available(0)));
+    public Snapshot Take(long chunk, long wanted)
+    {
+        _takes++;
+        _grantedAtTake = _granted;
+        return new(_granted, Math.Max(Math.Max(chunk, wanted), Math.Max(0, _covered - _granted)));
+    }
 
-    /// <summary>The write of <paramref name="snapshot"/> succeeded: storage knows every grant up to its start and
-    /// reserves the next ones.</summary>
-    public void Written(Snapshot snapshot) => _covered = Math.Max(_covered, snapshot.GrantedBefore + snapshot.Reserved);
+    /// <summary>The write of <paramref name="snapshot"/>, made in <paramref name="period"/>, succeeded: storage knows
+    /// every grant up to its start and reserves the next ones.</summary>
+    public void Written(Snapshot snapshot, long period = 0)
+    {
+        _covered = Math.Max(_covered, snapshot.GrantedBefore + snapshot.Reserved);
+        _writtenPeriod = period;
+        _writtenReserved = snapshot.Reserved;
+    }
 
     public readonly record struct Snapshot(long GrantedBefore, long Reserved);
 }

@@ -118,7 +118,7 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         var granted = (int)Math.Min(Math.Min(Math.Max(1, wanted), Math.Max(1, (int)(headroom * share))), Math.Max(1, maxGranted));
         if (_limits.TokensPerHour > 0)
         {
-            tokenBudget = Math.Min(Math.Min(Math.Max(0, wantedTokens), Math.Max(1, (long)(tokensLeft * share))), Math.Max(0, maxTokens));
+            tokenBudget = Math.Min(TokenShare(wantedTokens, tokensLeft, share), Math.Max(0, maxTokens));
             HourTokens += tokenBudget;
         }
         for (var i = 0; i < granted; i++)
@@ -129,6 +129,17 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         _burst -= granted;
         return granted;
     }
+
+    /// <summary>The token budget <see cref="Grant"/> would give a lease wanting <paramref name="wantedTokens"/> now (when
+    /// nothing else limits it): what a reservation for that grant must cover, and no more.</summary>
+    public long TokenBudget(long now, long wantedTokens, double share)
+    {
+        RollHour(now);
+        return _limits.TokensPerHour > 0 ? TokenShare(wantedTokens, Math.Max(0, _limits.TokensPerHour - HourTokens), share) : 0;
+    }
+
+    private static long TokenShare(long wantedTokens, long tokensLeft, double share) =>
+        Math.Min(Math.Max(0, wantedTokens), Math.Max(1, (long)(tokensLeft * share)));
 
     /// <summary>Whether every limit would admit a request of <paramref name="tokens"/> now (nothing is counted).</summary>
     public bool Admits(long now, long tokens)
@@ -141,8 +152,12 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
 
     /// <summary>Saved windows with <paramref name="requests"/> admissions and <paramref name="tokens"/> tokens added at
     /// <paramref name="now"/>: grants a crashed activation may have made after its last write, counted as made as
-    /// late as they can have been, so they leave the windows no sooner than they would have.</summary>
-    public static KeyWindows AssumeAdmitted(KeyWindows saved, RateLimits limits, long now, int requests, long tokens)
+    /// late as they can have been, so they leave the windows no sooner than they would have. In a later clock hour than
+    /// the saved windows' it counts at most <paramref name="tokensIntoLaterHour"/> of the tokens: an activation whose
+    /// reservation is larger grants no tokens in a later hour than its last write's (<see cref="GrantReservation.Available"/>),
+    /// so a large reservation locks the key no longer than the hour it was written in.</summary>
+    public static KeyWindows AssumeAdmitted(KeyWindows saved, RateLimits limits, long now, int requests, long tokens,
+        long tokensIntoLaterHour = long.MaxValue)
     {
         requests = Math.Max(0, requests);
         tokens = Math.Max(0, tokens);
@@ -156,7 +171,7 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         var hour = now - now % TimeSpan.TicksPerHour;
         var (hourCount, hourTokens) = saved.HourStart == hour
             ? ((int)Math.Min(int.MaxValue, (long)saved.HourCount + requests), Saturating.Add(saved.HourTokens, tokens))
-            : (requests, tokens);
+            : (requests, Math.Min(tokens, Math.Max(0, tokensIntoLaterHour)));
         var burst = saved.BurstAt == 0
             ? limits.BurstLimit
             : Math.Min(limits.BurstLimit, saved.BurstTokens + (now - saved.BurstAt) / (double)TimeSpan.TicksPerSecond * limits.RequestsPerMinute / 60.0);
