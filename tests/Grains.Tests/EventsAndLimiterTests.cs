@@ -215,7 +215,6 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         for (var i = 0; i < cycles; i++)
         {
             var lease = await key.LeaseAsync(new LeaseRequest(host, holder, wanted, 0, previous));
-            Assert.Equal(wanted, lease.Granted);
             granted += lease.Granted;
             previous = new LeaseReport(lease.GrantedAt, 0, lease.Granted, 0, 0);
         }
@@ -236,8 +235,8 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
 
         // Several reservations' worth was granted, and all of it came back: the one written at issue covered it all.
         // (Without the refund going back to the reservation, a top-up write followed every few leases.)
-        Assert.True(granted > 4 * 250, $"{granted} granted");
         Assert.Equal(0, FailingStorage.Writes(id) - before);
+        Assert.Equal(60 * 20, granted);
         Assert.Equal(0, (await key.GetUsageAsync()).TotalRequests);
     }
 
@@ -249,7 +248,7 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(40, 1000, 0, 40), null, UsageCounters.Zero));
         var (host, holder) = (Guid.NewGuid().ToString("N"), NewHolder());
         // Three reservations' worth (of 10) granted and given back, then one reservation's worth granted and spent.
-        await LeaseAndGiveBackAsync(key, host, holder, 6, 5);
+        Assert.Equal(30, await LeaseAndGiveBackAsync(key, host, holder, 6, 5));
         var spent = await key.LeaseAsync(new LeaseRequest(host, holder, 10, 0, default));
         Assert.Equal(10, spent.Granted);
         await key.ReturnAsync(host, new LeaseReport(spent.GrantedAt, spent.Granted, 0, 0, 0));

@@ -668,7 +668,7 @@ public sealed class ApiKeyGrain(
     {
         var requests = _reservedRequests.Available(overdraft ? RequestChunk : 0);
         var tokensLeft = Key.Limits.TokensPerHour > 0
-            ? _reservedTokens.Available(overdraft ? TokenChunk : 0, _limiter?.HourStart ?? 0, TokenChunk)
+            ? _reservedTokens.Available(overdraft ? TokenChunk : 0, _limiter?.HourStart ?? 0)
             : long.MaxValue;
         return requests >= 1 && tokensLeft >= tokens ? (requests, tokensLeft) : null;
     }
@@ -811,7 +811,8 @@ public sealed class ApiKeyGrain(
         }
         // Taken with the windows above: grants made while this write is under way count against it.
         var reserving = Key.Status == KeyStatus.Active && kind != WriteKind.Final;
-        var hour = Key.HourStart;
+        // What a new activation reading this write counts in a later hour: a chunk of the limits written here.
+        var (hour, carry) = (Key.HourStart, TokenChunk);
         var requests = _reservedRequests.Take(reserving ? RequestChunk : 0, 0);
         var tokens = _reservedTokens.Take(reserving ? TokenChunk : 0, wantedTokens);
         Key.ReservedRequests = reserving ? (int)Math.Min(int.MaxValue, requests.Reserved) : 0;
@@ -847,7 +848,7 @@ public sealed class ApiKeyGrain(
         if (reserving)
         {
             _reservedRequests.Written(requests);
-            _reservedTokens.Written(tokens, hour);
+            _reservedTokens.Written(tokens, hour, carry);
         }
         _storageFailing = false;
         if (kind == WriteKind.Behind && Key.Status == KeyStatus.Active)

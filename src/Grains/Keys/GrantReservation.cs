@@ -18,20 +18,22 @@ public sealed class GrantReservation
     /// <summary><see cref="_granted"/> at the last <see cref="Take"/>: refunds never give back what was granted before it.</summary>
     private long _grantedAtTake;
 
-    /// <summary>The period (the clock hour of an hourly limit) of the last write that landed, and what it reserved.</summary>
+    /// <summary>The period (the clock hour of an hourly limit) of the last write that landed, what it reserved, and how
+    /// much of that a new activation reading it counts in a later period.</summary>
     private long _writtenPeriod;
     private long _writtenReserved;
+    private long _writtenCarry = long.MaxValue;
 
     /// <summary>Stamps a grant: pass it back with <see cref="Refunded"/>.</summary>
     public long Mark => _takes;
 
     /// <summary>What may be granted before the next write that reserves more, with <paramref name="overdraft"/> more
-    /// allowed beyond what storage knows (while it refuses writes). In a <paramref name="period"/> later than the last
-    /// landed write's, a reservation larger than <paramref name="carry"/> grants nothing: a new activation counts at most
-    /// that much of it in a later period (<see cref="KeyLimiter.AssumeAdmitted"/>), so the grant must wait for a write
-    /// made in this period.</summary>
-    public long Available(long overdraft, long period = 0, long carry = long.MaxValue) =>
-        period != _writtenPeriod && _writtenReserved > carry ? 0 : Math.Max(0, _covered + overdraft - _granted);
+    /// allowed beyond what storage knows (while it refuses writes). In a <paramref name="period"/> other than the last
+    /// landed write's, a reservation larger than that write's carry grants nothing: a new activation counts at most the
+    /// carry of it in a later period (<see cref="KeyLimiter.AssumeAdmitted"/>), so the grant waits for a write made in
+    /// this period.</summary>
+    public long Available(long overdraft, long period = 0) =>
+        period != _writtenPeriod && _writtenReserved > _writtenCarry ? 0 : Math.Max(0, _covered + overdraft - _granted);
 
     public void Granted(long amount) => _granted += Math.Max(0, amount);
 
@@ -60,12 +62,14 @@ public sealed class GrantReservation
     }
 
     /// <summary>The write of <paramref name="snapshot"/>, made in <paramref name="period"/>, succeeded: storage knows
-    /// every grant up to its start and reserves the next ones.</summary>
-    public void Written(Snapshot snapshot, long period = 0)
+    /// every grant up to its start and reserves the next ones, of which a new activation reading it in a later period
+    /// counts <paramref name="carry"/> at most.</summary>
+    public void Written(Snapshot snapshot, long period = 0, long carry = long.MaxValue)
     {
         _covered = Math.Max(_covered, snapshot.GrantedBefore + snapshot.Reserved);
         _writtenPeriod = period;
         _writtenReserved = snapshot.Reserved;
+        _writtenCarry = carry;
     }
 
     public readonly record struct Snapshot(long GrantedBefore, long Reserved);
