@@ -298,6 +298,23 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_request_the_key_does_not_open_reserves_nothing_a_crash_would_count()
+    {
+        var id = "crashscope-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(1000, 10_000, 400, 1000), null, UsageCounters.Zero));
+        var elsewhere = new KeyTarget("tenant-a", "another-model", null, null, null, null);
+        Assert.Equal(KeyOutcome.Forbidden, (await key.ValidateAsync(300, elsewhere)).Outcome);
+
+        await EndsWithoutWritingAsync(id);
+
+        // Only the reservation written at issue (a quarter) is counted: a reservation made for the refused request would
+        // have been carried by every later write and counted as 300 tokens spent.
+        Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(300)).Outcome);
+        Assert.Equal(KeyOutcome.Limited, (await key.ValidateAsync(1)).Outcome);
+    }
+
+    [Fact]
     public async Task A_batch_of_validations_is_decided_in_order_as_if_sent_one_by_one()
     {
         var key = fixture.Grains.GetGrain<IApiKeyGrain>("batch-" + Guid.NewGuid().ToString("N"));

@@ -194,7 +194,9 @@ public sealed class ApiKeyGrain(
     {
         // One clock reading for the question and the decision: a request admitted is one the reservation was made for.
         var now = time.GetUtcNow();
-        if (Key.Status == KeyStatus.Active && !(Key.ExpiresAt <= now) && _limiter?.Admits(now.UtcTicks, Math.Max(0, tokens)) == true)
+        // Nothing is reserved for a request refused anyway (its route, or a limit): a reservation left unspent is
+        // carried by every later write and counted as admitted after a crash.
+        if (Key.Status == KeyStatus.Active && !(Key.ExpiresAt <= now) && Opens(target) && _limiter?.Admits(now.UtcTicks, Math.Max(0, tokens)) == true)
         {
             await ReserveAsync(Math.Max(0, tokens));
         }
@@ -397,8 +399,7 @@ public sealed class ApiKeyGrain(
                     return Refused(KeyOutcome.Expired);
                 }
                 // Before the limiter: a request the key does not open is not counted against it.
-                if ((target is not null || Key.Scope?.AllowedTenants.Count > 0)
-                    && !KeyScopes.Admits(Key.Tenant, Key.Model, Key.Scope, target ?? NoTarget))
+                if (!Opens(target))
                 {
                     return Refused(KeyOutcome.Forbidden);
                 }
@@ -421,6 +422,9 @@ public sealed class ApiKeyGrain(
                 return KeyCheck.Unknown;
         }
     }
+
+    private bool Opens(KeyTarget? target) =>
+        (target is null && !(Key.Scope?.AllowedTenants.Count > 0)) || KeyScopes.Admits(Key.Tenant, Key.Model, Key.Scope, target ?? NoTarget);
 
     private static KeyLease Refusal(KeyCheck check) => new(true, null, 0, 0, 0, LeasePeriod, 0, 0, check);
 
