@@ -95,6 +95,7 @@ public static class ApiHostApp
             builder.Services.AddShutdownBound(orleans);
         }
 
+        var portsInUse = PortsInUse(builder, mode == HostingMode.Embedded ? orleans : null);
         builder.AddInferenceTelemetry("inference-apihost", tracedOnlyInCallersTraces: KeyValidationApi.Path);
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         builder.Services.AddTokenAuthentication(clustered);
@@ -108,7 +109,7 @@ public static class ApiHostApp
             builder.Services.AddCors(o => o.AddDefaultPolicy(p => p.WithOrigins(corsOrigins).AllowAnyHeader().AllowAnyMethod()
                 .WithExposedHeaders("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")));
         }
-        builder.Services.AddSettings<KeyValidationOptions>(KeyValidationOptions.Section, o => o.Problem());
+        builder.Services.AddSettings<KeyValidationOptions>(KeyValidationOptions.Section, o => o.Problem(portsInUse));
         builder.Services.AddSingleton<ApiKeySigner>();
         builder.Services.AddSingleton<ListPaging>();
         builder.Services.AddSingleton<SourceThrottle>();
@@ -174,6 +175,40 @@ public static class ApiHostApp
             }
         });
         return app;
+    }
+
+    /// <summary>The ports this process listens on besides the key validation port, each described by the setting that
+    /// gives it: the API's (read before the metrics port joins its addresses), the metrics port, and an embedded silo's.</summary>
+    private static Dictionary<int, string> PortsInUse(WebApplicationBuilder builder, ClusterSettings? embeddedSilo)
+    {
+        var ports = new Dictionary<int, string>();
+        foreach (var url in Telemetry.ApiUrls(builder.WebHost))
+        {
+            BindingAddress address;
+            try
+            {
+                address = BindingAddress.Parse(url);
+            }
+            catch (FormatException)
+            {
+                // Kestrel's to report when it binds, as it always has.
+                continue;
+            }
+            if (address.Port > 0)
+            {
+                ports.TryAdd(address.Port, $"the port the API listens on ({url}; PORT, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS)");
+            }
+        }
+        if (Telemetry.MetricsPort(builder.Configuration) is { } metrics)
+        {
+            ports.TryAdd(metrics, Telemetry.MetricsPortSetting);
+        }
+        if (embeddedSilo is not null)
+        {
+            ports.TryAdd(embeddedSilo.SiloPort, $"{ClusterSettings.Section}__SiloPort");
+            ports.TryAdd(embeddedSilo.GatewayPort, $"{ClusterSettings.Section}__GatewayPort");
+        }
+        return ports;
     }
 
     /// <summary>A laptop may run with a generated JWT secret; a cluster must be given one (AuthSettings.Problem

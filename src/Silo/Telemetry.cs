@@ -94,16 +94,10 @@ public static partial class Telemetry
             {
                 builder.Metrics.EnableMetrics(meter, instrumentName: null, listenerName: OpenTelemetryListener);
             }
-            // Listening on the metrics port too means naming every address: the ones set (urls), else the ports set
-            // (ASPNETCORE_HTTP_PORTS, as the chart's silos use), else Kestrel's default.
-            var urls = builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey);
-            var apiUrls = (urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            if (apiUrls.Length == 0 && builder.WebHost.GetSetting(WebHostDefaults.HttpPortsKey) is { Length: > 0 } ports)
-            {
-                apiUrls = [.. ports.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => $"http://+:{p}")];
-            }
-            var host = apiUrls.Select(u => UrlHost().Match(u)).FirstOrDefault(m => m.Success)?.Groups["host"].Value ?? "+";
-            string[] listened = apiUrls.Length > 0 ? apiUrls : ["http://localhost:5000"];
+            // Listening on the metrics port too means naming every address.
+            var configured = ConfiguredApiUrls(builder.WebHost);
+            var host = configured.Select(u => UrlHost().Match(u)).FirstOrDefault(m => m.Success)?.Groups["host"].Value ?? "+";
+            var listened = ApiUrls(builder.WebHost);
             if (listened.FirstOrDefault(u => u.TrimEnd('/').EndsWith($":{port}", StringComparison.Ordinal)) is { } clash)
             {
                 // The metrics port answers nothing but /metrics: on the API's own port it would shut the API out.
@@ -127,6 +121,21 @@ public static partial class Telemetry
             });
         }
         return builder;
+    }
+
+    /// <summary>The addresses the API listens on, as Kestrel will read them: the ones set (urls), else the ports set
+    /// (ASPNETCORE_HTTP_PORTS, as the chart's silos use), else Kestrel's default. Read before
+    /// <see cref="AddInferenceTelemetry"/> adds the metrics port to them.</summary>
+    public static string[] ApiUrls(IWebHostBuilder webHost) => ConfiguredApiUrls(webHost) is { Length: > 0 } urls ? urls : ["http://localhost:5000"];
+
+    private static string[] ConfiguredApiUrls(IWebHostBuilder webHost)
+    {
+        var urls = (webHost.GetSetting(WebHostDefaults.ServerUrlsKey) ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (urls.Length == 0 && webHost.GetSetting(WebHostDefaults.HttpPortsKey) is { Length: > 0 } ports)
+        {
+            urls = [.. ports.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => $"http://+:{p}")];
+        }
+        return urls;
     }
 
     public const string LogFormatSetting = "LOG_FORMAT";

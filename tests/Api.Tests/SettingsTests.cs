@@ -22,6 +22,7 @@ public sealed class SettingsTests
     [InlineData("ModelStorage:AllowedHosts:0", "not a host", "ModelStorage__AllowedHosts: 'not a host'")]
     [InlineData("Gateway:AuthServicePort", "70000", "Gateway__AuthServicePort must be a port")]
     [InlineData("KeyValidation:Port", "70000", "KeyValidation__Port must be a TCP port")]
+    [InlineData("KeyValidation:Port", "0", "KeyValidation__Port must be a TCP port")]
     [InlineData("Kubernetes:RequestTimeout", "00:00:00", "Kubernetes__RequestTimeout must be positive")]
     [InlineData("Cluster:TablePrefix", "no-dashes", "Cluster__TablePrefix must be 1-40 letters or digits")]
     [InlineData("Cluster:GatewayPort", "0", "Cluster__SiloPort and Cluster__GatewayPort must be two different ports")]
@@ -49,6 +50,35 @@ public sealed class SettingsTests
             ? new() { ["urls"] = $"http://127.0.0.1:{port}", ["METRICS_PORT"] = port }
             : new() { ["urls"] = null, ["http_ports"] = port, ["METRICS_PORT"] = port });
         Assert.Contains($"METRICS_PORT ({port}) must differ from the port the API listens on", e.Message);
+    }
+
+    /// <summary>The validation port is a listener of its own: on another listener's port it would fail start-up with a
+    /// bind error from whichever binds second (or, on the metrics port, be answered by the wrong application).</summary>
+    [Theory]
+    [InlineData("urls", "the port the API listens on (http://127.0.0.1:{0}")]
+    [InlineData("http_ports", "the port the API listens on (http://+:{0}")]
+    [InlineData("METRICS_PORT", "METRICS_PORT")]
+    [InlineData("Cluster:SiloPort", "Cluster__SiloPort")]
+    [InlineData("Cluster:GatewayPort", "Cluster__GatewayPort")]
+    public async Task A_validation_port_on_another_listeners_port_fails_start_up_naming_both(string setting, string other)
+    {
+        var port = TestEnvironment.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var settings = new Dictionary<string, string?> { ["KeyValidation:Port"] = port };
+        switch (setting)
+        {
+            case "urls":
+                settings["urls"] = $"http://127.0.0.1:{port}";
+                break;
+            case "http_ports":
+                settings["urls"] = null;
+                settings["http_ports"] = port;
+                break;
+            default:
+                settings[setting] = port;
+                break;
+        }
+        var e = await StartupChecks.FailureAsync(settings);
+        Assert.Contains($"KeyValidation__Port ({port}) must differ from {string.Format(System.Globalization.CultureInfo.InvariantCulture, other, port)}", e.Message);
     }
 
     [Fact]

@@ -27,7 +27,9 @@ public sealed class KeyValidationOptions
     internal string ActiveSigningKeyId() => ActiveSigningKey ?? (SigningKeys.Count == 1 ? SigningKeys.Keys.Single() : "");
 
     /// <summary>What is wrong with the settings, naming the variable to set; null when they are usable.</summary>
-    public string? Problem()
+    /// <param name="portsInUse">The process's other listeners, by port, each described as the settings name it (a
+    /// validation port on one of them would fail start-up later with a bind error, or shut the other out).</param>
+    public string? Problem(IReadOnlyDictionary<int, string>? portsInUse = null)
     {
         if (SigningKeys.Count == 0)
         {
@@ -52,6 +54,10 @@ public sealed class KeyValidationOptions
         if (Port is < 1 or > 65535)
         {
             return "KeyValidation__Port must be a TCP port (1 to 65535), or unset.";
+        }
+        if (Port is { } port && portsInUse?.GetValueOrDefault(port) is { } other)
+        {
+            return $"KeyValidation__Port ({port}) must differ from {other}: set it to a free port of its own.";
         }
         if (FailuresPerMinute < 1)
         {
