@@ -34,10 +34,48 @@ public sealed partial class HelmChartTests
         Assert.Equal(["silo", "gateway", "http"], Sequence(siloRule, "ports").Select(p => Scalar(p, "port")));
 
         var api = Single(docs, "NetworkPolicy", "r-inference-management-apihost");
-        var apiRule = Assert.Single(Sequence(api, "spec", "ingress"));
+        var apiRules = Sequence(api, "spec", "ingress").ToList();
+        Assert.Equal(2, apiRules.Count);
         Assert.Equal(["envoy-gateway-system", "ops"],
-            Sequence(apiRule, "from").Select(p => Scalar(p, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name")));
-        Assert.Equal(["http", "validation"], Sequence(apiRule, "ports").Select(p => Scalar(p, "port")));
+            Sequence(apiRules[0], "from").Select(p => Scalar(p, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name")));
+        Assert.Equal(["http"], Sequence(apiRules[0], "ports").Select(p => Scalar(p, "port")));
+        // The key validation port (on by default): the gateway's Envoy proxies only, not the admins' namespaces.
+        var validationPeer = Assert.Single(Sequence(apiRules[1], "from"));
+        AssertGatewayProxies(validationPeer, "envoy-gateway-system", "inference-gateway", "envoy-gateway-system");
+        Assert.Equal(["validation"], Sequence(apiRules[1], "ports").Select(p => Scalar(p, "port")));
+    }
+
+    /// <summary>A peer that admits the Envoy proxies Envoy Gateway runs for one Gateway, and nothing else: one peer with
+    /// both selectors (both must match), the pods picked by Envoy Gateway's owning-gateway labels.</summary>
+    private static void AssertGatewayProxies(YamlNode peer, string proxyNamespace, string gateway, string gatewayNamespace)
+    {
+        Assert.Equal(new Dictionary<string, string?> { ["kubernetes.io/metadata.name"] = proxyNamespace },
+            Labels(Find(peer, "namespaceSelector", "matchLabels")!));
+        Assert.Equal(new Dictionary<string, string?>
+        {
+            ["gateway.envoyproxy.io/owning-gateway-name"] = gateway,
+            ["gateway.envoyproxy.io/owning-gateway-namespace"] = gatewayNamespace,
+        }, Labels(Find(peer, "podSelector", "matchLabels")!));
+    }
+
+    [Fact]
+    public async Task The_validation_port_admits_the_proxies_of_the_configured_gateway_or_the_peers_allowFrom_names()
+    {
+        var moved = await Render("tls.generate=true", "gateway.namespace=edge", "gateway.name=public",
+            "networkPolicy.gatewayNamespace=envoy-proxies", "networkPolicy.apiExtraFrom[0].ipBlock.cidr=10.0.0.0/8");
+        var movedRules = Sequence(Single(moved, "NetworkPolicy", "r-inference-management-apihost"), "spec", "ingress").ToList();
+        AssertGatewayProxies(Assert.Single(Sequence(movedRules[1], "from")), "envoy-proxies", "public", "edge");
+        // Extra peers for the API port are not admitted to the validation port.
+        Assert.Contains(Sequence(movedRules[0], "from"), p => Scalar(p, "ipBlock", "cidr") == "10.0.0.0/8");
+        Assert.DoesNotContain(Sequence(movedRules[1], "from"), p => Find(p, "ipBlock") is not null);
+
+        var given = await Render("tls.generate=true", @"apihost.validation.allowFrom[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=mesh",
+            @"apihost.validation.allowFrom[0].podSelector.matchLabels.app=ext-authz-proxy");
+        var givenRule = Sequence(Single(given, "NetworkPolicy", "r-inference-management-apihost"), "spec", "ingress").Last();
+        var peer = Assert.Single(Sequence(givenRule, "from"));
+        Assert.Equal("mesh", Scalar(peer, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name"));
+        Assert.Equal(new Dictionary<string, string?> { ["app"] = "ext-authz-proxy" }, Labels(Find(peer, "podSelector", "matchLabels")!));
+        Assert.Equal(["validation"], Sequence(givenRule, "ports").Select(p => Scalar(p, "port")));
     }
 
     [Fact]
@@ -52,14 +90,16 @@ public sealed partial class HelmChartTests
             var ports = Sequence(apiContainer, "ports").ToDictionary(p => Scalar(p, "name")!, p => Scalar(p, "containerPort"));
             var service = Single(docs, "Service", "r-inference-management");
             var servicePorts = Sequence(service, "spec", "ports").ToDictionary(p => Scalar(p, "name")!, p => (Scalar(p, "port"), Scalar(p, "targetPort")));
-            var apiRule = Assert.Single(Sequence(Single(docs, "NetworkPolicy", "r-inference-management-apihost"), "spec", "ingress"));
+            var apiRules = Sequence(Single(docs, "NetworkPolicy", "r-inference-management-apihost"), "spec", "ingress").ToList();
             var silo = Assert.Single(Sequence(Find(Single(docs, "Deployment", "r-inference-management-silo"), "spec", "template", "spec")!, "containers"));
             if (enabled)
             {
                 Assert.Equal("8090", ports["validation"]);
                 Assert.Equal("8090", Env(apiContainer)["KeyValidation__Port"]);
                 Assert.Equal(("9090", "validation"), servicePorts["validation"]);
-                Assert.Equal(["http", "validation"], Sequence(apiRule, "ports").Select(p => Scalar(p, "port")));
+                Assert.Equal(2, apiRules.Count);
+                Assert.Equal(["http"], Sequence(apiRules[0], "ports").Select(p => Scalar(p, "port")));
+                Assert.Equal(["validation"], Sequence(apiRules[1], "ports").Select(p => Scalar(p, "port")));
             }
             else
             {
@@ -67,7 +107,7 @@ public sealed partial class HelmChartTests
                 Assert.DoesNotContain("KeyValidation__Port", Env(apiContainer).Keys);
                 // The Service port stays and leads to the API port, so policies written while it was on keep working.
                 Assert.Equal(("9090", "http"), servicePorts["validation"]);
-                Assert.Equal(["http"], Sequence(apiRule, "ports").Select(p => Scalar(p, "port")));
+                Assert.Equal(["http"], Sequence(Assert.Single(apiRules), "ports").Select(p => Scalar(p, "port")));
             }
             // The silos write every publication's SecurityPolicy, whose external authorization calls this Service port
             // whether the validation port is on or off.
