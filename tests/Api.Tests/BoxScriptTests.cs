@@ -70,7 +70,7 @@ public sealed class BoxScriptTests : IDisposable
         return (process.ExitCode, (await output).Trim(), (await error).Trim());
     }
 
-    private static readonly Dictionary<string, string?> NoPortSettings = new() { ["PORT"] = null, ["KUBE_EMULATOR_PORT"] = null, ["KUBECONFIG"] = null };
+    private static readonly Dictionary<string, string?> NoPortSettings = new() { ["PORT"] = null, ["KUBE_EMULATOR_PORT"] = null, ["KUBECONFIG"] = null, ["KeyValidation__Port"] = null };
 
     [Fact]
     public async Task Cluster_layout_with_two_api_hosts_gives_every_listener_its_own_port()
@@ -113,7 +113,35 @@ public sealed class BoxScriptTests : IDisposable
         Assert.NotEqual(0, onApi.ExitCode);
         Assert.Contains("port 8085 is wanted by both apihost-0 and metrics", onApi.Error);
         var up = await BashResult("distinct_ports apihost=8085 metrics=8085");
-        Assert.Contains("port 8085 is wanted by both apihost and metrics; move one (PORT, KUBE_EMULATOR_PORT, METRICS_PORT)", up.Error);
+        Assert.Contains("port 8085 is wanted by both apihost and metrics; move one (PORT, KUBE_EMULATOR_PORT, METRICS_PORT, KeyValidation__Port)", up.Error);
+    }
+
+    [Fact]
+    public async Task Cluster_layout_gives_every_api_host_a_key_validation_port_of_its_own()
+    {
+        async Task<(Dictionary<string, int> Layout, int[] Validation)> Layout(Dictionary<string, string?> environment)
+        {
+            var output = (await Bash("""cluster_layout 2 2 && printf '%s\n' "${LAYOUT[@]}" && echo "validation=${VALIDATION_PORTS[*]}" """, environment)).Split('\n');
+            var validation = output.Single(l => l.StartsWith("validation=", StringComparison.Ordinal))["validation=".Length..].Split(' ').Select(int.Parse).ToArray();
+            var layout = output.Where(l => !l.StartsWith("validation=", StringComparison.Ordinal)).Select(l => l.Split('='))
+                .ToDictionary(p => p[0], p => int.Parse(p[1]));
+            return (layout, validation);
+        }
+
+        // Default: the first next to the API's 8085 (below it: the emulator has 8086), the next one on a port the layout
+        // leaves free; every listener still has a port of its own.
+        var (layout, validation) = await Layout(new(NoPortSettings) { ["KeyValidation__Port"] = null });
+        Assert.Equal(8084, validation[0]);
+        Assert.Equal(2, validation.Length);
+        Assert.Equal([layout["apihost-0-validation"], layout["apihost-1-validation"]], validation);
+        Assert.Equal(layout.Count, layout.Values.Distinct().Count());
+
+        // Overridden by KeyValidation__Port (the API host's own variable); on another listener's port, refused before start.
+        (_, validation) = await Layout(new(NoPortSettings) { ["KeyValidation__Port"] = "9100" });
+        Assert.Equal(new[] { 9100, 9101 }, validation);
+        var onApi = await BashResult("cluster_layout 2 2", new Dictionary<string, string?>(NoPortSettings) { ["KeyValidation__Port"] = "8085" });
+        Assert.NotEqual(0, onApi.ExitCode);
+        Assert.Contains("port 8085 is wanted by both apihost-0 and apihost-0-validation", onApi.Error);
     }
 
     [Fact]
