@@ -18,7 +18,14 @@ public sealed class KeyValidationPortFixture : TelemetryFixture
         settings["KeyValidation:Port"] = ValidationPort.ToString(CultureInfo.InvariantCulture);
         settings["HOST"] = "127.0.0.1";
         settings["KeyValidation:FailuresPerMinute"] = FailuresPerMinute.ToString(CultureInfo.InvariantCulture);
+        // What the chart gives the silos with the validation port on: its Service port, and the API's as the fallback.
+        settings["Gateway:AuthServicePort"] = ValidationServicePort.ToString(CultureInfo.InvariantCulture);
+        settings["Gateway:AuthServiceFallbackPort"] = ApiServicePort.ToString(CultureInfo.InvariantCulture);
     }
+
+    public const int ValidationServicePort = 8086;
+
+    public const int ApiServicePort = 8085;
 
     /// <summary>Few, so that one source's budget is spent in a few requests; each test uses sources of its own.</summary>
     public const int FailuresPerMinute = 6;
@@ -95,6 +102,28 @@ public sealed class KeyValidationPortTests(KeyValidationPortFixture api) : IClas
         using var tenantOnPort = api.Validation();
         tenantOnPort.DefaultRequestHeaders.Authorization = new("Bearer", api.Tokens.Tenant("tenant-a"));
         await (await tenantOnPort.GetAsync("/api/models")).AssertError(HttpStatusCode.NotFound);
+    }
+
+    /// <summary>During an upgrade that adds the validation port, a policy may be written before any API host serving it
+    /// is Ready: the gateway then falls back to the API port (which validates the same way) instead of refusing.</summary>
+    [Fact]
+    public async Task A_publications_external_authorization_names_the_validation_port_with_the_api_port_as_fallback()
+    {
+        var tenant = api.Tenant("tenant-a");
+        var name = await api.ReadyModelAsync(tenant);
+        var published = await tenant.PublishAsync(name, Config());
+        var policyName = published["publishedModel"]!["gatewayResources"]!.AsArray().Single(o => o!["kind"]!.GetValue<string>() == "SecurityPolicy")!["name"]!.GetValue<string>();
+        // Written through the emulator, which checks it against Envoy Gateway's CRD.
+        var policy = await api.Kubernetes().GatewayObjectAsync("gateway.envoyproxy.io", "v1alpha1", "securitypolicies", policyName);
+        var backends = policy!["spec"]!["extAuth"]!["http"]!["backendRefs"]!.AsArray();
+        Assert.Equal(2, backends.Count);
+        Assert.Equal(KeyValidationPortFixture.ValidationServicePort, backends[0]!["port"]!.GetValue<int>());
+        Assert.Null(backends[0]!["fallback"]);
+        Assert.Equal(KeyValidationPortFixture.ApiServicePort, backends[1]!["port"]!.GetValue<int>());
+        Assert.True(backends[1]!["fallback"]!.GetValue<bool>());
+        // The same Service: only the port differs.
+        Assert.Equal(backends[0]!["name"]!.GetValue<string>(), backends[1]!["name"]!.GetValue<string>());
+        Assert.Equal(backends[0]!["namespace"]!.GetValue<string>(), backends[1]!["namespace"]!.GetValue<string>());
     }
 
     [Fact]

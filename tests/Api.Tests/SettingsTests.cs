@@ -21,6 +21,7 @@ public sealed class SettingsTests
     [InlineData("TenantQuotas:MaxModels", "0", "TenantQuotas__MaxModels must be at least 1")]
     [InlineData("ModelStorage:AllowedHosts:0", "not a host", "ModelStorage__AllowedHosts: 'not a host'")]
     [InlineData("Gateway:AuthServicePort", "70000", "Gateway__AuthServicePort must be a port")]
+    [InlineData("Gateway:AuthServiceFallbackPort", "8085", "Gateway__AuthServiceFallbackPort must be a port (1-65535) other than Gateway__AuthServicePort")]
     [InlineData("KeyValidation:Port", "70000", "KeyValidation__Port must be a TCP port")]
     [InlineData("KeyValidation:Port", "0", "KeyValidation__Port must be a TCP port")]
     [InlineData("Kubernetes:RequestTimeout", "00:00:00", "Kubernetes__RequestTimeout must be positive")]

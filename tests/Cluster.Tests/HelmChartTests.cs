@@ -112,6 +112,9 @@ public sealed partial class HelmChartTests
             // The silos write every publication's SecurityPolicy, whose external authorization calls this Service port
             // whether the validation port is on or off.
             Assert.Equal("9090", Env(silo)["Gateway__AuthServicePort"]);
+            // The API's Service port is the fallback while no API host serving the validation port is Ready (an upgrade
+            // that adds it or turns it on), named also while it is off, so that those policies survive turning it on.
+            Assert.Equal("8085", Env(silo)["Gateway__AuthServiceFallbackPort"]);
             Assert.Equal(("8085", "http"), servicePorts["http"]);
         }
     }

@@ -150,6 +150,10 @@ labelSelector spreads that component's pods. */}}
   value: {{ .Release.Namespace | quote }}
 - name: Gateway__AuthServicePort
   value: {{ .Values.apihost.validation.servicePort | quote }}
+# The API port, where the gateway falls back while the validation port has no ready API host (during an upgrade that
+# adds it or turns it on); on or off, so that policies written while it is off survive turning it on.
+- name: Gateway__AuthServiceFallbackPort
+  value: {{ .Values.apihost.service.port | quote }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}

@@ -197,12 +197,7 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
                     "x-ai-eg-model", "x-caller-tenant"),
                 ["http"] = new JsonObject
                 {
-                    ["backendRefs"] = new JsonArray(new JsonObject
-                    {
-                        ["name"] = _gateway.AuthServiceName,
-                        ["namespace"] = _gateway.AuthServiceNamespace,
-                        ["port"] = _gateway.AuthServicePort,
-                    }),
+                    ["backendRefs"] = AuthBackends(),
                     // Envoy prepends this to the original path: the check learns which publication the request is
                     // for, and refuses any other publication's key.
                     ["path"] = $"{_gateway.AuthPath.TrimEnd('/')}/{ns}/{model}",
@@ -225,6 +220,26 @@ public sealed class GatewayObjects(IKubernetes client, IOptions<GatewayOptions> 
         });
         return objects;
     }
+
+    /// <summary>This service's key validation, and its fallback port when one is set (<see cref="GatewayOptions.AuthServiceFallbackPort"/>).</summary>
+    private JsonArray AuthBackends()
+    {
+        var backends = new JsonArray(AuthBackend(_gateway.AuthServicePort));
+        if (_gateway.AuthServiceFallbackPort is { } fallback)
+        {
+            var backend = AuthBackend(fallback);
+            backend["fallback"] = true;
+            backends.Add(backend);
+        }
+        return backends;
+    }
+
+    private JsonObject AuthBackend(int port) => new()
+    {
+        ["name"] = _gateway.AuthServiceName,
+        ["namespace"] = _gateway.AuthServiceNamespace,
+        ["port"] = port,
+    };
 
     private static JsonObject Rule(int requests, string unit) =>
         new() { ["limit"] = new JsonObject { ["requests"] = requests, ["unit"] = unit } };
