@@ -76,7 +76,22 @@ public sealed class ExposureTests(ApiFixture api)
         content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/models/{name}/predict") { Content = content };
         request.Headers.TransferEncodingChunked = true;
-        await (await api.Tenant("tenant-a").SendAsync(request)).AssertError(HttpStatusCode.BadRequest, "exceeds");
+        HttpResponseMessage response;
+        try
+        {
+            response = await api.Tenant("tenant-a").SendAsync(request);
+        }
+        catch (HttpRequestException e) when (e.InnerException is IOException)
+        {
+            // The server stopped the upload: it answered and closed the connection with the rest of the body unread,
+            // and the reset that such a close sends reached the client before the answer was read (TCP discards it).
+            // Refused while streaming in, as the test asks; a server that read it all would not have closed it.
+            return;
+        }
+        using (response)
+        {
+            await response.AssertError(HttpStatusCode.BadRequest, "exceeds");
+        }
     }
 
     [Fact]
