@@ -63,7 +63,7 @@ public sealed class KubernetesCallMetrics(IMeterFactory meters) : DelegatingHand
         {
             return "get";
         }
-        if (uri.Query.Contains("watch=true", StringComparison.OrdinalIgnoreCase))
+        if (KubernetesWatchStreams.IsWatch(request))
         {
             return "watch";
         }

@@ -15,13 +15,14 @@ public static class KubernetesClientSetup
         services.AddSettings<KubernetesOptions>(KubernetesOptions.Section, o => o.Problem())
             .Configure(o => o.Kubeconfig ??= configuration["KUBECONFIG"]);
         services.TryAddSingleton(TimeProvider.System);
-        // Every call timed by verb and outcome (KubernetesCallMetrics) wherever the host has metrics, as hosts do.
+        // Every call timed by verb and outcome (KubernetesCallMetrics) wherever the host has metrics, as hosts do;
+        // every watch given up closes its connection (KubernetesWatchStreams).
         services.TryAddSingleton<IKubernetes>(sp =>
         {
             var configuration = ClientConfiguration(sp.GetRequiredService<IOptions<KubernetesOptions>>().Value);
             return sp.GetService<System.Diagnostics.Metrics.IMeterFactory>() is { } meters
-                ? new k8s.Kubernetes(configuration, new KubernetesCallMetrics(meters))
-                : new k8s.Kubernetes(configuration);
+                ? new k8s.Kubernetes(configuration, new KubernetesCallMetrics(meters), new KubernetesWatchStreams())
+                : new k8s.Kubernetes(configuration, new KubernetesWatchStreams());
         });
         return services;
     }
