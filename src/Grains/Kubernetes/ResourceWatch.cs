@@ -175,7 +175,9 @@ public sealed class ResourceWatch<T>(
             }
             finally
             {
-                // Only cancellation leaves a read in flight; the enumerator must not be disposed under it.
+                // Only cancellation leaves a read in flight; the enumerator must not be disposed under it. (KubernetesClient's
+                // own enumerator ends a cancelled read at once and disposes the body under the read it abandoned: the
+                // client's KubernetesWatchStreams handler makes that close the connection rather than pool it.)
                 await next.ContinueWith(_ => { }, TaskScheduler.Default);
                 await events.DisposeAsync();
             }
