@@ -2,7 +2,7 @@ namespace Inference.Shared.Kubernetes;
 
 /// <summary>Makes giving up a watch close its connection. KubernetesClient's watch enumerator, when its token is
 /// cancelled, stops waiting for its pending read and disposes the response stream while that read is still running:
-/// the read's own token comes from a linked source the client disposed when the watch's headers arrived, so nothing
+/// the read's own token comes from a linked source the client disposed when the watch call returned, so nothing
 /// cancels it. Disposing an HTTP/1.1 response stream drains it for reuse, concurrently with the abandoned read, and
 /// when the server ends the stream meanwhile (a 410 after a compaction, a timeout) the connection goes back to the
 /// pool with the abandoned read still receiving on it: the next call sent on that connection reads another response's
