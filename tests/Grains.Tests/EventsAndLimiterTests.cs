@@ -315,6 +315,40 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_crash_after_limits_were_lowered_costs_a_chunk_of_the_new_limits_not_the_old()
+    {
+        var id = "lowered-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(1000, 10_000, 4000, 1000), null, UsageCounters.Zero));
+        // Nothing granted; the limits are lowered tenfold (an admin, a plan change).
+        await key.SetLimitsAsync(new RateLimits(40, 1000, 400, 40));
+
+        await EndsWithoutWritingAsync(id);
+
+        // docs/publishing.md: a crash costs the unspent part of one reservation, a quarter of the tightest limit:
+        // 30 of the minute's 40 should still be admitted, and tokens too.
+        var after = await key.ValidateManyAsync(Requests(40));
+        Assert.Equal(30, Admitted(after));
+    }
+
+    [Fact]
+    public async Task Lowering_the_token_limit_leaves_no_older_larger_reservation_behind_to_top_up_after_every_grant()
+    {
+        var id = "lowered-tokens-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(1000, 10_000, 4000, 1000), null, UsageCounters.Zero));
+        await key.SetLimitsAsync(new RateLimits(1000, 10_000, 400, 1000));
+        var before = FailingStorage.Writes(id);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(1)).Outcome);
+            await Task.Delay(50);
+        }
+        // 20 tokens of a reservation of 100 (a quarter of 400): no top-up is due.
+        Assert.Equal(0, FailingStorage.Writes(id) - before);
+    }
+
+    [Fact]
     public async Task A_batch_of_validations_is_decided_in_order_as_if_sent_one_by_one()
     {
         var key = fixture.Grains.GetGrain<IApiKeyGrain>("batch-" + Guid.NewGuid().ToString("N"));

@@ -28,6 +28,32 @@ public sealed class GrantReservationTests
     }
 
     [Fact]
+    public void A_reservation_another_activation_has_counted_grants_nothing_more()
+    {
+        var reservation = Written(10);
+        reservation.Granted(3);
+        var mark = reservation.Mark;
+        reservation.Stop();
+        Assert.Equal(0, reservation.Available(0));
+        // Nor does a refund of what it granted before reopen it.
+        reservation.Refunded(3, mark);
+        Assert.Equal(0, reservation.Available(0));
+    }
+
+    [Fact]
+    public void A_write_after_lowered_limits_reserves_the_new_chunk_and_grants_meanwhile_stay_within_it()
+    {
+        var reservation = Written(250);
+        // The limits were lowered: the next write reserves a chunk of the new ones, and until it lands grants stay
+        // within it (a crash meanwhile may leave either write stored).
+        var snapshot = reservation.Take(10, 0);
+        Assert.Equal(10, snapshot.Reserved);
+        Assert.Equal(10, reservation.Available(0));
+        reservation.Written(snapshot);
+        Assert.Equal(10, reservation.Available(0));
+    }
+
+    [Fact]
     public void A_refund_of_a_grant_a_write_has_taken_since_gives_nothing_back()
     {
         var reservation = Written(10);
@@ -52,7 +78,8 @@ public sealed class GrantReservationTests
         Assert.Equal(0, big.Available(0, 13 * hour));
         Assert.Equal(0, big.Available(100, 13 * hour)); // no overdraft either
         big.Written(big.Take(100, 0), 13 * hour, carry: 100);
-        Assert.Equal(300, big.Available(0, 13 * hour)); // written in that hour, all of it counts there after a crash
+        // Written in that hour: what that write reserved (a chunk), not the rest of the larger one before it.
+        Assert.Equal(100, big.Available(0, 13 * hour));
 
         // A reservation within the carry is carried into the next hour as it is.
         var chunk = Written(100, period: 12 * hour);

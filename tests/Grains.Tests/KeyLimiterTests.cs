@@ -84,6 +84,29 @@ public sealed class KeyLimiterTests
     }
 
     [Fact]
+    public void A_new_activation_whose_clock_is_a_little_behind_the_stored_hour_keeps_that_hours_tokens()
+    {
+        var limits = new RateLimits(1000, 10_000, 400, 1000);
+        // The last write was made at 13:00:01 (hour 13 holds 350 tokens, 50 reserved); the silo crashed and the next
+        // activation starts on a silo whose clock reads 12:59:59.9.
+        var saved = new KeyWindows(At(3600), 1, 350, [At(3601)], 999, At(3601));
+        var read = KeyLimiter.AssumeAdmitted(saved, limits, At(3599.9), 1, 50, tokensIntoLaterHour: 100);
+        var limiter = new KeyLimiter(limits, read);
+        // At 13:00:02 hour 13 already holds 350 (+ up to 50 reserved): at most 50 more tokens may be admitted.
+        Assert.Equal(KeyOutcome.Limited, limiter.TryAcquire(At(3602), 300, "t", "m").Outcome);
+    }
+
+    [Fact]
+    public void A_stored_hour_far_ahead_of_the_clock_is_a_bad_record_not_kept()
+    {
+        var limits = new RateLimits(1000, 10_000, 400, 1000);
+        // Five hours ahead is no clock skew: its counts are not this hour's, and the hour is not frozen until then.
+        var saved = new KeyWindows(At(5 * 3600), 1, 400, [At(5 * 3600 + 1)], 999, At(5 * 3600 + 1));
+        var read = KeyLimiter.AssumeAdmitted(saved, limits, At(10), 0, 0, tokensIntoLaterHour: 100);
+        Assert.Equal(KeyOutcome.Valid, new KeyLimiter(limits, read).TryAcquire(At(11), 300, "t", "m").Outcome);
+    }
+
+    [Fact]
     public void Windows_handed_to_a_successor_keep_the_budget()
     {
         var limiter = new KeyLimiter(new RateLimits(5, 100, 0, 5));

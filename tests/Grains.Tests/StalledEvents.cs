@@ -12,8 +12,24 @@ public sealed class StalledEvents : IIncomingGrainCallFilter
     /// <summary>Holds up the tenant's events until the returned stall is disposed.</summary>
     public static Stall Hold(string tenant) => Stalled[tenant] = new Stall(tenant);
 
+    private static readonly ConcurrentDictionary<string, Recording> Recorded = new(StringComparer.Ordinal);
+
+    public static Recording Record(string tenant) => Recorded[tenant] = new Recording(tenant);
+
+    public sealed class Recording(string tenant) : IDisposable
+    {
+        public ConcurrentQueue<ChangeEvent> Events { get; } = new();
+
+        public void Dispose() => Recorded.TryRemove(tenant, out _);
+    }
+
     public async Task Invoke(IIncomingGrainCallContext context)
     {
+        if (context.Grain is ITenantEventsGrain && Recorded.TryGetValue(context.TargetId.Key.ToString()!, out var rec)
+            && context.Request.GetArgument(0) is ChangeEvent change)
+        {
+            rec.Events.Enqueue(change);
+        }
         if (context.Grain is ITenantEventsGrain && context.TargetId.Key.ToString() is { } tenant
             && Stalled.TryGetValue(tenant, out var stall))
         {

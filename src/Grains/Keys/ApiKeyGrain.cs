@@ -113,6 +113,7 @@ public sealed class ApiKeyGrain(
     private Task _flushing = Task.CompletedTask;
     private Task _announcing = Task.CompletedTask;
     private UsageCounters? _usageToAnnounce;
+    private UsageCounters? _announced;
     private GrantReservation _reservedRequests = new();
     private GrantReservation _reservedTokens = new();
 
@@ -561,6 +562,7 @@ public sealed class ApiKeyGrain(
         _requestsToday = Key.Usage.RequestsToday;
         _tokensUsed = Key.Usage.TokensUsed;
         _lastAccess = Key.Usage.LastAccessTime;
+        _announced = Key.Usage;
         _minutes = UsageRing.ByMinute(Key.MinuteBuckets);
         _hours = UsageRing.ByHour(Key.HourBuckets);
         _today = DateOnly.FromDateTime((_lastAccess ?? time.GetUtcNow()).UtcDateTime);
@@ -832,9 +834,12 @@ public sealed class ApiKeyGrain(
             if (e is InconsistentStateException)
             {
                 // Another activation of this key wrote since this one read: it is the key's one activation now, and its
-                // windows count what this one had reserved as admitted. This one's grants so far stay within that; it
-                // takes no overdraft, so a grant needing more fails (a 503 for the gateway) until it has deactivated.
+                // windows count what this one had reserved as admitted, from its own start. This one's grants so far
+                // stay within that; it grants nothing more and takes no overdraft, so a grant fails (a 503 for the
+                // gateway) until it has deactivated.
                 _storageFailing = false;
+                _reservedRequests.Stop();
+                _reservedTokens.Stop();
                 DeactivateOnIdle();
             }
             else
@@ -855,8 +860,11 @@ public sealed class ApiKeyGrain(
             _reservedTokens.Written(tokens, hour, carry);
         }
         _storageFailing = false;
-        if (kind == WriteKind.Behind && Key.Status == KeyStatus.Active)
+        // Any landed write of new counters is announced: a reservation written ahead takes the counters too, and
+        // no write behind may follow it.
+        if (kind != WriteKind.Final && Key.Status == KeyStatus.Active && Key.Usage != _announced)
         {
+            _announced = Key.Usage;
             AnnounceUsage(Key.Usage);
         }
     }
@@ -877,7 +885,8 @@ public sealed class ApiKeyGrain(
 
     private async Task AnnounceWrittenUsageAsync()
     {
-        while (_usageToAnnounce is { } usage)
+        // Nothing queued is announced once the key is revoked or rotated: it would follow their own events.
+        while (_usageToAnnounce is { } usage && Key.Status == KeyStatus.Active)
         {
             _usageToAnnounce = null;
             await GrainFactory.PublishChangeAsync(ChangeTypes.UsageSummary, Key.Tenant, "publication", Key.Model,

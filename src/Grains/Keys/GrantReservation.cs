@@ -37,6 +37,17 @@ public sealed class GrantReservation
 
     public void Granted(long amount) => _granted += Math.Max(0, amount);
 
+    /// <summary>Another activation has written the key's state since this one read it: it counted this one's stored
+    /// reservation as admitted from its own start, so a grant here from now on could leave that activation's window
+    /// after the admission it stands for. Nothing more is granted on what was reserved.</summary>
+    public void Stop()
+    {
+        // As a snapshot would: no refund of a grant made before gives anything back.
+        _takes++;
+        _grantedAtTake = _granted;
+        _covered = Math.Min(_covered, _granted);
+    }
+
     /// <summary>A host gave back <paramref name="amount"/> of a grant stamped <paramref name="mark"/> unspent. When no
     /// write has taken a snapshot since that grant, it is in no stored window: only the stored reservation covers it, and
     /// a new activation would count that whole reservation as admitted, placed no earlier than the grant. What was really
@@ -51,14 +62,18 @@ public sealed class GrantReservation
         }
     }
 
-    /// <summary>What a write about to start reserves: at least <paramref name="chunk"/> and <paramref name="wanted"/>,
-    /// and never less than what is left of the reservation already written, since grants made while this write is under
-    /// way count against it.</summary>
+    /// <summary>What a write about to start reserves: the larger of <paramref name="chunk"/> and <paramref name="wanted"/>.
+    /// Until it lands, grants stay within both it and the last landed write's reservation, since a crash meanwhile
+    /// leaves either one stored.</summary>
     public Snapshot Take(long chunk, long wanted)
     {
         _takes++;
         _grantedAtTake = _granted;
-        return new(_granted, Math.Max(Math.Max(chunk, wanted), Math.Max(0, _covered - _granted)));
+        // What the current limits call for, not what is left of an older, larger reservation (limits lowered since, a
+        // large request's): grants while this write is under way stay within both it and the last landed write.
+        var reserved = Math.Max(chunk, wanted);
+        _covered = Math.Min(_covered, _granted + reserved);
+        return new(_granted, reserved);
     }
 
     /// <summary>The write of <paramref name="snapshot"/>, made in <paramref name="period"/>, succeeded: storage knows

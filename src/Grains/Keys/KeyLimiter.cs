@@ -168,7 +168,10 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
         kept.CopyTo(log);
         // Saved admissions stand at the end of their second, which may be a little after now: the log stays in order.
         Array.Fill(log, Math.Max(now, saved.MinuteLog.LastOrDefault()), kept.Length, inLog);
-        var hour = now - now % TimeSpan.TicksPerHour;
+        // A clock a little behind the one that wrote the windows does not reopen their hour; an hour more than one
+        // ahead of this clock is no skew but a bad record, and is not kept.
+        var nowHour = now - now % TimeSpan.TicksPerHour;
+        var hour = saved.HourStart > nowHour && saved.HourStart <= nowHour + TimeSpan.TicksPerHour ? saved.HourStart : nowHour;
         var (hourCount, hourTokens) = saved.HourStart == hour
             ? ((int)Math.Min(int.MaxValue, (long)saved.HourCount + requests), Saturating.Add(saved.HourTokens, tokens))
             : (requests, Math.Min(tokens, Math.Max(0, tokensIntoLaterHour)));
@@ -278,7 +281,7 @@ public sealed class KeyLimiter(RateLimits limits, KeyWindows? carried = null)
     private void RollHour(long now)
     {
         var hour = now - now % TimeSpan.TicksPerHour;
-        if (hour != HourStart)
+        if (hour > HourStart)
         {
             HourStart = hour;
             HourCount = 0;
