@@ -342,10 +342,10 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         for (var i = 0; i < 20; i++)
         {
             Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(1)).Outcome);
-            await Task.Delay(50);
         }
-        // 20 tokens of a reservation of 100 (a quarter of 400): no top-up is due.
-        Assert.Equal(0, FailingStorage.Writes(id) - before);
+        // 20 tokens of a reservation of 100 (a quarter of 400): no top-up is due. A write behind (every few seconds)
+        // may land meanwhile on a slow machine; before the fix, nearly every grant wrote.
+        Assert.InRange(FailingStorage.Writes(id) - before, 0, 2);
     }
 
     [Fact]

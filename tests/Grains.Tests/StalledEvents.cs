@@ -3,17 +3,19 @@ using Inference.Grains.Abstractions.Events;
 
 namespace Inference.Grains.Tests;
 
-/// <summary>A grain call filter that holds up the event path of the tenants a test names, as a swamped event path
-/// would: every <see cref="ITenantEventsGrain.PublishAsync"/> to such a tenant waits until the test lets it go.</summary>
+/// <summary>A grain call filter that records, or holds up, the event path of the tenants a test names, as a swamped
+/// event path would: every <see cref="ITenantEventsGrain.PublishAsync"/> to such a tenant waits until the test lets it
+/// go. The tenant's event grain takes one call at a time, so calls behind a held one are recorded (in the order the
+/// grain takes them) only after it ends.</summary>
 public sealed class StalledEvents : IIncomingGrainCallFilter
 {
     private static readonly ConcurrentDictionary<string, Stall> Stalled = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, Recording> Recorded = new(StringComparer.Ordinal);
 
     /// <summary>Holds up the tenant's events until the returned stall is disposed.</summary>
     public static Stall Hold(string tenant) => Stalled[tenant] = new Stall(tenant);
 
-    private static readonly ConcurrentDictionary<string, Recording> Recorded = new(StringComparer.Ordinal);
-
+    /// <summary>Records the events the tenant's event grain takes until the returned recording is disposed.</summary>
     public static Recording Record(string tenant) => Recorded[tenant] = new Recording(tenant);
 
     public sealed class Recording(string tenant) : IDisposable

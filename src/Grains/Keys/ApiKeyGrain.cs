@@ -112,7 +112,11 @@ public sealed class ApiKeyGrain(
     private IGrainTimer? _timer;
     private Task _flushing = Task.CompletedTask;
     private Task _announcing = Task.CompletedTask;
-    private UsageCounters? _usageToAnnounce;
+    private (UsageCounters Usage, DateTimeOffset Time)? _usageToAnnounce;
+
+    /// <summary>Set when this activation ends: a summary still queued then must not follow the next activation's newer
+    /// ones onto the event path, so none is sent.</summary>
+    private bool _announcementsOver;
     private UsageCounters? _announced;
     private GrantReservation _reservedRequests = new();
     private GrantReservation _reservedTokens = new();
@@ -166,6 +170,9 @@ public sealed class ApiKeyGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         logger.LogDebug("API key grain of {Tenant}/{Model} deactivating: {Reason}", Key.Tenant, Key.Model, reason);
+        // Not waited for either: a swamped event path must not hold up a stop. The next activation announces newer counters.
+        _announcementsOver = true;
+        _usageToAnnounce = null;
         // The next activation will not know the hosts answering this key's limit on their own: they ask it instead.
         await DropLeasesAsync(memosOnly: true);
         await FlushAsync(cancellationToken, WriteKind.Final);
@@ -865,18 +872,22 @@ public sealed class ApiKeyGrain(
         if (kind != WriteKind.Final && Key.Status == KeyStatus.Active && Key.Usage != _announced)
         {
             _announced = Key.Usage;
-            AnnounceUsage(Key.Usage);
+            AnnounceUsage(Key.Usage, now);
         }
     }
 
-    /// <summary>Usage reaches UIs at the write-behind rate, at most one summary per key per period and only on change.
-    /// It is announced apart from the write: a write (and so a reservation a grant waits for) must not wait for the
+    /// <summary>Usage reaches UIs as it is written (behind every period, and with a reservation written ahead), only on
+    /// change, stamped with the write's time. It is announced apart from the write: a write (and so a reservation a grant waits for) must not wait for the
     /// event path, which many busy keys can slow down. One summary per key is under way at a time; newer usage written
     /// meanwhile is announced when it ends, as one summary of the latest written counters, so a slow event path gets
     /// fewer summaries rather than a growing queue of them.</summary>
-    private void AnnounceUsage(UsageCounters written)
+    private void AnnounceUsage(UsageCounters written, DateTimeOffset time)
     {
-        _usageToAnnounce = written;
+        if (_announcementsOver)
+        {
+            return;
+        }
+        _usageToAnnounce = (written, time);
         if (_announcing.IsCompleted)
         {
             _announcing = AnnounceWrittenUsageAsync();
@@ -886,11 +897,11 @@ public sealed class ApiKeyGrain(
     private async Task AnnounceWrittenUsageAsync()
     {
         // Nothing queued is announced once the key is revoked or rotated: it would follow their own events.
-        while (_usageToAnnounce is { } usage && Key.Status == KeyStatus.Active)
+        while (_usageToAnnounce is { } next && Key.Status == KeyStatus.Active && !_announcementsOver)
         {
             _usageToAnnounce = null;
             await GrainFactory.PublishChangeAsync(ChangeTypes.UsageSummary, Key.Tenant, "publication", Key.Model,
-                new UsageSummary(Key.Model, Key.Tenant, usage), time.GetUtcNow(), logger);
+                new UsageSummary(Key.Model, Key.Tenant, next.Usage), next.Time, logger);
         }
     }
 }
