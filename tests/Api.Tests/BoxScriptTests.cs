@@ -145,6 +145,22 @@ public sealed class BoxScriptTests : IDisposable
     }
 
     [Fact]
+    public async Task Cluster_api_hosts_listen_where_the_summary_says_on_their_own_ports()
+    {
+        async Task<string[]> Listeners(Dictionary<string, string?> environment) =>
+            (await Bash("""cluster_layout 1 2 && cluster_api_listeners 1 && printf '%s\n' "${API_LISTENERS[@]}" """, environment)).Split('\n');
+
+        // Loopback unless HOST says otherwise, as ./box up: the summary calls the box "this machine only".
+        var second = await Listeners(new(NoPortSettings) { ["HOST"] = null });
+        Assert.Contains("HOST=127.0.0.1", second);
+        var layout = (await Bash("""cluster_layout 1 2 && printf '%s\n' "${LAYOUT[@]}" """, new Dictionary<string, string?>(NoPortSettings) { ["HOST"] = null }))
+            .Split('\n').Select(l => l.Split('=')).ToDictionary(p => p[0], p => p[1]);
+        Assert.Contains($"PORT={layout["apihost-1"]}", second);
+        Assert.Contains($"KeyValidation__Port={layout["apihost-1-validation"]}", second);
+        Assert.Contains("HOST=0.0.0.0", await Listeners(new(NoPortSettings) { ["HOST"] = "0.0.0.0" }));
+    }
+
+    [Fact]
     public async Task Cluster_supervision_reports_a_dead_silo_restarts_it_and_keeps_the_rest_running()
     {
         // Stand-ins: a silo that dies at once (and again after each restart), an API host that lives a few seconds.
