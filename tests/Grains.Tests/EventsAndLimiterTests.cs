@@ -349,6 +349,34 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_limits_change_whose_write_fails_is_not_in_effect()
+    {
+        var id = "limitsfail-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(40, 1000, 0, 40), null, UsageCounters.Zero));
+        FailingStorage.FailWritesOf(id);
+        try
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => key.SetLimitsAsync(new RateLimits(5, 1000, 0, 5)));
+        }
+        finally
+        {
+            FailingStorage.Heal(id);
+        }
+        // Its caller was told it failed: the key keeps its 40 a minute, now and in what is written next. (Once storage
+        // takes a write again: the write behind retries the failed one.)
+        var written = FailingStorage.Writes(id);
+        var until = DateTime.UtcNow.AddSeconds(60);
+        while (FailingStorage.Writes(id) == written && DateTime.UtcNow < until)
+        {
+            await Task.Delay(100);
+        }
+        Assert.Equal(40, Admitted(await key.ValidateManyAsync(Requests(41))));
+        await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        Assert.Equal(40, (await key.ValidateAsync(0)).Limit);
+    }
+
+    [Fact]
     public async Task A_batch_of_validations_is_decided_in_order_as_if_sent_one_by_one()
     {
         var key = fixture.Grains.GetGrain<IApiKeyGrain>("batch-" + Guid.NewGuid().ToString("N"));

@@ -469,11 +469,13 @@ public sealed class ApiKeyGrain(
         {
             return;
         }
+        var before = Key.Limits;
         Key.Limits = limits;
+        await DropLeasesAsync();
+        await WriteChangeAsync(() => Key.Limits = before);
+        // The limiter takes the limits once they are stored: a failed write must leave its windows as they were.
         _limiter?.SetLimits(limits, time.GetUtcNow().UtcTicks);
         _record = Record();
-        await DropLeasesAsync();
-        await FlushAsync(default, WriteKind.Acknowledged);
     }
 
     public async Task SetScopeAsync(KeyScope scope)
@@ -482,10 +484,15 @@ public sealed class ApiKeyGrain(
         {
             return;
         }
+        var before = Key.Scope;
         Key.Scope = scope;
         _record = Record();
         await DropLeasesAsync();
-        await FlushAsync(default, WriteKind.Acknowledged);
+        await WriteChangeAsync(() =>
+        {
+            Key.Scope = before;
+            _record = Record();
+        });
     }
 
     public async Task RevokeAsync()
@@ -524,10 +531,33 @@ public sealed class ApiKeyGrain(
             _record = Key.Status == KeyStatus.Active ? Record() : null;
             throw;
         }
+        var (status, successorBefore, graceBefore) = (Key.Status, Key.Successor, Key.GraceUntil);
         Key.Status = graceUntil > now ? KeyStatus.Forwarding : KeyStatus.Revoked;
         Key.Successor = Key.Status == KeyStatus.Forwarding ? successor : null;
         Key.GraceUntil = Key.Status == KeyStatus.Forwarding ? graceUntil : null;
-        await FlushAsync(default, WriteKind.Acknowledged);
+        // Failed: this key stays the publication's key (the successor issued stays unknown to anyone, its secret never
+        // handed out), rather than forward to, and after the grace give way to, a key its holder never received.
+        await WriteChangeAsync(() =>
+        {
+            (Key.Status, Key.Successor, Key.GraceUntil) = (status, successorBefore, graceBefore);
+            _record = Key.Status == KeyStatus.Active ? Record() : null;
+        });
+    }
+
+    /// <summary>Writes a change of the record before anyone is told of it. A failed write puts the change back: the
+    /// caller hears of a failure, so it must not be in effect, nor be stored later by a write behind. (A revocation is
+    /// kept in effect instead: the safe side; its caller retries it.)</summary>
+    private async Task WriteChangeAsync(Action undo)
+    {
+        try
+        {
+            await FlushAsync(default, WriteKind.Acknowledged);
+        }
+        catch
+        {
+            undo();
+            throw;
+        }
     }
 
     public Task<UsageCounters> GetUsageAsync() => Task.FromResult(Snapshot(time.GetUtcNow()));
