@@ -377,6 +377,29 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_rotation_whose_write_fails_leaves_the_key_in_place()
+    {
+        var id = "rotatefail-" + Guid.NewGuid().ToString("N");
+        var successor = "rotatefail-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        var grant = new KeyGrant("tenant-a", "m", new RateLimits(40, 1000, 0, 40), null, UsageCounters.Zero);
+        await key.IssueAsync(grant);
+        FailingStorage.FailWritesOf(id);
+        try
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => key.RotateToAsync(successor, grant, DateTimeOffset.UtcNow.AddHours(1)));
+        }
+        finally
+        {
+            FailingStorage.Heal(id);
+        }
+        // Its caller was told it failed (the new key never reached anyone): the key answers for itself, forwarding nothing.
+        Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(0)).Outcome);
+        Assert.Equal(1, (await key.GetUsageAsync()).TotalRequests);
+        Assert.Equal(0, (await fixture.Grains.GetGrain<IApiKeyGrain>(successor).GetUsageAsync()).TotalRequests);
+    }
+
+    [Fact]
     public async Task A_batch_of_validations_is_decided_in_order_as_if_sent_one_by_one()
     {
         var key = fixture.Grains.GetGrain<IApiKeyGrain>("batch-" + Guid.NewGuid().ToString("N"));
