@@ -469,10 +469,9 @@ public sealed class ApiKeyGrain(
         {
             return;
         }
-        var before = Key.Limits;
-        Key.Limits = limits;
         await DropLeasesAsync();
-        await WriteChangeAsync(() => Key.Limits = before);
+        var before = Key.Limits;
+        await ChangeRecordAsync(() => Key.Limits = limits, () => Key.Limits = before);
         // The limiter takes the limits once they are stored: a failed write must leave its windows as they were.
         _limiter?.SetLimits(limits, time.GetUtcNow().UtcTicks);
         _record = Record();
@@ -484,15 +483,10 @@ public sealed class ApiKeyGrain(
         {
             return;
         }
-        var before = Key.Scope;
-        Key.Scope = scope;
-        _record = Record();
         await DropLeasesAsync();
-        await WriteChangeAsync(() =>
-        {
-            Key.Scope = before;
-            _record = Record();
-        });
+        var before = Key.Scope;
+        await ChangeRecordAsync(() => Key.Scope = scope, () => Key.Scope = before);
+        _record = Record();
     }
 
     public async Task RevokeAsync()
@@ -532,23 +526,33 @@ public sealed class ApiKeyGrain(
             throw;
         }
         var (status, successorBefore, graceBefore) = (Key.Status, Key.Successor, Key.GraceUntil);
-        Key.Status = graceUntil > now ? KeyStatus.Forwarding : KeyStatus.Revoked;
-        Key.Successor = Key.Status == KeyStatus.Forwarding ? successor : null;
-        Key.GraceUntil = Key.Status == KeyStatus.Forwarding ? graceUntil : null;
         // Failed: this key stays the publication's key (the successor issued stays unknown to anyone, its secret never
         // handed out), rather than forward to, and after the grace give way to, a key its holder never received.
-        await WriteChangeAsync(() =>
-        {
-            (Key.Status, Key.Successor, Key.GraceUntil) = (status, successorBefore, graceBefore);
-            _record = Key.Status == KeyStatus.Active ? Record() : null;
-        });
+        await ChangeRecordAsync(
+            () =>
+            {
+                Key.Status = graceUntil > now ? KeyStatus.Forwarding : KeyStatus.Revoked;
+                Key.Successor = Key.Status == KeyStatus.Forwarding ? successor : null;
+                Key.GraceUntil = Key.Status == KeyStatus.Forwarding ? graceUntil : null;
+            },
+            () =>
+            {
+                (Key.Status, Key.Successor, Key.GraceUntil) = (status, successorBefore, graceBefore);
+                _record = Key.Status == KeyStatus.Active ? Record() : null;
+            });
     }
 
-    /// <summary>Writes a change of the record before anyone is told of it. A failed write puts the change back: the
-    /// caller hears of a failure, so it must not be in effect, nor be stored later by a write behind. (A revocation is
-    /// kept in effect instead: the safe side; its caller retries it.)</summary>
-    private async Task WriteChangeAsync(Action undo)
+    /// <summary>Changes the record and writes it before anyone is told of it. A failed write puts the change back: the
+    /// caller hears of a failure, so it must not be in effect, nor be stored later by a write behind; so the change is
+    /// made only once no other write is under way, and none starts before this one (there is no await in between).
+    /// (A revocation is kept in effect instead: the safe side; its caller retries it.)</summary>
+    private async Task ChangeRecordAsync(Action change, Action undo)
     {
+        while (!_flushing.IsCompleted)
+        {
+            await Completion(_flushing);
+        }
+        change();
         try
         {
             await FlushAsync(default, WriteKind.Acknowledged);
