@@ -105,6 +105,39 @@ public sealed partial class ComposeFileTests
         Assert.Equal(["inference-management/apihost", "inference-management/silo"], built.Keys.Order());
     }
 
+    [Fact]
+    public void The_api_host_serves_and_publishes_the_key_validation_port_which_the_silos_policies_name_as_box_and_the_chart_do()
+    {
+        var root = TestEnvironment.RepoRoot();
+        var services = Load(File.ReadAllText(ComposeFile))["services"]!.AsObject();
+        var apihost = services["apihost"]!;
+        string? Setting(JsonNode service, string name) => service["environment"]?[name]?.ToString();
+
+        // The same default as ./box (its VALIDATION_PORT), beside the API port, and published on the same port number.
+        var boxDefault = BoxValidationPort().Match(File.ReadAllText(Path.Combine(root, "box")));
+        Assert.True(boxDefault.Success, "box no longer defaults VALIDATION_PORT from KeyValidation__Port");
+        var validation = Setting(apihost, "KeyValidation__Port");
+        var api = Setting(apihost, "PORT");
+        Assert.Equal(boxDefault.Groups["port"].Value, validation);
+        Assert.NotEqual(api, validation);
+        var published = apihost["ports"]!.AsArray().Select(p => p!.ToString()).ToArray();
+        Assert.Contains($"{validation}:{validation}", published);
+        Assert.Contains($"{api}:{api}", published);
+
+        // Every silo writes the SecurityPolicies' external authorization against the validation port with the API
+        // port as the fallback backend, as the chart's silos do (Gateway__AuthServicePort, __AuthServiceFallbackPort).
+        var silos = services.Where(s => s.Key.StartsWith("silo-", StringComparison.Ordinal)).Select(s => s.Value!).ToArray();
+        Assert.NotEmpty(silos);
+        foreach (var silo in silos)
+        {
+            Assert.Equal(validation, Setting(silo, "Gateway__AuthServicePort"));
+            Assert.Equal(api, Setting(silo, "Gateway__AuthServiceFallbackPort"));
+        }
+    }
+
+    [GeneratedRegex(@"^VALIDATION_PORT=""\$\{KeyValidation__Port:-(?<port>[0-9]+)\}""$", RegexOptions.Multiline)]
+    private static partial Regex BoxValidationPort();
+
     /// <summary>Compose's ${VAR:-default} with every variable unset, as a clean checkout has them.</summary>
     private static string Interpolate(string value) => Variable().Replace(value, m => m.Groups["default"].Value);
 
