@@ -160,6 +160,48 @@ public sealed class BoxScriptTests : IDisposable
         Assert.Contains("HOST=0.0.0.0", await Listeners(new(NoPortSettings) { ["HOST"] = "0.0.0.0" }));
     }
 
+    /// <summary>Runs ./box up or ./box cluster with every step that builds, starts or waits replaced by a stand-in;
+    /// returns what each process would have been started with (name, then its command line), one line each.</summary>
+    private async Task<string[]> Started(string command, Dictionary<string, string?> environment)
+    {
+        var script = $$"""
+            LOG_DIR="$BOX_DIR/logs" && rm -f "$BOX_DIR/started"
+            require_tools() { :; }; ensure_node_modules() { :; }; ensure_built() { :; }; require_free_ports() { :; }
+            install_traps() { :; }; start_azurite() { :; }; start_kubernetes() { KUBECONFIG="$BOX_DIR/kubeconfig"; }
+            ensure_cluster_certs() { CLUSTER_TLS_ENV=(); }; wait_until() { :; }; follow_log() { :; }; supervise() { :; }
+            start() { printf '%s\n' "$1 ${*:3} " >>"$BOX_DIR/started"; STARTED_PIDS+=(0); STARTED_NAMES+=("$1"); }
+            {{command}} >/dev/null && cat "$BOX_DIR/started"
+            """;
+        var withoutGatewaySettings = new Dictionary<string, string?>(environment) { ["Gateway__AuthServicePort"] = null, ["Gateway__AuthServiceFallbackPort"] = null };
+        return (await Bash(script, withoutGatewaySettings)).Split('\n');
+    }
+
+    [Fact]
+    public async Task The_box_s_security_policies_name_the_key_validation_port_with_the_api_port_as_fallback_as_the_chart()
+    {
+        static void NamesPorts(string line, int validation, int api)
+        {
+            Assert.Contains($" Gateway__AuthServicePort={validation} ", line);
+            Assert.Contains($" Gateway__AuthServiceFallbackPort={api} ", line);
+        }
+
+        // Embedded: the API host co-hosts the silo that writes the policies.
+        var up = await Started("cmd_up", new(NoPortSettings) { ["ADMIN_PASSWORD"] = null });
+        NamesPorts(up.Single(l => l.StartsWith("apihost ", StringComparison.Ordinal)), 8084, 8085);
+        up = await Started("cmd_up", new(NoPortSettings) { ["PORT"] = "9200", ["KeyValidation__Port"] = "9100" });
+        NamesPorts(up.Single(l => l.StartsWith("apihost ", StringComparison.Ordinal)), 9100, 9200);
+
+        // Cluster: every silo names the first API host's ports (one Service port each, as in the chart).
+        var cluster = await Started("cmd_cluster 2 2", new(NoPortSettings) { ["ADMIN_PASSWORD"] = "not-the-default" });
+        var silos = cluster.Where(l => l.StartsWith("silo-", StringComparison.Ordinal)).ToArray();
+        Assert.Equal(2, silos.Length);
+        Assert.Equal(2, cluster.Count(l => l.StartsWith("apihost-", StringComparison.Ordinal)));
+        foreach (var silo in silos)
+        {
+            NamesPorts(silo, 8084, 8085);
+        }
+    }
+
     [Fact]
     public async Task Cluster_supervision_reports_a_dead_silo_restarts_it_and_keeps_the_rest_running()
     {
