@@ -377,6 +377,39 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_scope_change_whose_write_fails_is_not_in_effect()
+    {
+        var id = "scopefail-" + Guid.NewGuid().ToString("N");
+        var key = fixture.Grains.GetGrain<IApiKeyGrain>(id);
+        var before = new KeyScope("old.example.com", "/v1", []);
+        await key.IssueAsync(new KeyGrant("tenant-a", "m", new RateLimits(40, 1000, 0, 40), null, UsageCounters.Zero, Scope: before));
+        FailingStorage.FailWritesOf(id);
+        try
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => key.SetScopeAsync(new KeyScope("new.example.com", "/v2", [])));
+        }
+        finally
+        {
+            FailingStorage.Heal(id);
+        }
+        // Its caller was told it failed (the publication keeps its old route): the key opens the old route only, now
+        // and in what is written next. (Once storage takes a write again: the write behind retries the failed one.)
+        var written = FailingStorage.Writes(id);
+        var until = DateTime.UtcNow.AddSeconds(60);
+        while (FailingStorage.Writes(id) == written && DateTime.UtcNow < until)
+        {
+            await Task.Delay(100);
+        }
+        var oldRoute = new KeyTarget("tenant-a", "m", "old.example.com", "/v1/predict", null, null);
+        var newRoute = new KeyTarget("tenant-a", "m", "new.example.com", "/v2/predict", null, null);
+        Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(0, oldRoute)).Outcome);
+        Assert.Equal(KeyOutcome.Forbidden, (await key.ValidateAsync(0, newRoute)).Outcome);
+        await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(0, oldRoute)).Outcome);
+        Assert.Equal(KeyOutcome.Forbidden, (await key.ValidateAsync(0, newRoute)).Outcome);
+    }
+
+    [Fact]
     public async Task A_rotation_whose_write_fails_leaves_the_key_in_place()
     {
         var id = "rotatefail-" + Guid.NewGuid().ToString("N");
