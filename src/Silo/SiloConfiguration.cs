@@ -96,7 +96,19 @@ public static class KubernetesHosting
         {
             // The same API server and credentials as the grains' client (KUBECONFIG when set, else the pod's
             // service account), not a second way of finding the cluster.
-            hosting.GetClientConfiguration = () => KubernetesClientSetup.ClientConfiguration(kubernetes.Value);
+            hosting.GetClientConfiguration = () =>
+            {
+                var configuration = KubernetesClientSetup.ClientConfiguration(kubernetes.Value);
+                // Its client cannot take KubernetesWatchStreams (docs/reliability.md): instead it reuses no connection,
+                // so the connection of a watch it gives up carries no other call.
+                var setup = configuration.FirstMessageHandlerSetup;
+                configuration.FirstMessageHandlerSetup = handler =>
+                {
+                    setup?.Invoke(handler);
+                    handler.PooledConnectionLifetime = TimeSpan.Zero;
+                };
+                return configuration;
+            };
             hosting.DeleteDefunctSiloPods = true;
         });
 }
