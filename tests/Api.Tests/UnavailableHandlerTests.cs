@@ -42,4 +42,16 @@ public sealed class UnavailableHandlerTests
         // Seen under `./box chaos` with Azurite stopped: a delete answered 500 with this exception from the cluster.
         Assert.True(UnavailableHandler.IsClusterUnavailable(new OperationCanceledException("Message expired before placement could complete for grain model/tenant-a/m.")));
     }
+
+    [Fact]
+    public void A_call_no_silo_could_take_because_every_silo_is_stopping_is_unavailable()
+    {
+        // Seen in CI's ChaosTests while the whole box stopped (and in SiloKillUnderLoadTests' stop of every silo): a
+        // create and validations answered 500 with this exception, Orleans placement's own when no silo is active.
+        Assert.True(UnavailableHandler.IsClusterUnavailable(new Orleans.Runtime.OrleansException(
+            "No active nodes are compatible with grain apikey and interface inference.IApiKeyGrain version 0. "
+            + "Known nodes with grain type: none. All known nodes compatible with interface version: none")));
+        // Any other bare OrleansException stays a server fault.
+        Assert.False(UnavailableHandler.IsClusterUnavailable(new Orleans.Runtime.OrleansException("Something else went wrong")));
+    }
 }

@@ -15,7 +15,9 @@ public sealed class ServiceProcess : IDisposable
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
     private readonly ConcurrentQueue<string>? _all;
+    private readonly ConcurrentQueue<string> _ownErrors = new();
     private readonly StreamWriter? _file;
+    private readonly bool[] _inOwnError = new bool[2];
 
     private ServiceProcess(string name, Process process, bool keepAll)
     {
@@ -65,14 +67,14 @@ public sealed class ServiceProcess : IDisposable
         }
         var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {name}");
         var service = new ServiceProcess(name, process, keepAll);
-        process.OutputDataReceived += (_, e) => service.Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => service.Keep(e.Data);
+        process.OutputDataReceived += (_, e) => service.Keep(e.Data, stream: 0);
+        process.ErrorDataReceived += (_, e) => service.Keep(e.Data, stream: 1);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return service;
     }
 
-    private void Keep(string? line)
+    private void Keep(string? line, int stream)
     {
         if (line is null)
         {
@@ -80,6 +82,19 @@ public sealed class ServiceProcess : IDisposable
         }
         _output.Enqueue(line);
         _all?.Enqueue(line);
+        // The service's own errors (an unhandled request, a failed write) are kept apart: under load the recent tail
+        // has long moved past them when the test that fails because of them reports.
+        if (!line.StartsWith(' '))
+        {
+            _inOwnError[stream] = line.StartsWith("fail: Inference.", StringComparison.Ordinal) || line.StartsWith("crit: Inference.", StringComparison.Ordinal);
+        }
+        if (_inOwnError[stream])
+        {
+            _ownErrors.Enqueue(line);
+            while (_ownErrors.Count > 200 && _ownErrors.TryDequeue(out _))
+            {
+            }
+        }
         if (_file is not null)
         {
             lock (_file)
@@ -106,7 +121,8 @@ public sealed class ServiceProcess : IDisposable
             }
         });
 
-    public string RecentOutput => $"--- {Name} ---\n" + string.Join('\n', _output);
+    public string RecentOutput => $"--- {Name} ---\n" + string.Join('\n', _output)
+        + (_ownErrors.IsEmpty ? "" : $"\n--- {Name}: its own errors, the latest ---\n" + string.Join('\n', _ownErrors));
 
     /// <summary>Waits for a command to finish; kills it past <paramref name="limit"/>.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan limit)

@@ -32,6 +32,9 @@ public sealed class UnavailableHandler(ILogger<UnavailableHandler> logger) : IEx
         return true;
     }
 
+    /// <summary>How Orleans placement's message begins when no active silo can take a grain.</summary>
+    private const string NoActiveSilo = "No active nodes are compatible with grain ";
+
     /// <summary>A grain whose stored state changed under it (InconsistentStateException: after a storage outage, or a
     /// second activation during failover) is deactivated by Orleans, so a retry reads the stored state afresh.</summary>
     public static bool IsClusterUnavailable(Exception e) => e switch
@@ -46,6 +49,11 @@ public sealed class UnavailableHandler(ILogger<UnavailableHandler> logger) : IEx
         // the grain state or the audit trail is out of reach for now, not broken.
         Azure.RequestFailedException { Status: 0 } => true,
         AggregateException { InnerException: { } inner } => IsClusterUnavailable(inner),
+        // Placement found no active silo for the grain: every silo is stopping (a whole cluster's stop, a scale to
+        // zero) or none has joined yet. Orleans has no type of its own for it, only this plain exception; every silo
+        // of this service hosts every grain, so it means the cluster is away, not that the grain cannot exist.
+        OrleansException { InnerException: null } placement when placement.GetType() == typeof(OrleansException)
+            && placement.Message.StartsWith(NoActiveSilo, StringComparison.Ordinal) => true,
         // A grain's storage provider failing (Orleans wraps it: "Error from storage provider ... during ReadStateAsync"),
         // judged by what it wraps.
         OrleansException { InnerException: { } inner } => IsClusterUnavailable(inner),
