@@ -44,13 +44,19 @@ public sealed class UnavailableHandlerTests
     }
 
     [Fact]
-    public void A_call_no_silo_could_take_because_every_silo_is_stopping_is_unavailable()
+    public void A_call_the_cluster_could_not_route_while_its_silos_stop_join_or_leave_is_unavailable()
     {
         // Seen in CI's ChaosTests while the whole box stopped (and in SiloKillUnderLoadTests' stop of every silo): a
         // create and validations answered 500 with this exception, Orleans placement's own when no silo is active.
         Assert.True(UnavailableHandler.IsClusterUnavailable(new Orleans.Runtime.OrleansException(
             "No active nodes are compatible with grain apikey and interface inference.IApiKeyGrain version 0. "
             + "Known nodes with grain type: none. All known nodes compatible with interface version: none")));
+        // The grain directory changing hands after a silo joined or left (Orleans' LocalGrainDirectory), as routed.
+        Assert.True(UnavailableHandler.IsClusterUnavailable(new Orleans.Runtime.OrleansException(
+            "Current directory at S127.0.0.1:11111:1 is not stable to perform the lookup for grainId model/tenant-a/m "
+            + "(it maps to S127.0.0.1:11112:2, which is not a valid silo). Retry later.")));
+        Assert.True(UnavailableHandler.IsClusterUnavailable(new Orleans.Runtime.OrleansException(
+            "Silo S127.0.0.1:11111:1 is not owner of model/tenant-a/m, cannot forward lookup to owner S127.0.0.1:11112:2 because hop limit is reached")));
         // Any other bare OrleansException stays a server fault.
         Assert.False(UnavailableHandler.IsClusterUnavailable(new Orleans.Runtime.OrleansException("Something else went wrong")));
     }

@@ -32,8 +32,17 @@ public sealed class UnavailableHandler(ILogger<UnavailableHandler> logger) : IEx
         return true;
     }
 
-    /// <summary>How Orleans placement's message begins when no active silo can take a grain.</summary>
-    private const string NoActiveSilo = "No active nodes are compatible with grain ";
+    /// <summary>What Orleans says, in a bare <see cref="OrleansException"/> of no type of its own, when the cluster's
+    /// state does not let it route a call for now: placement found no active silo for the grain (every silo is
+    /// stopping, as in a whole cluster's stop or a scale to zero, or none has joined yet; every silo of this service
+    /// hosts every grain, so it is the cluster being away), or the grain directory is changing hands after a silo
+    /// joined or left ("Retry later", its message says).</summary>
+    private static readonly string[] ClusterInTransition =
+    [
+        "No active nodes are compatible with grain ",
+        " is not stable to perform the lookup for grainId ",
+        " because hop limit is reached",
+    ];
 
     /// <summary>A grain whose stored state changed under it (InconsistentStateException: after a storage outage, or a
     /// second activation during failover) is deactivated by Orleans, so a retry reads the stored state afresh.</summary>
@@ -49,11 +58,8 @@ public sealed class UnavailableHandler(ILogger<UnavailableHandler> logger) : IEx
         // the grain state or the audit trail is out of reach for now, not broken.
         Azure.RequestFailedException { Status: 0 } => true,
         AggregateException { InnerException: { } inner } => IsClusterUnavailable(inner),
-        // Placement found no active silo for the grain: every silo is stopping (a whole cluster's stop, a scale to
-        // zero) or none has joined yet. Orleans has no type of its own for it, only this plain exception; every silo
-        // of this service hosts every grain, so it means the cluster is away, not that the grain cannot exist.
-        OrleansException { InnerException: null } placement when placement.GetType() == typeof(OrleansException)
-            && placement.Message.StartsWith(NoActiveSilo, StringComparison.Ordinal) => true,
+        OrleansException { InnerException: null } routing when routing.GetType() == typeof(OrleansException)
+            && ClusterInTransition.Any(m => routing.Message.Contains(m, StringComparison.Ordinal)) => true,
         // A grain's storage provider failing (Orleans wraps it: "Error from storage provider ... during ReadStateAsync"),
         // judged by what it wraps.
         OrleansException { InnerException: { } inner } => IsClusterUnavailable(inner),
