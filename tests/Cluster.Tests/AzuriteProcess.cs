@@ -42,12 +42,34 @@ public sealed class AzuriteProcess : IDisposable
         {
             info.ArgumentList.Add(arg);
         }
-        _process = Process.Start(info) ?? throw new InvalidOperationException("could not start Azurite");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        await TestEnvironment.Eventually(() => Task.FromResult(Listening(_table)), up => up, TimeSpan.FromSeconds(60), "Azurite to listen");
+        var process = _process = Process.Start(info) ?? throw new InvalidOperationException("could not start Azurite");
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        void Keep(string? line)
+        {
+            if (line is not null)
+            {
+                output.Enqueue(line);
+                while (output.Count > 50 && output.TryDequeue(out _))
+                {
+                }
+            }
+        }
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await TestEnvironment.Eventually(() => Task.FromResult(Listening(_table) || process.HasExited), up => up, TimeSpan.FromSeconds(60), "Azurite to listen");
+        }
+        catch (TimeoutException)
+        {
+        }
+        if (!Listening(_table))
+        {
+            throw new TimeoutException($"Azurite did not listen on {_table} ({(process.HasExited ? $"exited with {process.ExitCode}" : "still running")}); it said:\n"
+                + string.Join('\n', output));
+        }
     }
 
     private static bool Listening(int port)

@@ -30,7 +30,8 @@ public sealed class EmulatorHost : IAsyncDisposable
         var kubeconfig = Path.Combine(dir, "kubeconfig");
         var app = KubeEmulatorApp.Build([], o =>
         {
-            o.Urls = "http://127.0.0.1:0";
+            // A port it can be started again on (TestEnvironment.FreePort), not one the kernel picks from its ephemeral range.
+            o.Urls = $"http://127.0.0.1:{TestEnvironment.FreePort()}";
             o.KubeconfigPath = kubeconfig;
             o.ReadyDelay = TimeSpan.FromMilliseconds(300);
             configure?.Invoke(o);

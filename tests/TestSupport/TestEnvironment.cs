@@ -13,11 +13,60 @@ public static class TestEnvironment
     /// <summary>Table-name prefix unique to one test run, so runs never see each other's grains or membership.</summary>
     public static string UniqueTablePrefix() => "t" + Guid.NewGuid().ToString("N")[..10];
 
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>A free loopback port below the kernel's ephemeral range: tests stage an outage by stopping a service
+    /// and starting it again on its port, and a port of that range can meanwhile become the local end of any outgoing
+    /// connection (the other services' retries among them), so the restart could not listen on it.</summary>
     public static int FreePort()
     {
+        var below = EphemeralRangeStart();
+        lock (HandedOut)
+        {
+            for (var attempt = 0; below > FirstPort + 1000 && attempt < 1000; attempt++)
+            {
+                var port = Random.Shared.Next(FirstPort, below);
+                if (HandedOut.Contains(port) || !Bindable(port))
+                {
+                    continue;
+                }
+                HandedOut.Add(port);
+                return port;
+            }
+        }
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Above the box's own fixed ports (8084-8085, Azurite's 10000-10002, a shared test Azurite's 10110-10112).</summary>
+    private const int FirstPort = 20000;
+
+    private static int EphemeralRangeStart()
+    {
+        try
+        {
+            var range = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            return int.Parse(range[0], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return 32768;
+        }
+    }
+
+    private static bool Bindable(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 
     public static string RepoRoot()
