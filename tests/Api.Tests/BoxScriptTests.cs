@@ -172,8 +172,11 @@ public sealed class BoxScriptTests : IDisposable
             start() { printf '%s\n' "$1 ${*:3} " >>"$BOX_DIR/started"; STARTED_PIDS+=(0); STARTED_NAMES+=("$1"); }
             {{command}} >/dev/null && cat "$BOX_DIR/started"
             """;
-        var withoutGatewaySettings = new Dictionary<string, string?>(environment) { ["Gateway__AuthServicePort"] = null, ["Gateway__AuthServiceFallbackPort"] = null };
-        return (await Bash(script, withoutGatewaySettings)).Split('\n');
+        // The test's own settings, never the environment's (the caller's gateway settings, when it names them).
+        var gatewaySettings = new Dictionary<string, string?>(environment);
+        gatewaySettings.TryAdd("Gateway__AuthServicePort", null);
+        gatewaySettings.TryAdd("Gateway__AuthServiceFallbackPort", null);
+        return (await Bash(script, gatewaySettings)).Split('\n');
     }
 
     [Fact]
@@ -190,6 +193,11 @@ public sealed class BoxScriptTests : IDisposable
         NamesPorts(up.Single(l => l.StartsWith("apihost ", StringComparison.Ordinal)), 8084, 8085);
         up = await Started("cmd_up", new(NoPortSettings) { ["PORT"] = "9200", ["KeyValidation__Port"] = "9100" });
         NamesPorts(up.Single(l => l.StartsWith("apihost ", StringComparison.Ordinal)), 9100, 9200);
+        // Policies pointed at the API port by hand have no fallback (the silos refuse one equal to the auth port).
+        up = await Started("cmd_up", new(NoPortSettings) { ["Gateway__AuthServicePort"] = "8085" });
+        var pointed = up.Single(l => l.StartsWith("apihost ", StringComparison.Ordinal));
+        Assert.Contains(" Gateway__AuthServicePort=8085 ", pointed);
+        Assert.Contains(" Gateway__AuthServiceFallbackPort= ", pointed);
 
         // Cluster: every silo names the first API host's ports (one Service port each, as in the chart).
         var cluster = await Started("cmd_cluster 2 2", new(NoPortSettings) { ["ADMIN_PASSWORD"] = "not-the-default" });

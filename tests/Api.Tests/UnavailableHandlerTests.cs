@@ -60,4 +60,22 @@ public sealed class UnavailableHandlerTests
         // Any other bare OrleansException stays a server fault.
         Assert.False(UnavailableHandler.IsClusterUnavailable(new Orleans.Runtime.OrleansException("Something else went wrong")));
     }
+
+    [Fact]
+    public void The_messages_it_recognises_are_those_of_the_orleans_runtime_it_ships_with()
+    {
+        // They are matched by text (Orleans has no types for them): an Orleans that words them otherwise fails here,
+        // not by answering 500 again in an outage.
+        var runtime = System.Reflection.Assembly.Load("Orleans.Runtime");
+        using var file = File.OpenRead(runtime.Location);
+        using var pe = new System.Reflection.PortableExecutable.PEReader(file);
+        var metadata = System.Reflection.Metadata.PEReaderExtensions.GetMetadataReader(pe);
+        var strings = new List<string>();
+        for (var handle = System.Reflection.Metadata.Ecma335.MetadataTokens.UserStringHandle(1); !handle.IsNil;
+             handle = System.Reflection.Metadata.Ecma335.MetadataReaderExtensions.GetNextHandle(metadata, handle))
+        {
+            strings.Add(metadata.GetUserString(handle));
+        }
+        Assert.All(UnavailableHandler.ClusterInTransition, m => Assert.Contains(strings, s => s.Contains(m, StringComparison.Ordinal)));
+    }
 }

@@ -67,7 +67,13 @@ public sealed class AzuriteProcess : IDisposable
         }
         if (!Listening(_table))
         {
-            throw new TimeoutException($"Azurite did not listen on {_table} ({(process.HasExited ? $"exited with {process.ExitCode}" : "still running")}); it said:\n"
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            // Without a limit: waits for its output to be read to the end as well.
+            process.WaitForExit();
+            throw new TimeoutException($"Azurite did not listen on {_table} (it exited with {process.ExitCode}); it said:\n"
                 + string.Join('\n', output));
         }
     }

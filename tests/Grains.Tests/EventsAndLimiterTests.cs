@@ -1,4 +1,5 @@
 using Inference.Grains.Abstractions.Events;
+using Inference.TestSupport;
 using Inference.Grains.Abstractions.Callers;
 using Inference.Grains.Abstractions.Keys;
 using Inference.Grains.Abstractions.Publishing;
@@ -366,11 +367,8 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         // Its caller was told it failed: the key keeps its 40 a minute, now and in what is written next. (Once storage
         // takes a write again: the write behind retries the failed one.)
         var written = FailingStorage.Writes(id);
-        var until = DateTime.UtcNow.AddSeconds(60);
-        while (FailingStorage.Writes(id) == written && DateTime.UtcNow < until)
-        {
-            await Task.Delay(100);
-        }
+        await TestEnvironment.Eventually(() => Task.FromResult(FailingStorage.Writes(id)), n => n > written, TimeSpan.FromSeconds(60),
+            "the write behind to store the key again");
         Assert.Equal(40, Admitted(await key.ValidateManyAsync(Requests(41))));
         await fixture.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
         Assert.Equal(40, (await key.ValidateAsync(0)).Limit);
@@ -395,11 +393,8 @@ public sealed class EventsAndLimiterTests(ClusterFixture fixture)
         // Its caller was told it failed (the publication keeps its old route): the key opens the old route only, now
         // and in what is written next. (Once storage takes a write again: the write behind retries the failed one.)
         var written = FailingStorage.Writes(id);
-        var until = DateTime.UtcNow.AddSeconds(60);
-        while (FailingStorage.Writes(id) == written && DateTime.UtcNow < until)
-        {
-            await Task.Delay(100);
-        }
+        await TestEnvironment.Eventually(() => Task.FromResult(FailingStorage.Writes(id)), n => n > written, TimeSpan.FromSeconds(60),
+            "the write behind to store the key again");
         var oldRoute = new KeyTarget("tenant-a", "m", "old.example.com", "/v1/predict", null, null);
         var newRoute = new KeyTarget("tenant-a", "m", "new.example.com", "/v2/predict", null, null);
         Assert.Equal(KeyOutcome.Valid, (await key.ValidateAsync(0, oldRoute)).Outcome);

@@ -23,7 +23,7 @@ public static class TestEnvironment
         var below = EphemeralRangeStart();
         lock (HandedOut)
         {
-            for (var attempt = 0; below > FirstPort + 1000 && attempt < 1000; attempt++)
+            for (var attempt = 0; below > FirstPort + 500 && attempt < 1000; attempt++)
             {
                 var port = Random.Shared.Next(FirstPort, below);
                 if (HandedOut.Contains(port) || !Bindable(port))
@@ -39,8 +39,9 @@ public static class TestEnvironment
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Above the box's own fixed ports (8084-8085, Azurite's 10000-10002, a shared test Azurite's 10110-10112).</summary>
-    private const int FirstPort = 20000;
+    /// <summary>Above the fixed ports of the box (its API, Azurite's, its cluster's silos) and the range Orleans' test
+    /// clusters take their silos' ports from.</summary>
+    private const int FirstPort = 30100;
 
     private static int EphemeralRangeStart()
     {

@@ -36,8 +36,10 @@ public sealed class UnavailableHandler(ILogger<UnavailableHandler> logger) : IEx
     /// state does not let it route a call for now: placement found no active silo for the grain (every silo is
     /// stopping, as in a whole cluster's stop or a scale to zero, or none has joined yet; every silo of this service
     /// hosts every grain, so it is the cluster being away), or the grain directory is changing hands after a silo
-    /// joined or left ("Retry later", its message says).</summary>
-    private static readonly string[] ClusterInTransition =
+    /// joined or left ("Retry later", its message says). "No active nodes" also answers a grain type or interface
+    /// version no silo has (an API host image ahead of the silos): unavailable until the silos catch up, as in a rolling
+    /// upgrade.</summary>
+    public static readonly IReadOnlyList<string> ClusterInTransition =
     [
         "No active nodes are compatible with grain ",
         " is not stable to perform the lookup for grainId ",
