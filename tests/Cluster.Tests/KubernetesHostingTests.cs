@@ -82,17 +82,19 @@ public sealed class KubernetesHostingTests
 
         // The survivor and its pod are untouched.
         Assert.Equal(HttpStatusCode.OK, (await kube.GetAsync($"/api/v1/namespaces/{Namespace}/pods/{pods[0]}")).StatusCode);
-        var active = Assert.Single(await management.GetDetailedHosts(onlyActive: true));
-        Assert.Equal(pods[0], active.SiloName);
+        // (The test's client may send its next call to the stopped silo's gateway until it drops it from its list.)
+        var active = await TestEnvironment.Eventually(() => Hosts(management, onlyActive: true), hosts => hosts is not null,
+            TimeSpan.FromSeconds(30), "the cluster to answer through a live gateway");
+        Assert.Equal(pods[0], Assert.Single(active!).SiloName);
     }
 
     /// <summary>Every silo the membership knows of, or null while the management grain is unreachable (it may
     /// have lived on the silo just taken out).</summary>
-    private static async Task<MembershipEntry[]?> Hosts(IManagementGrain management)
+    private static async Task<MembershipEntry[]?> Hosts(IManagementGrain management, bool onlyActive = false)
     {
         try
         {
-            return await management.GetDetailedHosts(onlyActive: false);
+            return await management.GetDetailedHosts(onlyActive);
         }
         catch (Exception e) when (e is TimeoutException or OrleansException)
         {
